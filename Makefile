@@ -1,0 +1,26 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv first (plain pip; torch CPU wheel first).
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.nwb-dyn-installed
+
+.PHONY: setup demo test docs clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test,docs]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py --out demo-out
+
+test: $(STAMP)
+	DANDI_NO_ET=1 $(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) demo-out site

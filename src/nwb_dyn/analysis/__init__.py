@@ -1,0 +1,1 @@
+"""Analyses of fitted models: posterior summaries, fixed points, flow fields, generation, metrics (no file writing)."""

@@ -1,0 +1,557 @@
+"""Exact fixed points of piecewise-linear low-rank RNNs, found by visiting every region of their hyperplane arrangement.
+
+The latent map of a low-rank RNN with R latents and N ReLU-type units is ``z ↦ a z + n φ(m z + c; h)``. Each unit
+switches its slope on a hyperplane ``m_i z = threshold`` of the latent space, so the map is affine inside every
+region of an arrangement of N hyperplanes in R^R (2N for clipped ReLU, whose two kinks are parallel hyperplanes).
+A fixed point is the solution of one R×R linear system per region that lies inside its region (algorithms.md §2).
+
+Such an arrangement in general position has ``Σ_{r≤R} D^r C(N, r)`` regions (Zaslavsky), O(N^R) rather than 2^N.
+We visit each region exactly once, without storing the set of regions, by giving every region one owner:
+
+* a region that is bounded below along a generic direction c has a unique lowest vertex; at that vertex it is the
+  one of the 2^R adjacent regions lying on the positive side of c (write c in the basis of the R normals meeting
+  there: the region is active exactly where the coefficient is positive);
+* a region unbounded below meets the hyperplane {c·z = −L}, L below every vertex, in exactly one region of the
+  (R−1)-dimensional arrangement cut out there, which we enumerate in the same way, down to dimension 0.
+
+Vertices are walked line by line: along the line where R−1 hyperplanes meet, the other hyperplanes cross in sorted
+order and each crossing switches one unit, so the region's linear system is a running sum over the sorted
+crossings (one vectorised cumulative sum per chunk of lines, never all C(N, R) vertices at once). A vertex is
+emitted only on the line of its R−1 lowest-numbered hyperplanes, so every vertex is seen once.
+Pure NumPy: results and report code use it without torch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from nwb_dyn.errors import ConfigError
+
+Activation = Literal["relu", "clipped_relu"]
+Reading = Literal["discrete", "continuous"]
+
+# Relative tolerances: a determinant below this fraction of Hadamard's bound counts as singular; a hyperplane
+# whose normal is this close to orthogonal to a line counts as parallel to it; a fixed point may sit this far
+# (relative) on the wrong side of a wall of its region and still count as inside (points exactly on a wall).
+_SINGULAR_RTOL = 1e-12
+_PARALLEL_RTOL = 1e-12
+_INSIDE_RTOL = 1e-9
+# Crossings (line × hyperplane pairs) held in memory at once, and hyperplanes tried before the full region test.
+_CROSSINGS_PER_CHUNK = int(__import__('os').environ.get('FPCHUNK', 1 << 17))
+_PROBE_HYPERPLANES = 32
+
+
+@dataclass(frozen=True)
+class FixedPoints:
+    """Fixed points of a latent map with their local stability, both time readings.
+
+    z: (P, R) fixed points. slopes: (P, N) activation slope φ' of every unit there (−1, 0 or 1).
+    discrete_eigenvalues: (P, R) eigenvalues of the map's Jacobian ``a I + n diag(φ') m`` (stable iff all |λ| < 1).
+    continuous_eigenvalues: (P, R) eigenvalues of the ODE ``τ dz/dt = −z + N φ(M z)`` it discretises, in units of
+    1/τ: ``(λ_discrete − 1) / (1 − a)`` (stable iff all Re λ < 0). ``reading`` says which of the two
+    ``eigenvalues`` and ``stable`` report. Counts: ``regions_visited`` linear systems solved (one per region of
+    the arrangement), ``vertex_solves`` hyperplane intersections computed, ``singular_regions`` regions whose
+    system was singular (no isolated fixed point there; a continuous attractor if it holds one).
+    """
+
+    z: np.ndarray
+    slopes: np.ndarray
+    discrete_eigenvalues: np.ndarray
+    continuous_eigenvalues: np.ndarray
+    reading: Reading
+    regions_visited: int
+    vertex_solves: int
+    singular_regions: int
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """(P, R) eigenvalues in this result's ``reading``."""
+        return self.discrete_eigenvalues if self.reading == "discrete" else self.continuous_eigenvalues
+
+    @property
+    def discrete_stable(self) -> np.ndarray:
+        """(P,) True where the map's spectral radius is below 1."""
+        return np.all(np.abs(self.discrete_eigenvalues) < 1.0, axis=1)
+
+    @property
+    def continuous_stable(self) -> np.ndarray:
+        """(P,) True where every continuous-time eigenvalue has a negative real part."""
+        return np.all(self.continuous_eigenvalues.real < 0.0, axis=1)
+
+    @property
+    def stable(self) -> np.ndarray:
+        """(P,) stability in this result's ``reading``."""
+        return self.discrete_stable if self.reading == "discrete" else self.continuous_stable
+
+    @property
+    def solves(self) -> int:
+        """Linear solves made: one per vertex and one per region."""
+        return self.vertex_solves + self.regions_visited
+
+
+def piecewise_linear_fixed_points(
+    m: np.ndarray,
+    n: np.ndarray,
+    b: np.ndarray,
+    activation: Activation = "relu",
+    input_current: np.ndarray | None = None,
+    alpha: float = 0.1,
+) -> FixedPoints:
+    """All fixed points of ``z = n φ(m z + b + u)`` in the convention of the shared teacher files.
+
+    m: (N, R), n: (R, N) already scaled (the teachers' ``n / N``), b: (N,) bias added to every current,
+    input_current u: (N,) constant input added to the currents (default zero). ``relu`` is ``max(x + b, 0)`` and
+    ``clipped_relu`` is ``max(x + b, 0) − max(x, 0)``; the bias always enters the first kink.
+    These are the fixed points of the teachers' step ``z' = (1 − α) z + α n φ(m z + b + u)``, i.e. of the model
+    convention of :func:`discrete_time_fixed_points` with ``decay = 1 − α``, ``n_model = α n`` and bias ``h = −b``
+    (relu) or ``h = b`` (clipped_relu). ``eigenvalues``/``stable`` report the continuous-time reading, the
+    eigenvalues of ``−I + n D m`` (the teacher files' convention); ``alpha`` (Δt/τ, 0.1 for the shared teachers)
+    only sets the discrete reading. Returns a :class:`FixedPoints`.
+    """
+    if not 0.0 < alpha <= 1.0:
+        raise ConfigError(f"alpha={alpha!r}: the step fraction Δt/τ must lie in (0, 1]; the shared teachers use 0.1")
+    bias = np.asarray(b, dtype=float)
+    neuron_bias = -bias if activation == "relu" else bias
+    result = discrete_time_fixed_points(
+        1.0 - alpha, alpha * np.asarray(n, dtype=float), m, neuron_bias, input_current, activation
+    )
+    return _with_reading(result, "continuous")
+
+
+def discrete_time_fixed_points(
+    decay: float,
+    n: np.ndarray,
+    m: np.ndarray,
+    bias: np.ndarray,
+    input_current: np.ndarray | None = None,
+    activation: Activation = "relu",
+) -> FixedPoints:
+    """All fixed points of the fitted model's latent map ``z_{t+1} = a z_t + n φ(m z_t + c; h)`` (algorithms.md §1).
+
+    decay a: scalar in [0, 1); n: (R, N) output weights already scaled (Ñᵀ = Δt/τ Nᵀ); m: (N, R); bias h: (N,);
+    input_current c: (N,) constant input current (default zero). ``relu`` is φ(x; h) = max(x − h, 0),
+    ``clipped_relu`` is φ(x; h) = max(x + h, 0) − max(x, 0). ``eigenvalues``/``stable`` report the discrete
+    reading (the Jacobian ``a I + n diag(φ') m``); ``continuous_eigenvalues`` hold ``(λ − 1)/(1 − a)``, the ODE's
+    eigenvalues in units of 1/τ since ``a = 1 − Δt/τ``. The teacher convention ``z = n' φ(m z + b)`` is
+    ``decay = 1 − α``, ``n = α n'``, ``h = −b`` (see :func:`piecewise_linear_fixed_points`).
+    Assumes the arrangement is in general position (true for learned or random weights); coincident hyperplanes
+    or more than R through one point can make it miss regions. Returns a :class:`FixedPoints`.
+    """
+    network = _Network.validated(decay, n, m, bias, input_current, activation)
+    return _RegionWalk(network).fixed_points()
+
+
+def _with_reading(result: FixedPoints, reading: Reading) -> FixedPoints:
+    return FixedPoints(
+        z=result.z,
+        slopes=result.slopes,
+        discrete_eigenvalues=result.discrete_eigenvalues,
+        continuous_eigenvalues=result.continuous_eigenvalues,
+        reading=reading,
+        regions_visited=result.regions_visited,
+        vertex_solves=result.vertex_solves,
+        singular_regions=result.singular_regions,
+    )
+
+
+@dataclass(frozen=True)
+class _Network:
+    """The map as an arrangement: hyperplane j is ``normals[j] · z = offsets[j]``; while ``normals[j]·z > offsets[j]``
+    it adds ``outputs[j] (normals[j]·z − offsets[j])`` to the map. Units whose current does not depend on z add the
+    constant ``constant_drive``; ``twin`` pairs the two parallel kinks of one clipped-ReLU unit (−1 for none)."""
+
+    decay: float
+    n: np.ndarray  # (R, N)
+    m: np.ndarray  # (N, R)
+    bias: np.ndarray  # (N,)
+    current: np.ndarray  # (N,)
+    activation: Activation
+    normals: np.ndarray  # (H, R)
+    offsets: np.ndarray  # (H,)
+    outputs: np.ndarray  # (H, R)
+    unit: np.ndarray  # (H,) unit of each hyperplane
+    slope_sign: np.ndarray  # (H,) +1 or −1: the slope the kink adds
+    twin: np.ndarray  # (H,)
+    constant_drive: np.ndarray  # (R,)
+
+    @classmethod
+    def validated(
+        cls,
+        decay: float,
+        n: np.ndarray,
+        m: np.ndarray,
+        bias: np.ndarray,
+        input_current: np.ndarray | None,
+        activation: str,
+    ) -> _Network:
+        n, m, bias = (np.asarray(x, dtype=float) for x in (n, m, bias))
+        if m.ndim != 2 or m.shape[1] == 0:
+            raise ConfigError(f"m has shape {m.shape}; pass the (N, R) input weights of the low-rank network")
+        units, rank = m.shape
+        if n.shape != (rank, units):
+            raise ConfigError(f"n has shape {n.shape} but m is {m.shape}; n must be (R, N) = ({rank}, {units})")
+        if bias.shape != (units,):
+            raise ConfigError(f"bias has shape {bias.shape}; it needs one value per unit, shape ({units},)")
+        current = np.zeros(units) if input_current is None else np.asarray(input_current, dtype=float)
+        if current.shape != (units,):
+            raise ConfigError(f"input_current has shape {current.shape}; pass one constant current per unit, ({units},)")
+        if not 0.0 <= float(decay) < 1.0:
+            raise ConfigError(f"decay={decay!r}: the discrete-time decay a = 1 − Δt/τ must lie in [0, 1)")
+        if activation not in ("relu", "clipped_relu"):
+            raise ConfigError(f"activation={activation!r} is not piecewise linear here; use 'relu' or 'clipped_relu'")
+        if not all(np.all(np.isfinite(x)) for x in (n, m, bias, current)):
+            raise ConfigError("n, m, bias and input_current must be finite; a fitted model with NaN weights has no fixed points")
+
+        moving = np.any(m != 0.0, axis=1)
+        constant_drive = n[:, ~moving] @ _activation(current[~moving], bias[~moving], activation)
+        kept = moving & np.any(n != 0.0, axis=0)
+        if activation == "relu":
+            kinks = [(kept, bias - current, 1.0)]
+        else:  # two parallel kinks, at x = −h (slope +1) and x = 0 (slope −1); h = 0 makes the unit silent
+            kept &= bias != 0.0
+            kinks = [(kept, -bias - current, 1.0), (kept, -current, -1.0)]
+        index = np.flatnonzero(kept)
+        normals = np.concatenate([m[index] for _ in kinks])
+        offsets = np.concatenate([threshold[index] for _, threshold, _ in kinks])
+        slope_sign = np.concatenate([np.full(index.size, sign) for _, _, sign in kinks])
+        outputs = n[:, np.concatenate([index for _ in kinks])].T * slope_sign[:, None]
+        twin = np.full(offsets.size, -1)
+        if activation == "clipped_relu":
+            twin = np.concatenate([np.arange(index.size) + index.size, np.arange(index.size)])
+        return cls(
+            float(decay), n, m, bias, current, activation, normals, offsets, outputs,
+            np.concatenate([index for _ in kinks]), slope_sign, twin, constant_drive,
+        )
+
+
+def _activation(current: np.ndarray, bias: np.ndarray, activation: Activation) -> np.ndarray:
+    if activation == "relu":
+        return np.maximum(current - bias, 0.0)
+    return np.maximum(current + bias, 0.0) - np.maximum(current, 0.0)
+
+
+def _activation_slope(current: np.ndarray, bias: np.ndarray, activation: Activation) -> np.ndarray:
+    if activation == "relu":
+        return (current > bias).astype(float)
+    return (current > -bias).astype(float) - (current > 0.0).astype(float)
+
+
+class _RegionWalk:
+    """Visits every region of the arrangement once (see the module docstring) and keeps the fixed points."""
+
+    def __init__(self, network: _Network) -> None:
+        self.net = network
+        rank = network.m.shape[1]
+        self.rank = rank
+        # payload[j] = (outputs_j normals_jᵀ flattened, outputs_j offsets_j): what hyperplane j adds to the system
+        # (1 − a) z − Σ_active outputs_j (normals_j·z − offsets_j) = constant_drive when it is active.
+        self.payload = np.concatenate(
+            [np.einsum("hr,hs->hrs", network.outputs, network.normals).reshape(-1, rank * rank),
+             network.outputs * network.offsets[:, None]],
+            axis=1,
+        )
+        self.signed_payload = np.concatenate([self.payload.T, -self.payload.T], axis=1)  # (K, 2H)
+        self.normal_norms = np.linalg.norm(network.normals, axis=1)
+        self.rng = np.random.default_rng(20240601)  # fixes the generic sweep directions: same input, same counts
+        count = network.offsets.size
+        self.probe = self.rng.permutation(count)[: min(_PROBE_HYPERPLANES, count)]
+        self.regions_visited = 0
+        self.vertex_solves = 0
+        self.singular_regions = 0
+        self.found_z: list[np.ndarray] = []
+        self.found_active: list[np.ndarray] = []
+
+    def fixed_points(self) -> FixedPoints:
+        """Walk every level (dimension R down to 0) and assemble the deduplicated fixed points."""
+        origin = np.zeros(self.rank)
+        basis = np.eye(self.rank)
+        for dimension in range(self.rank, 0, -1):
+            direction = self.rng.standard_normal(dimension)
+            direction /= np.linalg.norm(direction)
+            lowest = self._walk_vertices(origin, basis, direction)
+            # The slice {direction·w = −depth} must pass below every vertex of this level.
+            depth = 1.0 + (max(0.0, -lowest) * 1.5 if np.isfinite(lowest) else 0.0)
+            complement = np.linalg.svd(direction[None, :])[2][1:].T  # (dimension, dimension − 1) orthonormal
+            origin = origin + basis @ (-depth * direction)
+            basis = basis @ complement
+        self._single_region(origin)
+        return self._assemble()
+
+    def _walk_vertices(self, origin: np.ndarray, basis: np.ndarray, direction: np.ndarray) -> float:
+        """Solve the region owned by every vertex of the arrangement cut on the flat ``origin + basis w``.
+
+        Returns the lowest height ``direction · w`` of those vertices (inf when there are none).
+        """
+        normals = self.net.normals @ basis  # (H, D) hyperplanes in this flat's coordinates w
+        offsets = self.net.offsets - self.net.normals @ origin
+        dimension = basis.shape[1]
+        lines_per_chunk = max(1, _CROSSINGS_PER_CHUNK // max(1, offsets.size))
+        lowest = np.inf
+        for lines in _line_subsets(offsets.size, dimension - 1, self.net.twin, lines_per_chunk):
+            vertices = _vertices_on_lines(
+                lines, normals, offsets, direction, self.payload, self.signed_payload, self.net.twin
+            )
+            if vertices is None:
+                continue
+            self.vertex_solves += vertices.position.shape[0]
+            lowest = min(lowest, float(np.min(vertices.position @ direction)))
+            self._solve_regions(vertices, normals, offsets)
+        return lowest
+
+    def _solve_regions(self, vertices: _Vertices, normals: np.ndarray, offsets: np.ndarray) -> None:
+        """Solve the system of the region each vertex owns; keep solutions that lie inside it."""
+        wall_payload = self.payload[vertices.walls] * vertices.owned_side[:, :, None]
+        system = vertices.base_payload + wall_payload.sum(axis=1)
+        z, solvable = self._solve(system)
+        self.regions_visited += solvable.size
+        self.singular_regions += int(np.count_nonzero(~solvable))
+        keep = np.flatnonzero(solvable)
+        walls, side, position, z = vertices.walls[keep], vertices.owned_side[keep], vertices.position[keep], z[keep]
+        # cheap tests first: the R walls through the vertex, then a fixed handful of hyperplanes, then all
+        net = self.net
+        wall_ok = self._agrees(z, net.normals[walls], net.offsets[walls], self.normal_norms[walls], side)
+        keep = np.flatnonzero(wall_ok)
+        for columns in (self.probe, None):
+            if keep.size == 0:
+                return
+            active = self._side_of_vertex(position[keep], walls[keep], side[keep], normals, offsets, columns)
+            cols = slice(None) if columns is None else columns
+            inside = self._agrees(z[keep], net.normals[cols][None], net.offsets[cols][None], self.normal_norms[cols], active)
+            keep = keep[inside]
+        for index in keep:
+            full = self._side_of_vertex(position[index : index + 1], walls[index : index + 1],
+                                        side[index : index + 1], normals, offsets, None)[0]
+            self.found_z.append(z[index])
+            self.found_active.append(full)
+
+    def _side_of_vertex(
+        self,
+        position: np.ndarray,
+        walls: np.ndarray,
+        side: np.ndarray,
+        normals: np.ndarray,
+        offsets: np.ndarray,
+        columns: np.ndarray | None,
+    ) -> np.ndarray:
+        """(M, C) activity of hyperplanes ``columns`` in the region a vertex owns: off the vertex's walls it is the
+        side the vertex lies on; on its walls it is the owned side. position (M, D), walls/side (M, D)."""
+        cols = np.arange(offsets.size) if columns is None else columns
+        active = position @ normals[cols].T - offsets[cols] > 0.0
+        on_wall = walls[:, :, None] == cols[None, None, :]  # (M, D, C)
+        wall_side = np.any(on_wall & side[:, :, None], axis=1)
+        return np.where(np.any(on_wall, axis=1), wall_side, active)
+
+    @staticmethod
+    def _agrees(
+        z: np.ndarray, normals: np.ndarray, offsets: np.ndarray, norms: np.ndarray, active: np.ndarray
+    ) -> np.ndarray:
+        """(M,) whether points z (M, R) lie on the ``active`` (M, C) side of hyperplanes ``normals`` (M|1, C, R),
+        ``offsets`` (M|1, C) whose normals have lengths ``norms``."""
+        signed = np.einsum("mcr,mr->mc", np.broadcast_to(normals, active.shape + (z.shape[1],)), z) - offsets
+        length = np.sqrt(np.einsum("mr,mr->m", z, z))[:, None]
+        slack = _INSIDE_RTOL * (np.abs(offsets) + norms * length + 1.0)
+        return np.all(np.where(active, signed > -slack, signed < slack), axis=1)
+
+    def _solve(self, system: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Solve ``((1 − a) I − Σ outputs normalsᵀ) z = constant_drive − Σ outputs offsets`` for a stack (M, R²+R)."""
+        rank = self.rank
+        matrix = (1.0 - self.net.decay) * np.eye(rank) - system[:, : rank * rank].reshape(-1, rank, rank)
+        rhs = self.net.constant_drive - system[:, rank * rank :]
+        return _solve_small(matrix, rhs)
+
+    def _single_region(self, origin: np.ndarray) -> None:
+        """The dimension-0 level: the one region met by the last slice, at the point ``origin``."""
+        active = self.net.normals @ origin - self.net.offsets > 0.0
+        z, solvable = self._solve((active.astype(float) @ self.payload)[None])
+        self.regions_visited += 1
+        if not solvable[0]:
+            self.singular_regions += 1
+        elif self._agrees(z, self.net.normals[None], self.net.offsets[None], self.normal_norms, active[None])[0]:
+            self.found_z.append(z[0])
+            self.found_active.append(active)
+
+    def _assemble(self) -> FixedPoints:
+        net, rank = self.net, self.rank
+        z = np.array(self.found_z).reshape(-1, rank)
+        active = np.array(self.found_active, dtype=bool).reshape(-1, net.offsets.size)
+        unique = _distinct_rows(z)
+        z, active = z[unique], active[unique]
+        order = np.lexsort(z.T[::-1])
+        z, active = z[order], active[order]
+        jacobian = net.decay * np.eye(rank) + (active.astype(float) @ self.payload[:, : rank * rank]).reshape(-1, rank, rank)
+        discrete = np.linalg.eigvals(jacobian) if z.shape[0] else np.zeros((0, rank), dtype=complex)
+        discrete = np.sort_complex(discrete)
+        slopes = _activation_slope(z @ net.m.T + net.current, net.bias, net.activation)
+        slopes[:, net.unit] = 0.0
+        np.add.at(slopes.T, net.unit, (active * net.slope_sign).T)
+        return FixedPoints(
+            z=z,
+            slopes=slopes.astype(np.int8),
+            discrete_eigenvalues=discrete,
+            continuous_eigenvalues=(discrete - 1.0) / (1.0 - net.decay),
+            reading="discrete",
+            regions_visited=self.regions_visited,
+            vertex_solves=self.vertex_solves,
+            singular_regions=self.singular_regions,
+        )
+
+
+@dataclass(frozen=True)
+class _Vertices:
+    """Vertices met on a chunk of lines. position: (M, D) in the flat's coordinates; walls: (M, D) the hyperplanes
+    through each; owned_side: (M, D) the side of each wall (True = active) of the region the vertex owns;
+    base_payload: (M, R²+R) summed payload of the hyperplanes active there, walls excluded."""
+
+    position: np.ndarray
+    walls: np.ndarray
+    owned_side: np.ndarray
+    base_payload: np.ndarray
+
+
+def _line_subsets(count: int, size: int, twin: np.ndarray, chunk: int) -> Iterator[np.ndarray]:
+    """Chunks (L, size) of the ``size``-subsets of ``count`` hyperplanes, without both kinks of one unit."""
+    combos = itertools.combinations(range(count), size)
+    while True:
+        block = np.fromiter(itertools.chain.from_iterable(itertools.islice(combos, chunk)), dtype=np.intp)
+        if size == 0:
+            yield np.zeros((1, 0), dtype=np.intp)
+            return
+        if block.size == 0:
+            return
+        block = block.reshape(-1, size)
+        twins = twin[block]
+        clash = np.any(twins[:, :, None] == block[:, None, :], axis=(1, 2))
+        if not np.all(clash):
+            yield block[~clash]
+
+
+def _vertices_on_lines(
+    lines: np.ndarray,
+    normals: np.ndarray,
+    offsets: np.ndarray,
+    direction: np.ndarray,
+    payload: np.ndarray,
+    signed_payload: np.ndarray,
+    twin: np.ndarray,
+) -> _Vertices | None:
+    """Sweep each line (the meet of the D−1 hyperplanes in a row of ``lines`` (L, D−1)) and return the vertices on
+    it whose other hyperplane has a higher index than all of the line's, with the region each owns.
+
+    normals (H, D), offsets (H,) describe the arrangement in the flat's coordinates; direction (D,) is the generic
+    sweep direction. The active set along a line changes by one hyperplane per crossing, so the base payload of
+    every vertex is a cumulative sum over the sorted crossings.
+    """
+    count, dimension = normals.shape
+    along, point, pseudo_inverse = _line_geometry(normals[lines], offsets[lines])
+    good = np.isfinite(along[:, 0])
+    if not np.all(good):
+        lines, along, point, pseudo_inverse = lines[good], along[good], point[good], pseudo_inverse[good]
+    if lines.shape[0] == 0:
+        return None
+    rows = np.arange(lines.shape[0])[:, None]
+    rate = along @ normals.T  # (L, H): d(normal·z − offset)/dt along the line
+    level = point @ normals.T - offsets  # (L, H): normal·z − offset at t = 0
+    parallel = np.abs(rate) <= _PARALLEL_RTOL * np.linalg.norm(normals, axis=1)
+    on_line = np.zeros_like(parallel)
+    on_line[rows, lines] = True
+    if lines.shape[1]:
+        partners = twin[lines]
+        on_line_twin = np.zeros_like(parallel)
+        on_line_twin[rows, np.where(partners >= 0, partners, lines)] = True
+        parallel |= on_line_twin
+    parallel |= on_line
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = np.where(parallel, np.inf, -level / rate)
+    active_at_start = np.where(parallel, level > 0.0, rate < 0.0) & ~on_line
+    start_payload = active_at_start.astype(float) @ payload  # (L, K)
+    order = np.argsort(crossing, axis=1)
+    # signed_payload (K, 2H) holds +payload then −payload: one gather picks the step each crossing makes (on or
+    # off); channel-major (K, L, H) because gathering and summing whole rows is several times faster in NumPy
+    switches_off = np.take_along_axis(rate < 0.0, order, axis=1)
+    after = signed_payload[:, order + count * switches_off]  # (K, L, H): payload just after each crossing
+    np.cumsum(after, axis=2, out=after)
+    highest = lines.max(axis=1, initial=-1)
+    emitted = np.isfinite(np.take_along_axis(crossing, order, axis=1)) & (order > highest[:, None])
+    line, rank_in_order = np.nonzero(emitted)
+    if line.size == 0:
+        return None
+    crossed = order[line, rank_in_order]
+    t = crossing[line, crossed]
+    position = point[line] + t[:, None] * along[line]
+    # just after its crossing the crossed hyperplane is active when it switches on there; it is a wall: leave it out
+    base = start_payload[line] + after[:, line, rank_in_order].T - (rate[line, crossed] > 0.0)[:, None] * payload[crossed]
+    # direction = Σ_T λ_k normal_k + λ_j normal_j: λ_j from the line's direction, λ_T from the rest
+    weight_crossed = (along[line] @ direction) / rate[line, crossed]
+    remainder = direction[None, :] - weight_crossed[:, None] * normals[crossed]
+    weight_line = np.einsum("mdk,md->mk", pseudo_inverse[line], remainder)
+    walls = np.concatenate([lines[line], crossed[:, None]], axis=1)
+    owned_side = np.concatenate([weight_line, weight_crossed[:, None]], axis=1) > 0.0
+    return _Vertices(position, walls, owned_side, base)
+
+
+def _line_geometry(wall_normals: np.ndarray, wall_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Direction (L, D) of unit length, a point (L, D) and the pseudo-inverse (L, D, D−1) of each line
+    ``{w : wall_normals w = wall_offsets}`` with wall_normals (L, D−1, D). Degenerate lines get NaN directions."""
+    lines, walls, dimension = wall_normals.shape
+    if walls == 0:
+        return np.ones((lines, 1)), np.zeros((lines, 1)), np.zeros((lines, 1, 0))
+    left, singular, right_t = np.linalg.svd(wall_normals, full_matrices=True)
+    along = right_t[:, -1, :].copy()
+    degenerate = singular[:, -1] <= _SINGULAR_RTOL * singular[:, 0]
+    along[degenerate] = np.nan
+    with np.errstate(divide="ignore"):
+        inverse_singular = 1.0 / singular
+    pseudo_inverse = np.einsum("lkd,lk,lwk->ldw", right_t[:, :walls, :], inverse_singular, left)
+    point = np.einsum("ldw,lw->ld", pseudo_inverse, wall_offsets)
+    return along, point, pseudo_inverse
+
+
+def _solve_small(matrix: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Solve a stack of small systems matrix (M, R, R) · z = rhs (M, R); closed forms for R ≤ 3 (a batched LAPACK
+    call costs about a microsecond per 3×3 system, the closed form a few nanoseconds). Returns z (M, R) and
+    solvable (M,), False where the determinant is below ``_SINGULAR_RTOL`` of Hadamard's bound."""
+    rank = matrix.shape[-1]
+    bound = np.sqrt(np.prod(np.einsum("mrs,mrs->mr", matrix, matrix), axis=1))
+    if rank == 1:
+        det = matrix[:, 0, 0]
+        adjugate = np.ones_like(matrix)
+    elif rank == 2:
+        a, b, c, d = matrix[:, 0, 0], matrix[:, 0, 1], matrix[:, 1, 0], matrix[:, 1, 1]
+        det = a * d - b * c
+        adjugate = np.stack([np.stack([d, -b], 1), np.stack([-c, a], 1)], 1)
+    elif rank == 3:
+        (a, b, c), (d, e, f), (g, h, i) = (tuple(matrix[:, row, col] for col in range(3)) for row in range(3))
+        cofactor_a, cofactor_b, cofactor_c = e * i - f * h, f * g - d * i, d * h - e * g
+        det = a * cofactor_a + b * cofactor_b + c * cofactor_c
+        adjugate = np.stack(
+            [cofactor_a, c * h - b * i, b * f - c * e,
+             cofactor_b, a * i - c * g, c * d - a * f,
+             cofactor_c, b * g - a * h, a * e - b * d], axis=1
+        ).reshape(-1, 3, 3)
+    else:
+        det = np.linalg.det(matrix)
+        solvable = np.abs(det) > _SINGULAR_RTOL * bound
+        z = np.full(rhs.shape, np.nan)
+        if np.any(solvable):
+            z[solvable] = np.linalg.solve(matrix[solvable], rhs[solvable][..., None])[..., 0]
+        return z, solvable
+    solvable = np.abs(det) > _SINGULAR_RTOL * bound
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.einsum("mrs,ms->mr", adjugate, rhs) / det[:, None]
+    return z, solvable
+
+
+def _distinct_rows(z: np.ndarray) -> np.ndarray:
+    """Indices of the first of every group of rows of z (P, R) that agree to 1e-7 relative (a point on a wall
+    is found from both sides)."""
+    keep: list[int] = []
+    for index, point in enumerate(z):
+        scale = 1e-7 * (1.0 + np.linalg.norm(point))
+        if all(np.linalg.norm(point - z[other]) > scale for other in keep):
+            keep.append(index)
+    return np.array(keep, dtype=np.intp)

@@ -1,0 +1,60 @@
+"""Shape checks shared by the metric functions.
+
+The metrics take arrays straight from a fit or from a user's own code; a wrong shape there is the caller's mistake,
+so it is reported as a :class:`~nwb_dyn.errors.ConfigError` that names the argument and the shape it needs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nwb_dyn.errors import ConfigError
+
+
+def as_batch_time_channel(array: np.ndarray, name: str) -> np.ndarray:
+    """Return ``array`` as float64 (B, T, D); a (T, D) array is read as one trajectory (1, T, D)."""
+    values = np.asarray(array, dtype=np.float64)
+    if values.ndim == 2:
+        values = values[None]
+    if values.ndim != 3:
+        raise ConfigError(
+            f"metric input '{name}' has shape {values.shape}; pass a (B, T, D) array "
+            "(trials x time bins x channels) or a single (T, D) trajectory"
+        )
+    return values
+
+
+def require_same_shape(first: np.ndarray, second: np.ndarray, first_name: str, second_name: str) -> None:
+    """Raise ConfigError unless the two arrays have identical shapes."""
+    if first.shape != second.shape:
+        raise ConfigError(
+            f"metric inputs '{first_name}' {first.shape} and '{second_name}' {second.shape} must have the same "
+            "shape; pass arrays for the same trials, bins and channels"
+        )
+
+
+def require_channel_mask(mask: np.ndarray, n_channels: int, name: str) -> np.ndarray:
+    """Return ``mask`` as a boolean (D,) vector with at least one True entry, or raise ConfigError."""
+    values = np.asarray(mask)
+    if values.dtype != np.bool_ or values.shape != (n_channels,):
+        raise ConfigError(
+            f"metric input '{name}' must be a boolean mask of shape ({n_channels},) (one entry per channel); "
+            f"got dtype {values.dtype} and shape {values.shape}"
+        )
+    if not values.any():
+        raise ConfigError(f"metric input '{name}' selects no channel; mark at least one channel True")
+    return values
+
+
+def require_labels(labels: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Return integer labels of the given shape (negative = unlabelled), or raise ConfigError."""
+    values = np.asarray(labels)
+    if values.shape != shape:
+        raise ConfigError(f"metric input '{name}' has shape {values.shape}; it needs shape {shape}")
+    if not np.issubdtype(values.dtype, np.integer):
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise ConfigError(
+                f"metric input '{name}' must hold integer labels (negative for unlabelled bins)"
+            )
+        values = values.astype(np.int64)
+    return values.astype(np.int64)

@@ -1,0 +1,169 @@
+"""One call that turns what a fit produced into every metric that applies to it, as a flat name -> float dict.
+
+The training code calls :func:`evaluate_arrays` on the validation split at the end of every fit (the dict is stored
+in the output NWB) and ``nwb-dyn evaluate`` calls it again on arrays read back from an output file. A metric is
+present only when its inputs are: no held-out units, no co-bps; no conditions, no PSTH R²; and so on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from nwb_dyn.analysis.metrics._validation import (
+    as_batch_time_channel,
+    require_channel_mask,
+    require_same_shape,
+)
+from nwb_dyn.analysis.metrics.attractor import power_spectrum_hellinger, state_space_divergence
+from nwb_dyn.analysis.metrics.decoding import cross_validated_decoding_r2, decoding_r2
+from nwb_dyn.analysis.metrics.nlb import bits_per_spike, co_bps, fp_bps, psth_r2
+from nwb_dyn.analysis.metrics.prediction import k_step_prediction_mse, mean_squared_error
+from nwb_dyn.analysis.metrics.spike_stats import compare_spike_statistics
+from nwb_dyn.analysis.metrics.states import match_states
+from nwb_dyn.errors import ConfigError
+
+
+class DecoderTraining(NamedTuple):
+    """Training-split arrays for the behaviour decoders: rates (B_tr, T, D), targets (B_tr, T, P), latents (B_tr, T, R).
+
+    Given, the decoders are fitted on these trials and scored on the evaluation trials (NLB's protocol); omitted,
+    they are cross-validated over the evaluation trials alone.
+    """
+
+    rates: np.ndarray
+    targets: np.ndarray
+    latents: np.ndarray | None = None
+
+
+def evaluate_arrays(
+    counts: np.ndarray,
+    rates: np.ndarray,
+    held_out_units: np.ndarray | None = None,
+    *,
+    observed_mask: np.ndarray | None = None,
+    observation: Literal["poisson", "gaussian"] = "poisson",
+    bin_width_s: float | None = None,
+    conditions: np.ndarray | None = None,
+    forward_counts: np.ndarray | None = None,
+    forward_rates: np.ndarray | None = None,
+    latents: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
+    decoder_training: DecoderTraining | None = None,
+    reference_states: np.ndarray | None = None,
+    estimated_states: np.ndarray | None = None,
+    generated: np.ndarray | None = None,
+    forecasts: Mapping[int, np.ndarray] | None = None,
+) -> dict[str, float]:
+    """Every applicable metric of one fit's evaluation trials, by name.
+
+    Inputs (B trials, T bins, D channels):
+      counts (B, T, D) observed data (spike counts, or signals when ``observation="gaussian"``);
+      rates (B, T, D) the model's prediction of them (expected counts per bin, or emission means);
+      held_out_units (D,) bool, channels hidden from the model's input (co-smoothing);
+      observed_mask (B, T, D) bool, False for bins that were not recorded (e.g. outside a unit's obs_intervals):
+        they are left out of every likelihood, R² and MSE, and trials holding any are left out of the comparisons
+        with ``generated`` (D_stsp, D_H, spike statistics need whole trajectories);
+      bin_width_s, seconds per bin (spike statistics in Hz and s);
+      conditions (B,) ints, trial conditions (negative = none) for PSTH R²;
+      forward_counts, forward_rates (B, T_fp, D), the bins after the observed window (forward prediction);
+      latents (B, T, R) inferred latents; targets (B, T, P) behaviour to decode from rates and latents;
+      decoder_training: training-split arrays to fit the decoders on (None = 5-fold cross-validation over trials);
+      reference_states, estimated_states (B, T) ints, true/event labels (negative = none) and the model's states;
+      generated (B', T', D) data sampled freely from the model, compared with ``counts``;
+      forecasts {k: (B, T, D)} k-step-ahead predictions of ``counts`` (NaN where none).
+    Keys: ``co_bps`` / ``heldin_bps`` (Poisson) or ``co_mse`` / ``heldin_mse`` (Gaussian), ``fp_bps`` /
+    ``fp_mse``, ``psth_r2``, ``behaviour_r2_rates``, ``behaviour_r2_latents``, ``state_accuracy``,
+    ``state_balanced_accuracy``, ``state_accuracy_identity``, ``state_balanced_accuracy_identity``, ``d_stsp``,
+    ``d_h``, ``spike_<statistic>`` (Poisson, with ``bin_width_s``; see
+    :func:`~nwb_dyn.analysis.metrics.spike_stats.compare_spike_statistics`) and ``k_step_mse_<k>``.
+    """
+    if observation not in ("poisson", "gaussian"):
+        raise ConfigError(f"observation must be 'poisson' or 'gaussian'; got {observation!r}")
+    observed = as_batch_time_channel(counts, "counts")
+    predicted = as_batch_time_channel(rates, "rates")
+    require_same_shape(observed, predicted, "counts", "rates")
+    if observed_mask is not None:
+        mask = np.asarray(observed_mask)
+        if mask.dtype != np.bool_:
+            raise ConfigError(f"observed_mask must be boolean (True = recorded bin); got dtype {mask.dtype}")
+        require_same_shape(observed, mask, "counts", "observed_mask")
+        observed = np.where(mask, observed, np.nan)
+    metrics: dict[str, float] = {}
+    metrics.update(_smoothing_metrics(observed, predicted, held_out_units, observation))
+    if forward_counts is not None and forward_rates is not None:
+        metrics["fp_bps" if observation == "poisson" else "fp_mse"] = (
+            fp_bps(forward_counts, forward_rates)
+            if observation == "poisson"
+            else mean_squared_error(forward_counts, forward_rates)
+        )
+    if conditions is not None:
+        metrics["psth_r2"] = psth_r2(observed, predicted, conditions)
+    if targets is not None:
+        metrics.update(_behaviour_metrics(predicted, latents, targets, decoder_training))
+    if reference_states is not None and estimated_states is not None:
+        metrics.update(_state_metrics(reference_states, estimated_states))
+    complete_trials = observed[np.all(np.isfinite(observed), axis=(1, 2))]
+    if generated is not None and complete_trials.shape[0] > 0:
+        metrics["d_stsp"] = state_space_divergence(complete_trials, generated)
+        metrics["d_h"] = power_spectrum_hellinger(complete_trials, generated)
+        if observation == "poisson" and bin_width_s is not None:
+            spike_metrics = compare_spike_statistics(generated, complete_trials, bin_width_s)
+            metrics.update({f"spike_{name}": value for name, value in spike_metrics.items()})
+    if forecasts:
+        metrics.update(
+            {f"k_step_mse_{k}": value for k, value in k_step_prediction_mse(observed, forecasts).items()}
+        )
+    return metrics
+
+
+def _smoothing_metrics(
+    observed: np.ndarray, predicted: np.ndarray, held_out_units: np.ndarray | None, observation: str
+) -> dict[str, float]:
+    """Fit quality on held-in channels and, when some are held out, co-smoothing on the held-out ones."""
+    held_out = (
+        np.zeros(observed.shape[-1], dtype=bool)
+        if held_out_units is None
+        else require_channel_mask(held_out_units, observed.shape[-1], "held_out_units")
+    )
+    scores: dict[str, float] = {}
+    if observation == "poisson":
+        if held_out.any():
+            scores["co_bps"] = co_bps(observed, predicted, held_out)
+        if (~held_out).any() and np.nansum(observed[..., ~held_out]) > 0:
+            scores["heldin_bps"] = bits_per_spike(observed[..., ~held_out], predicted[..., ~held_out])
+    else:
+        if held_out.any():
+            scores["co_mse"] = mean_squared_error(observed, predicted, held_out)
+        if (~held_out).any():
+            scores["heldin_mse"] = mean_squared_error(observed, predicted, ~held_out)
+    return scores
+
+
+def _behaviour_metrics(
+    rates: np.ndarray, latents: np.ndarray | None, targets: np.ndarray, training: DecoderTraining | None
+) -> dict[str, float]:
+    """Behaviour R² decoded from rates (B, T, D) and latents (B, T, R): trained on ``training``, or cross-validated."""
+    if training is None:
+        scores = {"behaviour_r2_rates": cross_validated_decoding_r2(rates, targets)}
+        if latents is not None:
+            scores["behaviour_r2_latents"] = cross_validated_decoding_r2(latents, targets)
+        return scores
+    scores = {"behaviour_r2_rates": decoding_r2(training.rates, training.targets, rates, targets)}
+    if latents is not None and training.latents is not None:
+        scores["behaviour_r2_latents"] = decoding_r2(training.latents, training.targets, latents, targets)
+    return scores
+
+
+def _state_metrics(reference_states: np.ndarray, estimated_states: np.ndarray) -> dict[str, float]:
+    """Hungarian-matched and paper-faithful identity-mapped state accuracies."""
+    matched = match_states(reference_states, estimated_states, matching="hungarian")
+    identity = match_states(reference_states, estimated_states, matching="identity")
+    return {
+        "state_accuracy": matched.accuracy,
+        "state_balanced_accuracy": matched.balanced_accuracy,
+        "state_accuracy_identity": identity.accuracy,
+        "state_balanced_accuracy_identity": identity.balanced_accuracy,
+    }

@@ -1,0 +1,219 @@
+"""The fit configuration: typed sections, validated from YAML and command-line overrides.
+
+Precedence is defaults < YAML file (``--config``) < command-line options. Every key is checked: an unknown key or a
+value of the wrong type or outside its allowed set raises :class:`ConfigError` naming the dotted key. The resolved
+configuration is saved next to checkpoints and inside the output NWB file, so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nwb_dyn.errors import ConfigError
+
+MODEL_FAMILIES = ("lowrank", "srnn")
+
+
+@dataclass
+class DataConfig:
+    """How an NWB session becomes model-ready windows."""
+
+    bin_width_s: float = 0.02
+    align: str | None = None
+    window_s: list[float] | None = None
+    window_length_s: float = 1.0
+    series: str | None = None
+    units_where: str | None = None
+    heldout_fraction: float = 0.0
+    validation_fraction: float = 0.2
+    batch_size: int = 16
+    zscore: bool = True
+    inputs: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        _require(self.bin_width_s > 0, "data.bin_width_s", f"must be > 0 seconds, got {self.bin_width_s}")
+        _require(self.window_length_s > 0, "data.window_length_s", f"must be > 0 seconds, got {self.window_length_s}")
+        if self.window_s is not None:
+            _require(
+                len(self.window_s) == 2 and self.window_s[0] < self.window_s[1],
+                "data.window_s",
+                f"must be [START, STOP] with START < STOP (seconds relative to --align), got {self.window_s}",
+            )
+        _require(0 <= self.heldout_fraction < 1, "data.heldout_fraction", "must lie in [0, 1)")
+        _require(0 <= self.validation_fraction < 1, "data.validation_fraction", "must lie in [0, 1)")
+        _require(self.batch_size >= 1, "data.batch_size", "must be >= 1")
+
+
+@dataclass
+class LowRankConfig:
+    """Stochastic low-rank RNN (Pals et al. 2024) and its variational SMC."""
+
+    rank: int = 3
+    units: int = 64
+    particles: int = 16
+    proposal: str = "bootstrap"
+    obs: str = "auto"
+    activation: str = "clipped_relu"
+    decay_init: float = 0.9
+    transition_noise_std_init: float = 0.1
+
+    def validate(self) -> None:
+        _require(self.rank >= 1, "lowrank.rank", "must be >= 1")
+        _require(self.units >= self.rank, "lowrank.units", f"must be >= rank ({self.rank})")
+        _require(self.particles >= 1, "lowrank.particles", "must be >= 1")
+        _choice(self.proposal, ("bootstrap",), "lowrank.proposal")
+        _choice(self.obs, ("auto", "poisson", "gaussian"), "lowrank.obs")
+        _choice(self.activation, ("relu", "clipped_relu", "tanh"), "lowrank.activation")
+        _require(0 < self.decay_init < 1, "lowrank.decay_init", "must lie in (0, 1)")
+        _require(self.transition_noise_std_init > 0, "lowrank.transition_noise_std_init", "must be > 0")
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation and the Lightning Trainer."""
+
+    max_epochs: int = 50
+    learning_rate: float = 1e-3
+    gradient_clip_val: float = 10.0
+    accelerator: str = "cpu"
+    devices: int = 1
+    num_threads: int = 0
+
+    def validate(self) -> None:
+        _require(self.max_epochs >= 1, "trainer.max_epochs", "must be >= 1")
+        _require(self.learning_rate > 0, "trainer.learning_rate", "must be > 0")
+        _require(self.gradient_clip_val >= 0, "trainer.gradient_clip_val", "must be >= 0 (0 disables clipping)")
+        _choice(self.accelerator, ("auto", "cpu", "gpu"), "trainer.accelerator")
+        _require(self.devices >= 1, "trainer.devices", "must be >= 1")
+        _require(self.num_threads >= 0, "trainer.num_threads", "must be >= 0 (0 picks a sane default)")
+
+
+@dataclass
+class FitConfig:
+    """Everything one ``nwb-dyn fit`` needs besides the source and the output directory."""
+
+    model: str = "lowrank"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    lowrank: LowRankConfig = field(default_factory=LowRankConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def validate(self) -> None:
+        _choice(self.model, MODEL_FAMILIES, "model")
+        for section in dataclasses.fields(self):
+            value = getattr(self, section.name)
+            if dataclasses.is_dataclass(value):
+                value.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON-safe)."""
+        return dataclasses.asdict(self)
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"config key '{key}' {message}")
+
+
+def _choice(value: str, allowed: tuple[str, ...], key: str) -> None:
+    _require(value in allowed, key, f"must be one of {', '.join(allowed)}; got '{value}'")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a field annotation, converting the harmless cases (int for float, tuple for list)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' must be a list, got {type(value).__name__} {value!r}")
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"config key '{key}' has an unsupported type")
+
+
+def _merge_into(instance: Any, mapping: dict[str, Any], prefix: str) -> None:
+    hints = typing.get_type_hints(type(instance))
+    known = {f.name for f in dataclasses.fields(instance)}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(
+                f"unknown config key '{dotted}'; known keys here: {', '.join(sorted(known))}"
+            )
+        current = getattr(instance, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{dotted}' must be a mapping of its own keys, got {value!r}")
+            _merge_into(current, value, f"{dotted}.")
+        else:
+            setattr(instance, key, _coerce(value, hints[key], dotted))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a mapping (safe loader: no code runs)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}; check the --config path") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys (model, seed, data, ...)")
+    return loaded
+
+
+def resolve_config(
+    yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> FitConfig:
+    """Build a validated :class:`FitConfig` from defaults, an optional YAML file and dotted-key overrides.
+
+    ``overrides`` maps dotted keys (``"lowrank.rank"``) to values; ``None`` values are ignored (not given).
+    """
+    config = FitConfig()
+    if yaml_path is not None:
+        _merge_into(config, load_yaml(yaml_path), "")
+    nested: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        target = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    _merge_into(config, nested, "")
+    config.validate()
+    return config

@@ -1,0 +1,68 @@
+"""`NeuralData`: the plain-numpy hand-off from NWB extraction to modelling (no torch here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nwb_dyn.extract.session import SessionInfo
+
+
+@dataclass
+class NeuralData:
+    """Model-ready windows of one session.
+
+    Attributes:
+        values: (B, T, D) float32 — spike counts per bin, or a continuous signal resampled to the bins.
+        mask: (B, T, D) bool — True where the bin was observed (False outside a unit's ``obs_intervals``).
+        bin_start_s: (B, T) float64 — start time of every bin, seconds on the source session's clock.
+        bin_width_s: bin width in seconds.
+        trial_ids: (B,) int64 — id of the trial (or window index) each row came from.
+        window_intervals_s: (B, 2) float64 — start and stop of each window on the session clock.
+        channel_ids: (D,) int64 — unit ids (Units table ``id``) or channel indices of the series.
+        observation: ``"counts"`` (Poisson-like) or ``"continuous"`` (Gaussian-like).
+        data_path: where in the NWB file the data came from (``"units"`` or a series path).
+        split: (B,) str — ``"train"`` or ``"val"`` per window.
+        held_out: (D,) bool — channels hidden from the encoder and scored by co-smoothing.
+        inputs: (B, T, D_u) float32 or None — external inputs on the same bins.
+        targets: (B, T, P) float32 or None — behaviour targets for decoding metrics.
+        input_names, target_names: paths of the series behind ``inputs`` / ``targets``.
+        session: metadata to carry into the derived file.
+        settings: the extraction settings that produced this (for provenance and cache keys).
+    """
+
+    values: np.ndarray
+    mask: np.ndarray
+    bin_start_s: np.ndarray
+    bin_width_s: float
+    trial_ids: np.ndarray
+    window_intervals_s: np.ndarray
+    channel_ids: np.ndarray
+    observation: str
+    data_path: str
+    split: np.ndarray
+    held_out: np.ndarray
+    session: SessionInfo
+    inputs: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    input_names: list[str] = field(default_factory=list)
+    target_names: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_windows(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def num_bins(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.values.shape[2])
+
+    def split_indices(self, name: str) -> np.ndarray:
+        """Row indices of the windows in split ``name`` (``"train"`` or ``"val"``)."""
+        return np.flatnonzero(self.split == name)

@@ -1,0 +1,1 @@
+"""Inference algorithms as pure functions over tensors: variational SMC, forward–backward, Viterbi."""

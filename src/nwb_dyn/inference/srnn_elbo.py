@@ -1,0 +1,138 @@
+"""The SRNN objective (ELBO collapsed over discrete states), posterior summaries, and a plain-torch fit.
+
+ELBO = E_{q(h|y)}[log Σ_z p(y, h, z)] + H[q(h|y)]  (Zhang & Saxena 2024, Eqs 10–15).
+The inner sum over all K^T state paths is the forward-algorithm normaliser, maximised directly: it is exact and has
+the same gradient as the paper's expected complete-data form (Fisher's identity) without its index pitfalls.
+
+During initialisation the paper adds a cross-entropy between given labels (k-means / HMM / random, see
+``nwb_dyn.models.srnn_init``) and the posterior state marginals, so all states are used; ``label_weight`` is its
+coefficient (0.5 in the paper).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from nwb_dyn.inference.forward_backward import forward_backward, hmm_log_normalizer, viterbi
+from nwb_dyn.models.inference_network import BidirectionalEncoder
+from nwb_dyn.models.srnn import SwitchingRNN
+
+
+class SrnnObjective(NamedTuple):
+    """Per-trial terms, each (B,): elbo = log_joint + entropy; label_cross_entropy is zero without labels."""
+
+    elbo: Tensor
+    log_joint: Tensor
+    entropy: Tensor
+    label_cross_entropy: Tensor
+
+
+class SrnnPosterior(NamedTuple):
+    """Posterior summaries at the encoder's mean latents.
+
+    latents (B, T, P); state_probabilities (B, T, K); map_states (B, T) Viterbi path; means (B, T, D) emission mean
+    (rates for Poisson); log_joint (B,) log p(y, h) at those latents.
+    """
+
+    latents: Tensor
+    state_probabilities: Tensor
+    map_states: Tensor
+    means: Tensor
+    log_joint: Tensor
+
+
+def srnn_objective(
+    model: SwitchingRNN,
+    encoder: BidirectionalEncoder,
+    observations: Tensor,
+    inputs: Tensor | None = None,
+    labels: Tensor | None = None,
+    num_samples: int = 1,
+    generator: torch.Generator | None = None,
+) -> SrnnObjective:
+    """Monte Carlo ELBO per trial from y (B, T, D), optional inputs (B, T, U) and optional labels (B, T) int64.
+
+    With ``num_samples`` S > 1 the S latent samples are processed as one batch of S·B trials and averaged.
+    """
+    posterior = encoder(observations, inputs)
+    latents = posterior.rsample(num_samples, generator).flatten(0, 1)  # (S·B, T, P)
+    batch = observations.shape[0]
+
+    def repeat(tensor: Tensor | None) -> Tensor | None:
+        return None if tensor is None else tensor.repeat(num_samples, *([1] * (tensor.dim() - 1)))
+
+    potentials = model.chain_potentials(latents, repeat(observations), repeat(inputs))
+    if labels is None:
+        log_joint = hmm_log_normalizer(*potentials)
+        label_cross_entropy = log_joint.new_zeros(log_joint.shape)
+    else:
+        state_posterior = forward_backward(*potentials)
+        log_joint = state_posterior.log_normalizer
+        log_marginals = torch.log(state_posterior.marginals.clamp_min(1e-12))
+        label_cross_entropy = -log_marginals.gather(-1, repeat(labels).unsqueeze(-1)).squeeze(-1).sum(-1)
+        label_cross_entropy = label_cross_entropy.unflatten(0, (num_samples, batch)).mean(0)
+    log_joint = log_joint.unflatten(0, (num_samples, batch)).mean(0)
+    entropy = posterior.entropy()
+    return SrnnObjective(log_joint + entropy, log_joint, entropy, label_cross_entropy)
+
+
+@torch.no_grad()
+def infer_posterior(
+    model: SwitchingRNN, encoder: BidirectionalEncoder, observations: Tensor, inputs: Tensor | None = None
+) -> SrnnPosterior:
+    """States, state probabilities, latents and emission means for y (B, T, D), at the encoder's posterior mean."""
+    latents = encoder(observations, inputs).mean
+    potentials = model.chain_potentials(latents, observations, inputs)
+    state_posterior = forward_backward(*potentials)
+    return SrnnPosterior(
+        latents,
+        state_posterior.marginals,
+        viterbi(*potentials),
+        model.emission_mean(latents),
+        state_posterior.log_normalizer,
+    )
+
+
+@dataclass
+class FullBatchSchedule:
+    """Plain-torch full-batch training as in the paper: an initialisation phase with the label penalty, then the
+    plain ELBO, Adam throughout (one optimiser step per epoch)."""
+
+    label_epochs: int = 200
+    epochs: int = 300
+    learning_rate: float = 1e-2
+    label_weight: float = 0.5
+    num_samples: int = 1
+
+
+def fit_full_batch(
+    model: SwitchingRNN,
+    encoder: BidirectionalEncoder,
+    observations: Tensor,
+    schedule: FullBatchSchedule,
+    labels: Tensor | None = None,
+    inputs: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> list[float]:
+    """Fit model and encoder to y (B, T, D) in place; returns the per-epoch mean ELBO per time step.
+
+    The loss is normalised per trial and time step so the learning rate does not depend on B or T.
+    """
+    parameters = [*model.parameters(), *encoder.parameters()]
+    optimiser = torch.optim.Adam(parameters, lr=schedule.learning_rate)
+    steps = observations.shape[0] * observations.shape[1]
+    history = []
+    for epoch in range(schedule.label_epochs + schedule.epochs):
+        epoch_labels = labels if epoch < schedule.label_epochs else None
+        terms = srnn_objective(model, encoder, observations, inputs, epoch_labels, schedule.num_samples, generator)
+        loss = -(terms.elbo.sum() - schedule.label_weight * terms.label_cross_entropy.sum()) / steps
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 10.0)
+        optimiser.step()
+        history.append(float(terms.elbo.sum()) / steps)
+    return history

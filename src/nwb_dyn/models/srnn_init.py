@@ -1,0 +1,125 @@
+"""Initial discrete-state labels for SRNN training, and label bookkeeping.
+
+The SRNN's first training phase pulls its posterior state marginals towards hard labels so that every state is used
+(Zhang & Saxena 2024, §3; without it the fit tends to collapse onto one state). Labels come from
+- ``"kmeans"``: k-means on a PCA projection of the observations,
+- ``"hmm"``: a Gaussian HMM (diagonal covariances, EM started from k-means) on the same projection, Viterbi path,
+- ``"random"``: a random sticky Markov chain (dwell about T / (2K) steps) per trial.
+Also: relabelling by order of first appearance (the paper's convention for comparing to behavioural epochs);
+Hungarian matching lives in ``nwb_dyn.analysis.metrics.states.match_states``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from nwb_dyn.errors import ConfigError
+from nwb_dyn.inference.forward_backward import forward_backward, viterbi
+
+INIT_METHODS = ("kmeans", "hmm", "random")
+
+
+def pca_projection(observations: Tensor, num_components: int) -> Tensor:
+    """Project y (B, T, D) on its first principal components: (B, T, min(num_components, D))."""
+    flat = observations.flatten(0, 1).double()
+    centred = flat - flat.mean(dim=0)
+    _, _, right_vectors = torch.linalg.svd(centred, full_matrices=False)
+    components = right_vectors[: min(num_components, flat.shape[1])]
+    return (centred @ components.T).unflatten(0, observations.shape[:2]).to(observations.dtype)
+
+
+def kmeans(points: Tensor, num_clusters: int, generator: torch.Generator, restarts: int = 5, iterations: int = 50) -> Tensor:
+    """Lloyd's k-means with k-means++ seeding on points (N, F); the lowest-inertia restart's labels (N,) int64."""
+    best_labels, best_inertia = None, math.inf
+    for _ in range(restarts):
+        centres = points[torch.randint(len(points), (1,), generator=generator)]
+        for _ in range(1, num_clusters):
+            distance = torch.cdist(points, centres).min(dim=1).values ** 2
+            next_index = torch.multinomial(distance / distance.sum(), 1, generator=generator)
+            centres = torch.cat([centres, points[next_index]])
+        for _ in range(iterations):
+            labels = torch.cdist(points, centres).argmin(dim=1)
+            updated = torch.stack(
+                [points[labels == k].mean(0) if (labels == k).any() else centres[k] for k in range(num_clusters)]
+            )
+            if torch.allclose(updated, centres):
+                break
+            centres = updated
+        labels = torch.cdist(points, centres).argmin(dim=1)
+        inertia = float(((points - centres[labels]) ** 2).sum())
+        if inertia < best_inertia:
+            best_labels, best_inertia = labels, inertia
+    assert best_labels is not None
+    return best_labels
+
+
+def gaussian_hmm_states(features: Tensor, initial_labels: Tensor, num_states: int, iterations: int = 20) -> Tensor:
+    """Viterbi states (B, T) of a diagonal-Gaussian HMM fitted by EM to features (B, T, F), started from labels (B, T)."""
+    features = features.double()
+    responsibilities = torch.nn.functional.one_hot(initial_labels, num_states).double()  # (B, T, K)
+    pairwise = responsibilities[:, :-1, :, None] * responsibilities[:, 1:, None, :]
+    for iteration in range(iterations + 1):
+        weight = responsibilities.sum(dim=(0, 1)) + 1e-6  # (K,)
+        means = torch.einsum("btk,btf->kf", responsibilities, features) / weight[:, None]
+        second = torch.einsum("btk,btf->kf", responsibilities, features**2) / weight[:, None]
+        variances = (second - means**2).clamp_min(1e-4 * features.var(dim=(0, 1)).mean())
+        transition = pairwise.sum(dim=(0, 1)) + 1.0  # Dirichlet(2) prior keeps every row proper
+        log_transition = torch.log(transition / transition.sum(-1, keepdim=True))
+        log_initial = torch.log((responsibilities[:, 0].sum(0) + 1.0) / (features.shape[0] + num_states))
+        log_likelihood = (
+            -0.5 * ((features[:, :, None] - means) ** 2 / variances + torch.log(2 * math.pi * variances))
+        ).sum(-1)
+        chain = (
+            log_initial.expand(features.shape[0], -1),
+            log_transition.expand(*features.shape[:2], -1, -1),
+            log_likelihood,
+        )
+        if iteration == iterations:
+            return viterbi(*chain)
+        posterior = forward_backward(*chain)
+        responsibilities, pairwise = posterior.marginals, posterior.pairwise_marginals
+    raise AssertionError("unreachable")
+
+
+def random_sticky_labels(num_trials: int, num_steps: int, num_states: int, generator: torch.Generator) -> Tensor:
+    """Per-trial random Markov chains (B, T) that switch state with probability 2K / T per step."""
+    switch_probability = min(1.0, 2 * num_states / num_steps)
+    labels = torch.randint(num_states, (num_trials, 1), generator=generator)
+    steps = [labels[:, 0]]
+    for _ in range(1, num_steps):
+        switch = torch.rand(num_trials, generator=generator) < switch_probability
+        jump = torch.randint(1, max(num_states, 2), (num_trials,), generator=generator)
+        steps.append(torch.where(switch, (steps[-1] + jump) % num_states, steps[-1]))
+    return torch.stack(steps, dim=1)
+
+
+def initial_state_labels(
+    observations: Tensor, num_states: int, method: str = "kmeans", num_components: int = 10, seed: int = 0
+) -> Tensor:
+    """Hard initial labels (B, T) int64 in [0, K) for y (B, T, D); see the module docstring for the methods."""
+    if method not in INIT_METHODS:
+        raise ConfigError(f"srnn init method {method!r} is unknown; use one of {', '.join(INIT_METHODS)}")
+    generator = torch.Generator().manual_seed(seed)
+    num_trials, num_steps, _ = observations.shape
+    if method == "random":
+        return random_sticky_labels(num_trials, num_steps, num_states, generator)
+    features = pca_projection(observations, num_components).double()
+    features = features / features.flatten(0, 1).std(dim=0).clamp_min(1e-12)
+    labels = kmeans(features.flatten(0, 1), num_states, generator).unflatten(0, (num_trials, num_steps))
+    if method == "hmm":
+        labels = gaussian_hmm_states(features, labels, num_states)
+    return labels
+
+
+def relabel_by_first_appearance(labels: Tensor) -> Tensor:
+    """Rename states within each trial (B, T) in order of first appearance: 0, 1, 2, … (unseen states keep the rest)."""
+    relabelled = torch.empty_like(labels)
+    for trial, trial_labels in enumerate(labels):
+        order = list(dict.fromkeys(trial_labels.tolist()))
+        mapping = {state: rank for rank, state in enumerate(order)}
+        relabelled[trial] = torch.tensor([mapping[state] for state in trial_labels.tolist()])
+    return relabelled
+

@@ -1,0 +1,1 @@
+"""Everything a fit produced → a new derived NWB file; and reading results back."""

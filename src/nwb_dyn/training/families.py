@@ -1,0 +1,74 @@
+"""Registry of model families: how each builds its LightningModule and summarises a fitted model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from nwb_dyn.analysis.lowrank_posterior import lowrank_posterior
+from nwb_dyn.analysis.products import GeneratedSamples, ModelProducts
+from nwb_dyn.config import FitConfig
+from nwb_dyn.extract import NeuralData
+from nwb_dyn.training.lowrank_module import LowRankModule
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A fittable family: ``build`` makes the LightningModule, ``summarise`` turns a fitted one into products."""
+
+    name: str
+    build: Callable[[FitConfig, NeuralData], pl.LightningModule]
+    summarise: Callable[[pl.LightningModule, NeuralData, FitConfig], ModelProducts]
+
+
+def likelihood_for(data: NeuralData, requested: str) -> str:
+    """``poisson`` for spike counts and ``gaussian`` for continuous signals unless the user chose one."""
+    if requested != "auto":
+        return requested
+    return "poisson" if data.observation == "counts" else "gaussian"
+
+
+def _build_lowrank(config: FitConfig, data: NeuralData) -> pl.LightningModule:
+    return LowRankModule(config, data.num_channels, likelihood_for(data, config.lowrank.obs))
+
+
+def _weights(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    return {name: value.detach().cpu().numpy().copy() for name, value in module.state_dict().items()}
+
+
+def _summarise_lowrank(module: pl.LightningModule, data: NeuralData, config: FitConfig) -> ModelProducts:
+    model = module.model.eval()
+    held_in_mask = data.mask & ~data.held_out[None, None, :]
+    latents, rates = lowrank_posterior(
+        model, data.values, held_in_mask, max(config.lowrank.particles, 32), seed=config.seed
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    sample_latents, sample_observations = model.generate(
+        min(data.num_windows, 16), data.num_bins, generator=generator
+    )
+    return ModelProducts(
+        family="lowrank",
+        latents=latents,
+        latent_estimate="smoothed",
+        rates=rates,
+        weights=_weights(model),
+        hyperparameters={
+            "rank": config.lowrank.rank,
+            "units": config.lowrank.units,
+            "activation": config.lowrank.activation,
+            "likelihood": model.observation.likelihood,
+            "num_channels": data.num_channels,
+        },
+        samples=GeneratedSamples(
+            latents=sample_latents.numpy(), observations=sample_observations.numpy(), seed=config.seed
+        ),
+    )
+
+
+FAMILIES: dict[str, ModelFamily] = {
+    "lowrank": ModelFamily("lowrank", _build_lowrank, _summarise_lowrank),
+}

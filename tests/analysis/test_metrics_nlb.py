@@ -1,0 +1,113 @@
+"""NLB metrics against hand-derived values and against the ordering true rates > PSTH baseline > null."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nwb_dyn.analysis.metrics import (
+    bits_per_spike,
+    co_bps,
+    fp_bps,
+    poisson_negative_log_likelihood,
+    psth_baseline_rates,
+    psth_r2,
+)
+from nwb_dyn.errors import ConfigError
+
+
+def test_poisson_nll_matches_hand_sum() -> None:
+    counts = np.array([2.0, 0.0, 1.0])
+    rates = np.array([2.0, 0.5, 1.0])
+    # (2 − 2 ln 2 + ln 2!) + (0.5 − 0 + 0) + (1 − 0 + 0) = 3.5 − ln 2
+    assert poisson_negative_log_likelihood(counts, rates) == pytest.approx(3.5 - math.log(2), abs=1e-12)
+
+
+def test_co_bps_matches_nlb_definition_derived_by_hand() -> None:
+    # Held-out unit 1 spikes (2, 0, 1) on one trial of three bins; its null rate is the mean count 1.
+    # L(null) = Σ (1 − y·ln 1 + ln y!) = 3 + ln 2.
+    # Model rates (2, 0.5, 1): L = (2 − 2 ln 2 + ln 2) + 0.5 + 1 = 3.5 − ln 2.
+    # co-bps = (L(null) − L(model)) / (Σy · ln 2) = (2 ln 2 − 0.5) / (3 ln 2) = 2/3 − 1/(6 ln 2).
+    counts = np.array([[[5.0, 2.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    rates = np.array([[[0.1, 2.0, 0.0], [0.1, 0.5, 0.0], [0.1, 1.0, 0.0]]])
+    held_out = np.array(
+        [False, True, True]
+    )  # unit 2 never spikes and is predicted silent: it adds ~3e-9 nats.
+    expected = 2.0 / 3.0 - 1.0 / (6.0 * math.log(2))
+    assert co_bps(counts, rates, held_out) == pytest.approx(expected, abs=1e-6)
+
+
+def test_bits_per_spike_of_the_null_model_is_zero_and_nan_bins_are_skipped() -> None:
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2.0, size=(4, 10, 3)).astype(float)
+    null_rates = np.broadcast_to(counts.mean(axis=(0, 1)), counts.shape)
+    assert bits_per_spike(counts, null_rates) == pytest.approx(0.0, abs=1e-12)
+    padded_counts = np.concatenate([counts, np.full((4, 5, 3), np.nan)], axis=1)
+    padded_rates = np.concatenate([counts + 0.5, np.full((4, 5, 3), 7.0)], axis=1)
+    assert bits_per_spike(padded_counts, padded_rates) == pytest.approx(bits_per_spike(counts, counts + 0.5))
+
+
+def test_fp_bps_uses_the_forward_bins_own_mean_as_null() -> None:
+    forward_counts = np.array([[[1.0], [3.0]]])
+    # Null rate 2: L_null = (2 − ln 2 + 0) + (2 − 3 ln 2 + ln 6); model rates equal to the counts:
+    # L = (1 − 0 + 0) + (3 − 3 ln 3 + ln 6). Σy = 4.
+    null = 4.0 - 4.0 * math.log(2) + math.log(6)
+    model = 4.0 - 3.0 * math.log(3) + math.log(6)
+    expected = (null - model) / (4.0 * math.log(2))
+    assert fp_bps(forward_counts, forward_counts.copy()) == pytest.approx(expected, abs=1e-12)
+
+
+def _simulate_conditions(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rates with a condition-locked component plus a per-trial latent drift: (B, T, D) rates and counts, (B,)."""
+    rng = np.random.default_rng(seed)
+    n_trials, n_bins, n_neurons, n_conditions = 90, 40, 16, 3
+    time = np.linspace(0.0, 1.0, n_bins)
+    conditions = np.arange(n_trials) % n_conditions
+    condition_latents = np.stack([np.sin(2 * np.pi * (time + c / n_conditions)) for c in range(n_conditions)])
+    trial_drift = rng.normal(0.0, 0.8, size=(n_trials, 1)) * np.cos(np.pi * time)[None]
+    latent = np.stack([condition_latents[conditions], trial_drift], axis=-1)  # (B, T, 2)
+    loadings = rng.normal(0.0, 0.7, size=(2, n_neurons))
+    rates = np.exp(np.log(0.6) + latent @ loadings)
+    counts = rng.poisson(rates).astype(float)
+    return rates, counts, conditions
+
+
+def test_true_rates_beat_smoothed_psth_baseline_which_beats_null() -> None:
+    rates, counts, conditions = _simulate_conditions(seed=1)
+    train, evaluation = slice(0, 60), slice(60, None)
+    held_out = np.zeros(counts.shape[-1], dtype=bool)
+    held_out[-5:] = True
+    baseline = psth_baseline_rates(
+        counts[train], conditions[train], conditions[evaluation], smoothing_sd_bins=2.0
+    )
+    true_score = co_bps(counts[evaluation], rates[evaluation], held_out)
+    baseline_score = co_bps(counts[evaluation], baseline, held_out)
+    assert true_score > baseline_score + 0.02
+    assert baseline_score > 0.02
+
+
+def test_psth_r2_matches_hand_value() -> None:
+    # Two conditions, one neuron, two bins; trial averages of counts: cond 0 -> (1, 3), cond 1 -> (2, 2).
+    counts = np.array([[[0.0], [2.0]], [[2.0], [4.0]], [[2.0], [2.0]]])
+    conditions = np.array([0, 0, 1])
+    # Predicted trial averages: cond 0 -> (1, 2), cond 1 -> (2, 3). Stacked truth (1, 3, 2, 2), mean 2,
+    # SS_tot = 1 + 1 + 0 + 0 = 2; residuals (0, 1, 0, −1), SS_res = 2; R² = 0.
+    rates = np.array([[[1.0], [1.0]], [[1.0], [3.0]], [[2.0], [3.0]]])
+    assert psth_r2(counts, rates, conditions) == pytest.approx(0.0, abs=1e-12)
+    exact_rates = np.array([[[1.0], [3.0]], [[1.0], [3.0]], [[2.0], [2.0]]])
+    assert psth_r2(counts, exact_rates, conditions) == pytest.approx(1.0)
+
+
+def test_psth_baseline_rejects_conditions_missing_from_training() -> None:
+    counts = np.ones((2, 3, 1))
+    with pytest.raises(ConfigError, match=r"evaluation conditions \[7\] have no training trial"):
+        psth_baseline_rates(counts, np.array([0, 1]), np.array([1, 7]), smoothing_sd_bins=0.0)
+
+
+def test_co_bps_rejects_mismatched_shapes_and_bad_masks() -> None:
+    with pytest.raises(ConfigError, match="'counts' \\(1, 2, 3\\) and 'rates' \\(1, 2, 2\\)"):
+        co_bps(np.ones((1, 2, 3)), np.ones((1, 2, 2)), np.array([True, False, False]))
+    with pytest.raises(ConfigError, match="held_out_units"):
+        co_bps(np.ones((1, 2, 3)), np.ones((1, 2, 3)), np.array([1, 0, 0]))
