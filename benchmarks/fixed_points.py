@@ -35,15 +35,16 @@ def measure(units: int, rank: int, seed: int) -> dict:
     m = rng.standard_normal((units, rank))
     n = 0.1 * 2.0 * rng.standard_normal((rank, units)) / np.sqrt(units)
     bias = rng.standard_normal(units)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = discrete_time_fixed_points(0.9, n, m, bias)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     return {
         "benchmark": "fixed_points",
         "units": units,
         "rank": rank,
         "seed": seed,
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "fixed_points": int(result.z.shape[0]),
         "stable": int(result.stable.sum()),

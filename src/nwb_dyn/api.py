@@ -75,6 +75,7 @@ def _fit_session(
     import pytorch_lightning as pl
 
     from nwb_dyn.data import NeuralDataModule
+    from nwb_dyn.evaluate import fit_metrics
     from nwb_dyn.results.writer import FitRecord, write_result
     from nwb_dyn.training.families import FAMILIES
     from nwb_dyn.training.trainer import make_trainer
@@ -94,6 +95,7 @@ def _fit_session(
     trainer.fit(module, datamodule=datamodule)
     wall_s = time.perf_counter() - started
     products = family.summarise(module, data, config)
+    products.metrics = fit_metrics(data, products)
     training_summary = {
         "epochs": int(trainer.current_epoch),
         "global_steps": int(trainer.global_step),
@@ -109,7 +111,9 @@ def _fit_session(
         training_summary=training_summary,
     )
     write_result(output, data, products, record)
-    return SessionFit(source=ref.identity.display_name, output=output, summary=training_summary)
+    return SessionFit(
+        source=ref.identity.display_name, output=output, summary={**training_summary, "metrics": products.metrics}
+    )
 
 
 def fit(

@@ -19,6 +19,10 @@ import yaml
 from nwb_dyn.errors import ConfigError
 
 MODEL_FAMILIES = ("lowrank", "srnn")
+#: Lightning strategies we support: single process, or DDP through one of Lightning's own launchers.
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "ddp_find_unused_parameters_true")
+PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "bf16-true")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -78,22 +82,51 @@ class LowRankConfig:
 
 @dataclass
 class TrainerConfig:
-    """Optimisation and the Lightning Trainer."""
+    """Optimisation and the Lightning Trainer: devices and strategy, guards, schedule, checkpoints, logs.
+
+    ``data.batch_size`` is the global batch: under DDP each of the ``devices × num_nodes`` processes takes an equal
+    share, so a run on 2 processes takes the same optimiser steps as one process.
+    """
 
     max_epochs: int = 50
     learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
+    lr_warmup_epochs: int = 0
+    lr_min_factor: float = 0.1
     gradient_clip_val: float = 10.0
+    early_stopping_patience: int = 10
     accelerator: str = "cpu"
     devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
     num_threads: int = 0
+    progress_bar: str = "auto"
 
     def validate(self) -> None:
         _require(self.max_epochs >= 1, "trainer.max_epochs", "must be >= 1")
         _require(self.learning_rate > 0, "trainer.learning_rate", "must be > 0")
+        _choice(self.lr_schedule, LR_SCHEDULES, "trainer.lr_schedule")
+        _require(self.lr_warmup_epochs >= 0, "trainer.lr_warmup_epochs", "must be >= 0")
+        _require(0 < self.lr_min_factor <= 1, "trainer.lr_min_factor", "must lie in (0, 1]")
         _require(self.gradient_clip_val >= 0, "trainer.gradient_clip_val", "must be >= 0 (0 disables clipping)")
+        _require(
+            self.early_stopping_patience >= 0,
+            "trainer.early_stopping_patience",
+            "must be >= 0 (validation epochs without improvement; 0 disables early stopping)",
+        )
         _choice(self.accelerator, ("auto", "cpu", "gpu"), "trainer.accelerator")
         _require(self.devices >= 1, "trainer.devices", "must be >= 1")
+        _require(self.num_nodes >= 1, "trainer.num_nodes", "must be >= 1")
+        _choice(self.strategy, STRATEGIES, "trainer.strategy")
+        _choice(self.precision, PRECISIONS, "trainer.precision")
         _require(self.num_threads >= 0, "trainer.num_threads", "must be >= 0 (0 picks a sane default)")
+        _choice(self.progress_bar, ("auto", "on", "off"), "trainer.progress_bar")
+
+    @property
+    def world_size(self) -> int:
+        """Number of training processes: devices × nodes."""
+        return self.devices * self.num_nodes
 
 
 @dataclass

@@ -14,6 +14,7 @@ from nwb_dyn.analysis.metrics import (
     poisson_negative_log_likelihood,
     psth_baseline_rates,
     psth_r2,
+    smooth_counts,
 )
 from nwb_dyn.errors import ConfigError
 
@@ -111,3 +112,16 @@ def test_co_bps_rejects_mismatched_shapes_and_bad_masks() -> None:
         co_bps(np.ones((1, 2, 3)), np.ones((1, 2, 2)), np.array([True, False, False]))
     with pytest.raises(ConfigError, match="held_out_units"):
         co_bps(np.ones((1, 2, 3)), np.ones((1, 2, 3)), np.array([1, 0, 0]))
+
+
+def test_unrecorded_bins_do_not_enter_psth_r2_or_smoothing() -> None:
+    counts = np.array([[[0.0], [2.0]], [[2.0], [4.0]], [[2.0], [2.0]]])
+    rates = np.array([[[1.0], [1.0]], [[1.0], [3.0]], [[2.0], [3.0]]])
+    conditions = np.array([0, 0, 1])
+    # A fourth, wholly unrecorded trial of condition 0 with wild predicted rates changes nothing.
+    padded_counts = np.concatenate([counts, np.full((1, 2, 1), np.nan)])
+    padded_rates = np.concatenate([rates, np.full((1, 2, 1), 50.0)])
+    assert psth_r2(padded_counts, padded_rates, np.array([0, 0, 1, 0])) == psth_r2(counts, rates, conditions)
+    constant = np.full((1, 9, 1), 3.0)
+    constant[0, 4, 0] = np.nan
+    np.testing.assert_allclose(smooth_counts(constant, 1.5), 3.0)

@@ -87,7 +87,8 @@ def test_every_metric_equals_its_own_function(fit_arrays: dict[str, np.ndarray])
     assert metrics["state_accuracy_identity"] == 0.0
     assert metrics["state_balanced_accuracy_identity"] == 0.0
     assert metrics["d_stsp"] == state_space_kl_gmm(counts, generated)
-    assert metrics["d_h"] == power_spectrum_hellinger(counts, generated)
+    # 12 bins -> 7 frequencies -> smoothing SD 0.7 bins (a tenth of the spectrum, below the reference 20).
+    assert metrics["d_h"] == power_spectrum_hellinger(counts, generated, smoothing_sd_bins=0.7)
     spike_metrics = compare_spike_statistics(generated, counts, 0.02)
     for name, value in spike_metrics.items():
         assert metrics[f"spike_{name}"] == pytest.approx(value, nan_ok=True)
@@ -125,3 +126,12 @@ def test_bad_observation_or_mask_names_the_argument(fit_arrays: dict[str, np.nda
         evaluate_arrays(
             fit_arrays["counts"], fit_arrays["rates"], observed_mask=np.ones(fit_arrays["counts"].shape)
         )
+
+
+def test_unscorable_metrics_are_nan_or_left_out(fit_arrays: dict[str, np.ndarray]) -> None:
+    counts, rates = fit_arrays["counts"].copy(), fit_arrays["rates"]
+    counts[..., 6] = 0.0  # the only held-out unit never spikes: no per-spike information to score
+    held_out = np.array([False] * 6 + [True])
+    metrics = evaluate_arrays(counts[:6], rates[:6], held_out, targets=fit_arrays["targets"][:6])
+    assert np.isnan(metrics["co_bps"])
+    assert "behaviour_r2_rates" not in metrics  # 6 trials are too few to cross-validate a decoder

@@ -9,6 +9,7 @@ import torch
 
 from nwb_dyn.inference.forward_backward import (
     forward_backward,
+    hmm_marginals,
     hmm_log_normalizer,
     viterbi,
 )
@@ -79,6 +80,29 @@ def test_tree_normalizer_and_gradient_match_enumeration(time: int, states: int) 
     for fast, brute in zip(fast_inputs, brute_inputs):
         # entry t = 0 of log_transition is unused: both gradients must be exactly zero there
         torch.testing.assert_close(fast.grad, brute.grad)
+
+
+def test_tree_marginals_and_their_gradients_match_sequential_forward_backward() -> None:
+    chain = _random_chain(batch=2, time=9, states=3, seed=11)
+    labels = torch.randint(3, (2, 9), generator=torch.Generator().manual_seed(0))
+    tree_inputs = [part.clone().requires_grad_(True) for part in chain]
+    loop_inputs = [part.clone().requires_grad_(True) for part in chain]
+
+    log_normalizer, marginals = hmm_marginals(*tree_inputs)
+    posterior = forward_backward(*loop_inputs)
+    torch.testing.assert_close(log_normalizer, posterior.log_normalizer)
+    torch.testing.assert_close(marginals, posterior.marginals)
+    # a label cross-entropy on the marginals (the SRNN initialisation penalty) needs second derivatives of the tree
+    torch.log(marginals).gather(-1, labels[..., None]).sum().backward()
+    torch.log(posterior.marginals).gather(-1, labels[..., None]).sum().backward()
+    for tree, loop in zip(tree_inputs, loop_inputs):
+        torch.testing.assert_close(tree.grad, loop.grad)
+
+
+def test_tree_marginals_without_gradients_are_detached() -> None:
+    with torch.no_grad():
+        log_normalizer, marginals = hmm_marginals(*_random_chain(batch=1, time=5, states=2, seed=1))
+    assert not log_normalizer.requires_grad and not marginals.requires_grad
 
 
 @pytest.mark.parametrize(("time", "states"), [(1, 2), (5, 2), (6, 3)])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from nwb_dyn.extract import NeuralData
 
@@ -41,11 +42,48 @@ def _collate(items: list[WindowBatch]) -> WindowBatch:
     return WindowBatch(*(torch.stack(parts) for parts in zip(*items)))
 
 
+class SeededShardSampler(Sampler[int]):
+    """Positions 0..n−1 in an order drawn from (seed, epoch), dealt to DDP ranks like cards: rank r takes r, r+W, ...
+
+    Lightning calls :meth:`set_epoch` before every epoch, so each epoch's order is a function of the seed and the
+    epoch alone; a run resumed at an epoch boundary replays the same order. Dealing round-robin means that W ranks
+    with batches of b/W together see exactly the windows that one process with batches of b sees. When n is not a
+    multiple of W the order is padded with its own first positions so that every rank takes as many steps.
+    """
+
+    def __init__(self, num_items: int, seed: int, shuffle: bool, rank: int = 0, world_size: int = 1) -> None:
+        self.num_items = num_items
+        self.seed = seed
+        self.shuffle = shuffle
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the order of epoch ``epoch``."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.num_items // self.world_size)
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.num_items, generator=generator).tolist()
+        else:
+            order = list(range(self.num_items))
+        padded = order + order[: len(self) * self.world_size - self.num_items]
+        return iter(padded[self.rank :: self.world_size])
+
+
 class NeuralDataModule(pl.LightningDataModule):
     """Serves the train and validation windows of an in-memory :class:`NeuralData`.
 
     The validation batches hide held-out channels from the likelihood (mask 0), so the validation objective and
     co-smoothing score those channels only through the model's predictions.
+
+    ``batch_size`` is the global batch; under DDP each of the W ranks loads ``batch_size / W`` windows per step
+    through a :class:`SeededShardSampler` (Lightning's own distributed sampler is switched off in the Trainer).
     """
 
     def __init__(self, data: NeuralData, batch_size: int, seed: int) -> None:
@@ -57,22 +95,27 @@ class NeuralDataModule(pl.LightningDataModule):
         self.mask = torch.as_tensor(data.mask, dtype=torch.float32)
         self.validation_mask = self.mask * torch.as_tensor(~data.held_out, dtype=torch.float32)
 
-    def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        rows = self.data.split_indices("train")
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+    def _per_rank_batch(self, rows: np.ndarray, world_size: int) -> int:
+        """Each rank's share of the global batch (rounded up; exact when the batch is a multiple of W)."""
+        return max(1, -(-min(self.batch_size, len(rows)) // world_size))
+
+    def _loader(self, mask: torch.Tensor, rows: np.ndarray, shuffle: bool) -> DataLoader:
+        rank, world_size = self._rank_and_world()
         return DataLoader(
-            _Windows(self.values, self.mask, rows),
-            batch_size=min(self.batch_size, len(rows)),
-            shuffle=True,
-            generator=generator,
+            _Windows(self.values, mask, rows),
+            batch_size=self._per_rank_batch(rows, world_size),
+            sampler=SeededShardSampler(len(rows), self.seed, shuffle, rank, world_size),
             collate_fn=_collate,
         )
 
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.mask, self.data.split_indices("train"), shuffle=True)
+
     def val_dataloader(self) -> DataLoader:
-        rows = self.data.split_indices("val")
-        return DataLoader(
-            _Windows(self.values, self.validation_mask, rows),
-            batch_size=max(1, min(self.batch_size, len(rows))),
-            shuffle=False,
-            collate_fn=_collate,
-        )
+        return self._loader(self.validation_mask, self.data.split_indices("val"), shuffle=False)

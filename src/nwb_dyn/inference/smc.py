@@ -7,6 +7,7 @@ the reparameterised particle values but not through the resampling indices.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +44,7 @@ def run_smc(
     observations: torch.Tensor,
     mask: torch.Tensor,
     num_particles: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     keep_paths: bool = False,
 ) -> SMCResult:
     """Bootstrap-proposal SMC with systematic resampling at every step.
@@ -52,6 +53,8 @@ def run_smc(
         observations: (B, T, D) counts or signals.
         mask: (B, T, D) 1 where observed; unobserved entries add nothing to the likelihood.
         num_particles: K.
+        generator: one generator for the batch, or a sequence of B generators, one per sequence, so that each
+            sequence's noise is independent of batching (training/randomness.py; used for DDP and exact resume).
         keep_paths: keep ancestral paths (K, B, T, R) for smoothing (evaluation only; costs memory).
     """
     batch, steps, _ = observations.shape
@@ -61,9 +64,15 @@ def run_smc(
     log_k = math.log(num_particles)
 
     def noise() -> torch.Tensor:
-        return torch.randn(
-            (num_particles, batch, rank), generator=generator, dtype=dtype, device=observations.device
-        )
+        if generator is None or isinstance(generator, torch.Generator):
+            return torch.randn(
+                (num_particles, batch, rank), generator=generator, dtype=dtype, device=observations.device
+            )
+        per_sequence = [
+            torch.randn((num_particles, rank), generator=g, dtype=dtype, device=observations.device)
+            for g in generator
+        ]
+        return torch.stack(per_sequence, dim=1)
 
     particles = model.initial_mean + model.initial_std() * noise()  # (K, B, R)
     log_weights = model.observation.log_prob(observations[:, 0], particles, mask[:, 0])  # (K, B)

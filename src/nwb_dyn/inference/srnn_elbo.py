@@ -17,7 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from nwb_dyn.inference.forward_backward import forward_backward, hmm_log_normalizer, viterbi
+from nwb_dyn.errors import TrainingError
+from nwb_dyn.inference.forward_backward import forward_backward, hmm_log_normalizer, hmm_marginals, viterbi
 from nwb_dyn.models.inference_network import BidirectionalEncoder
 from nwb_dyn.models.srnn import SwitchingRNN
 
@@ -70,9 +71,8 @@ def srnn_objective(
         log_joint = hmm_log_normalizer(*potentials)
         label_cross_entropy = log_joint.new_zeros(log_joint.shape)
     else:
-        state_posterior = forward_backward(*potentials)
-        log_joint = state_posterior.log_normalizer
-        log_marginals = torch.log(state_posterior.marginals.clamp_min(1e-12))
+        log_joint, marginals = hmm_marginals(*potentials)
+        log_marginals = torch.log(marginals.clamp_min(1e-12))
         label_cross_entropy = -log_marginals.gather(-1, repeat(labels).unsqueeze(-1)).squeeze(-1).sum(-1)
         label_cross_entropy = label_cross_entropy.unflatten(0, (num_samples, batch)).mean(0)
     log_joint = log_joint.unflatten(0, (num_samples, batch)).mean(0)
@@ -130,9 +130,14 @@ def fit_full_batch(
         epoch_labels = labels if epoch < schedule.label_epochs else None
         terms = srnn_objective(model, encoder, observations, inputs, epoch_labels, schedule.num_samples, generator)
         loss = -(terms.elbo.sum() - schedule.label_weight * terms.label_cross_entropy.sum()) / steps
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"SRNN objective became {float(loss)} at epoch {epoch}; lower the learning rate "
+                f"(now {schedule.learning_rate}) or standardise the observations"
+            )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 10.0)
         optimiser.step()
-        history.append(float(terms.elbo.sum()) / steps)
+        history.append(float(terms.elbo.detach().sum()) / steps)
     return history

@@ -1,4 +1,14 @@
-"""Observation models p(y_t | z_t): affine readout from the latents, Poisson or Gaussian likelihood."""
+"""Observation models p(y_t | z_t) of the low-rank RNN (algorithms.md §1.7).
+
+A readout maps latents to a linear predictor η_t = z_t·W + c_t that is linear in z_t (what the optimal proposal
+needs), then a likelihood turns η into a distribution:
+
+* :class:`AffineReadout`: η = z·W + b with W (R, D) — a free affine map from the latents;
+* :class:`OneToOneReadout`: η_i = g_i·x_i + b_i on the currents x = m·z + W_u·u of the first D units — each
+  recorded channel *is* an RNN unit (so W = m[:D]ᵀ·diag(g) and c = b + g·(W_u·u)[:D]);
+* :class:`GaussianLikelihood`: y ~ N(η, diag(σ²)); :class:`PoissonLikelihood`: y ~ Poisson(link(η)) with link
+  softplus (+1e-6) or exp (+1e-10); the per-unit scale g and offset b of the readout act inside the link.
+"""
 
 from __future__ import annotations
 
@@ -8,74 +18,101 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+READOUTS = ("affine", "one_to_one")
+LIKELIHOODS = ("gaussian", "poisson")
+LINKS = ("softplus", "exp")
+
 
 class AffineReadout(nn.Module):
-    """η = z W + b with W (R, D) ~ N(0, 2/R) and b = 0 (algorithms.md §1.7)."""
+    """η = z·W + b with W (R, D) ~ N(0, 2/R) and b = 0 (the authors' code init, algorithms.md §1.7)."""
 
-    def __init__(self, latent_dim: int, num_channels: int) -> None:
+    def __init__(self, rank: int, num_channels: int, trainable: bool = True) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(latent_dim, num_channels) * math.sqrt(2.0 / latent_dim))
-        self.bias = nn.Parameter(torch.zeros(num_channels))
+        self.weight = nn.Parameter(torch.randn(rank, num_channels) * math.sqrt(2.0 / rank), requires_grad=trainable)
+        self.bias = nn.Parameter(torch.zeros(num_channels), requires_grad=trainable)
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """latents (..., R) → linear predictor (..., D)."""
-        return latents @ self.weight + self.bias
+    def matrix(self, m: torch.Tensor) -> torch.Tensor:
+        """(R, D) readout matrix W (``m`` is unused: the affine readout is free of the RNN weights)."""
+        return self.weight
+
+    def offset(self, input_current: torch.Tensor | None) -> torch.Tensor:
+        """(D,) offset c = b (inputs do not enter the affine readout)."""
+        return self.bias
 
 
-class PoissonObservation(nn.Module):
-    """y ~ Poisson(softplus(η)) per channel; used for spike counts."""
+class OneToOneReadout(nn.Module):
+    """η_i = g_i·x_i + b_i on the currents of unit i < D; gain g = 1, offset b = 0 initially."""
 
-    likelihood = "poisson"
-
-    def __init__(self, latent_dim: int, num_channels: int) -> None:
+    def __init__(self, num_channels: int, trainable: bool = True) -> None:
         super().__init__()
-        self.readout = AffineReadout(latent_dim, num_channels)
+        self.weight = nn.Parameter(torch.ones(num_channels), requires_grad=trainable)
+        self.bias = nn.Parameter(torch.zeros(num_channels), requires_grad=trainable)
 
-    def rates(self, latents: torch.Tensor) -> torch.Tensor:
-        """Expected counts per bin (..., D) for latents (..., R)."""
-        return F.softplus(self.readout(latents)) + 1e-6
+    def matrix(self, m: torch.Tensor) -> torch.Tensor:
+        """(R, D) readout matrix mᵀ restricted to the first D units, scaled per unit by the gain."""
+        return m[: self.weight.shape[0]].T * self.weight
 
-    def log_prob(self, observations: torch.Tensor, latents: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Σ over observed channels of log Poisson(y | rate(z)), including −log y!.
-
-        observations, mask: (B, D); latents: (K, B, R) particles → (K, B).
-        """
-        rate = self.rates(latents)
-        log_p = observations * torch.log(rate) - rate - torch.lgamma(observations + 1.0)
-        return (log_p * mask).sum(-1)
-
-    def sample(self, latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Counts (..., D) drawn at latents (..., R)."""
-        return torch.poisson(self.rates(latents), generator=generator)
+    def offset(self, input_current: torch.Tensor | None) -> torch.Tensor:
+        """(..., D) offset b + g·(W_u·u)[:D]; the input term carries the gain (fixes algorithms.md §1.18.8)."""
+        if input_current is None:
+            return self.bias
+        return self.bias + self.weight * input_current[..., : self.weight.shape[0]]
 
 
-class GaussianObservation(nn.Module):
-    """y ~ N(η, diag(σ²)) with a learned per-channel variance; used for continuous signals."""
+class GaussianLikelihood(nn.Module):
+    """y ~ N(η, diag(σ²)) with a learned per-channel variance (clamped to [1e-8, 100])."""
 
-    likelihood = "gaussian"
+    name = "gaussian"
 
-    def __init__(self, latent_dim: int, num_channels: int, noise_std_init: float = 0.1) -> None:
+    def __init__(self, num_channels: int, noise_std_init: float = 0.1) -> None:
         super().__init__()
-        self.readout = AffineReadout(latent_dim, num_channels)
         self.log_variance = nn.Parameter(torch.full((num_channels,), 2 * math.log(noise_std_init)))
 
     def variance(self) -> torch.Tensor:
-        """(D,) observation variances, clamped for numerical safety."""
+        """(D,) observation variances."""
         return self.log_variance.exp().clamp(1e-8, 100.0)
 
-    def rates(self, latents: torch.Tensor) -> torch.Tensor:
-        """Predicted mean (..., D)."""
-        return self.readout(latents)
+    def mean(self, predictor: torch.Tensor) -> torch.Tensor:
+        """E[y | η] = η, (..., D)."""
+        return predictor
 
-    def log_prob(self, observations: torch.Tensor, latents: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Σ over observed channels of log N(y | η(z), σ²); observations, mask (B, D); latents (K, B, R) → (K, B)."""
+    def log_prob(self, observations: torch.Tensor, predictor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Σ over observed channels of log N(y | η, σ²). observations, mask (B, D); predictor (K, B, D) → (K, B)."""
         variance = self.variance()
-        residual = observations - self.readout(latents)
-        log_p = -0.5 * (residual**2 / variance + torch.log(2 * math.pi * variance))
+        residual = observations - predictor
+        log_p = -0.5 * (residual * residual / variance + torch.log(2 * math.pi * variance))
         return (log_p * mask).sum(-1)
 
-    def sample(self, latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Signals (..., D) drawn at latents (..., R)."""
-        mean = self.readout(latents)
-        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        return mean + noise * self.variance().sqrt()
+    def sample(self, predictor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Signals (..., D) drawn given η (..., D)."""
+        noise = torch.randn(predictor.shape, generator=generator, dtype=predictor.dtype, device=predictor.device)
+        return predictor + noise * self.variance().sqrt()
+
+
+class PoissonLikelihood(nn.Module):
+    """y ~ Poisson(link(η)) per channel (spike counts per bin); log-probabilities include −log y!."""
+
+    name = "poisson"
+
+    def __init__(self, num_channels: int, link: str = "softplus") -> None:
+        super().__init__()
+        if link not in LINKS:
+            raise ValueError(f"unknown Poisson link '{link}'; expected one of {LINKS}")
+        self.link = link
+
+    def mean(self, predictor: torch.Tensor) -> torch.Tensor:
+        """Expected counts per bin (..., D)."""
+        if self.link == "softplus":
+            return F.softplus(predictor) + 1e-6
+        return predictor.exp() + 1e-10
+
+    def log_prob(self, observations: torch.Tensor, predictor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Σ over observed channels of log Poisson(y | link(η)). observations, mask (B, D); predictor (K, B, D)."""
+        rate = self.mean(predictor)
+        log_rate = predictor if self.link == "exp" else torch.log(rate)
+        log_p = observations * log_rate - rate - torch.lgamma(observations + 1.0)
+        return (log_p * mask).sum(-1)
+
+    def sample(self, predictor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Counts (..., D) drawn given η (..., D)."""
+        return torch.poisson(self.mean(predictor), generator=generator)

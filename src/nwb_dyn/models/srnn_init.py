@@ -107,7 +107,8 @@ def initial_state_labels(
     if method == "random":
         return random_sticky_labels(num_trials, num_steps, num_states, generator)
     features = pca_projection(observations, num_components).double()
-    features = features / features.flatten(0, 1).std(dim=0).clamp_min(1e-12)
+    # one common scale, not per-component whitening, which would inflate low-variance directions for k-means
+    features = features / features.flatten(0, 1).std(dim=0).max().clamp_min(1e-12)
     labels = kmeans(features.flatten(0, 1), num_states, generator).unflatten(0, (num_trials, num_steps))
     if method == "hmm":
         labels = gaussian_hmm_states(features, labels, num_states)

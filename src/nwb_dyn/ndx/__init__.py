@@ -1,10 +1,14 @@
-"""The ``ndx-dyn`` NWB extension: namespace loading and container classes (no torch here)."""
+"""The ``ndx-dyn`` NWB extension: namespace loading and container classes (no torch here).
+
+The namespace is loaded from the installed copy of ``spec/`` (``nwb_dyn/spec`` in the wheel) when this package is
+imported, then the hand-written classes of :mod:`nwb_dyn.ndx.containers` are registered against it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pynwb import get_class, load_namespaces
+from pynwb import load_namespaces
 
 NAMESPACE = "ndx-dyn"
 SPEC_DIR = Path(__file__).resolve().parents[1] / "spec"
@@ -12,7 +16,30 @@ NAMESPACE_PATH = SPEC_DIR / f"{NAMESPACE}.namespace.yaml"
 
 load_namespaces(str(NAMESPACE_PATH))
 
-LatentSeries = get_class("LatentSeries", NAMESPACE)
-DynamicsModel = get_class("DynamicsModel", NAMESPACE)
+from nwb_dyn.ndx.containers import (  # noqa: E402  (the namespace must be loaded before classes register)
+    DiscreteStateSeries,
+    DynamicsModel,
+    FitProvenance,
+    FixedPointTable,
+    GeneratedSeries,
+    LatentSeries,
+    ModelParameter,
+    RateSeries,
+    StateProbabilitySeries,
+    StateSegments,
+)
 
-__all__ = ["NAMESPACE", "NAMESPACE_PATH", "LatentSeries", "DynamicsModel"]
+__all__ = [
+    "NAMESPACE",
+    "NAMESPACE_PATH",
+    "DiscreteStateSeries",
+    "DynamicsModel",
+    "FitProvenance",
+    "FixedPointTable",
+    "GeneratedSeries",
+    "LatentSeries",
+    "ModelParameter",
+    "RateSeries",
+    "StateProbabilitySeries",
+    "StateSegments",
+]

@@ -1,21 +1,44 @@
 """Builder of the ``ndx-dyn`` extension spec: the source of truth for ``spec/ndx-dyn.*.yaml``.
 
 Run ``python src/nwb_dyn/ndx/build_spec.py`` after changing a type; the generated YAML is checked in and shipped inside
-the wheel (``nwb_dyn/spec``), and loaded when :mod:`nwb_dyn.ndx` is imported.
+the wheel (``nwb_dyn/spec``), and loaded when :mod:`nwb_dyn.ndx` is imported. Every type inherits a core type
+(TimeSeries, TimeIntervals, DynamicTable, NWBDataInterface, NWBData) so NWB tools and viewers that do not know
+``ndx-dyn`` still read and render it through the spec cached in each file.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pynwb.spec import NWBAttributeSpec, NWBDatasetSpec, NWBGroupSpec, NWBNamespaceBuilder
+from pynwb.spec import (
+    NWBAttributeSpec,
+    NWBDatasetSpec,
+    NWBGroupSpec,
+    NWBNamespaceBuilder,
+)
 
 NAMESPACE = "ndx-dyn"
 VERSION = "0.1.0"
 
 
-def build_types() -> list[NWBGroupSpec]:
-    """The extension's neurodata types, each inheriting a core type so NWB tools render it without nwb-dyn."""
+def _text_attribute(name: str, doc: str, required: bool = True) -> NWBAttributeSpec:
+    return NWBAttributeSpec(name=name, dtype="text", doc=doc, required=required)
+
+
+def _time_series_data(dtype: str, dims: list[list[str]], doc: str, unit: str) -> NWBDatasetSpec:
+    """The ``data`` dataset of a TimeSeries subtype, time first, with a default ``unit``."""
+    return NWBDatasetSpec(
+        name="data",
+        dtype=dtype,
+        shape=[[None] * len(group) for group in dims],
+        dims=dims,
+        doc=doc,
+        attributes=[NWBAttributeSpec(name="unit", dtype="text", default_value=unit, doc="Unit of data.", required=False)],
+    )
+
+
+def _series_types() -> list[NWBGroupSpec]:
     latent_series = NWBGroupSpec(
         neurodata_type_def="LatentSeries",
         neurodata_type_inc="TimeSeries",
@@ -24,39 +47,191 @@ def build_types() -> list[NWBGroupSpec]:
             "along time with timestamps on the source session's clock."
         ),
         datasets=[
-            NWBDatasetSpec(
-                name="data",
-                dtype="float32",
-                shape=[[None], [None, None]],
-                dims=[["num_times"], ["num_times", "num_latents"]],
-                doc="Latent values, (time, latent dimension).",
-                attributes=[
-                    NWBAttributeSpec(
-                        name="unit", dtype="text", default_value="a.u.", doc="Latents are unitless.", required=False
-                    )
-                ],
+            _time_series_data(
+                "float32", [["num_times"], ["num_times", "num_latents"]], "Latent values, (time, latent).", "a.u."
             )
         ],
         attributes=[
-            NWBAttributeSpec(
-                name="estimate",
-                dtype="text",
-                doc="Which estimate these latents are: 'posterior_mean', 'filtering_mean', 'smoothed' or 'sample'.",
+            _text_attribute(
+                "estimate", "Which estimate these latents are: 'posterior_mean', 'smoothed', 'filtering_mean' or 'sample'."
             )
         ],
     )
-    dynamics_model = NWBGroupSpec(
+    discrete_states = NWBGroupSpec(
+        neurodata_type_def="DiscreteStateSeries",
+        neurodata_type_inc="TimeSeries",
+        doc="Most probable discrete state of a switching model in every bin (integers 0..num_states-1).",
+        datasets=[_time_series_data("int32", [["num_times"]], "State index per bin.", "state index")],
+        attributes=[NWBAttributeSpec(name="num_states", dtype="int32", doc="Number of discrete states K.")],
+    )
+    state_probabilities = NWBGroupSpec(
+        neurodata_type_def="StateProbabilitySeries",
+        neurodata_type_inc="TimeSeries",
+        doc="Posterior probability of every discrete state in every bin; rows sum to one.",
+        datasets=[
+            _time_series_data("float32", [["num_times", "num_states"]], "p(state = k), (time, K).", "probability")
+        ],
+    )
+    rates = NWBGroupSpec(
+        neurodata_type_def="RateSeries",
+        neurodata_type_inc="TimeSeries",
+        doc="Model-predicted mean observation per bin for every modelled unit or channel, time x channel.",
+        datasets=[
+            _time_series_data(
+                "float32", [["num_times", "num_channels"]], "Predicted means, (time, channel).", "spikes/bin"
+            ),
+            NWBDatasetSpec(
+                name="channel_ids",
+                dtype="int64",
+                shape=[None],
+                dims=["num_channels"],
+                doc="Ids of the source units (Units table id) or channel indices modelled by each column of data.",
+            ),
+            NWBDatasetSpec(
+                name="units_region",
+                neurodata_type_inc="DynamicTableRegion",
+                doc="Rows of the units table in this file that the columns of data model, in column order.",
+                quantity="?",
+            ),
+        ],
+    )
+    generated = NWBGroupSpec(
+        neurodata_type_def="GeneratedSeries",
+        neurodata_type_inc="TimeSeries",
+        doc=(
+            "Samples generated by the fitted model (latents or observations), num_runs runs of equal length "
+            "concatenated along time; time restarts at starting_time for the generated clock, not the session's."
+        ),
+        datasets=[
+            _time_series_data(
+                "float32", [["num_times", "num_dims"]], "Generated values, (num_runs x steps, dim).", "a.u."
+            )
+        ],
+        attributes=[
+            _text_attribute("content", "What was generated: 'latents' or 'observations'."),
+            NWBAttributeSpec(name="num_runs", dtype="int32", doc="Number of generated runs concatenated along time."),
+            NWBAttributeSpec(name="seed", dtype="int64", doc="Seed of the generator that drew the samples."),
+            _text_attribute("conditioning", "What the samples were conditioned on."),
+        ],
+    )
+    return [latent_series, discrete_states, state_probabilities, rates, generated]
+
+
+def _table_types() -> list[NWBGroupSpec]:
+    segments = NWBGroupSpec(
+        neurodata_type_def="StateSegments",
+        neurodata_type_inc="TimeIntervals",
+        doc="Runs of consecutive bins in the same discrete state: one row per segment, on the session clock.",
+        datasets=[
+            NWBDatasetSpec(name="state", neurodata_type_inc="VectorData", dtype="int32", doc="Discrete state index."),
+            NWBDatasetSpec(
+                name="trial", neurodata_type_inc="VectorData", dtype="int64", doc="Source trial (or window) id."
+            ),
+        ],
+    )
+    fixed_points = NWBGroupSpec(
+        neurodata_type_def="FixedPointTable",
+        neurodata_type_inc="DynamicTable",
+        doc="Fixed points of the fitted latent dynamics with their linear stability; one row per fixed point.",
+        attributes=[
+            _text_attribute("kind", "'exact' (piecewise-linear enumeration) or 'numeric' (search)."),
+            _text_attribute(
+                "eigenvalue_reading",
+                "'discrete': eigenvalues of the map's Jacobian (stable iff |lambda| < 1); 'continuous': of the ODE "
+                "it discretises (stable iff Re lambda < 0).",
+            ),
+        ],
+        datasets=[
+            NWBDatasetSpec(
+                name="location",
+                neurodata_type_inc="VectorData",
+                dtype="float64",
+                shape=[None, None],
+                dims=["num_fixed_points", "num_latents"],
+                doc="Fixed point in latent space.",
+            ),
+            NWBDatasetSpec(name="stable", neurodata_type_inc="VectorData", dtype="bool", doc="Linearly stable."),
+            NWBDatasetSpec(
+                name="eigenvalues_real",
+                neurodata_type_inc="VectorData",
+                dtype="float64",
+                shape=[None, None],
+                dims=["num_fixed_points", "num_latents"],
+                doc="Real parts of the Jacobian's eigenvalues.",
+            ),
+            NWBDatasetSpec(
+                name="eigenvalues_imag",
+                neurodata_type_inc="VectorData",
+                dtype="float64",
+                shape=[None, None],
+                dims=["num_fixed_points", "num_latents"],
+                doc="Imaginary parts of the Jacobian's eigenvalues.",
+            ),
+            NWBDatasetSpec(
+                name="state",
+                neurodata_type_inc="VectorData",
+                dtype="int32",
+                doc="Discrete state whose dynamics hold this fixed point (switching models).",
+                quantity="?",
+            ),
+            NWBDatasetSpec(
+                name="region",
+                neurodata_type_inc="VectorData",
+                dtype="int8",
+                shape=[None, None],
+                dims=["num_fixed_points", "num_units"],
+                doc="Activation slope of every unit at the fixed point, which names its linear region.",
+                quantity="?",
+            ),
+        ],
+    )
+    return [segments, fixed_points]
+
+
+def _model_types() -> list[NWBDatasetSpec | NWBGroupSpec]:
+    parameter = NWBDatasetSpec(
+        neurodata_type_def="ModelParameter",
+        neurodata_type_inc="NWBData",
+        doc="One named parameter tensor of the fitted model (its name is the state_dict key).",
+        dtype="numeric",
+    )
+    model = NWBGroupSpec(
         neurodata_type_def="DynamicsModel",
         neurodata_type_inc="NWBDataInterface",
-        doc="A fitted dynamics model: its family, hyperparameters, weights, training summary and provenance.",
+        doc="A fitted dynamics model: family, constructor hyperparameters, weights, training summary and metrics.",
         attributes=[
-            NWBAttributeSpec(name="family", dtype="text", doc="Model family, e.g. 'lowrank' or 'srnn'."),
-            NWBAttributeSpec(name="hyperparameters", dtype="text", doc="Resolved fit configuration, JSON text."),
-            NWBAttributeSpec(name="provenance", dtype="text", doc="Source identity, versions, seed, command, JSON."),
-            NWBAttributeSpec(name="training_summary", dtype="text", doc="Epochs, objective and metrics, JSON text."),
+            _text_attribute("family", "Model family, e.g. 'lowrank' or 'srnn'."),
+            _text_attribute("hyperparameters", "Constructor arguments of the model, JSON object."),
+            _text_attribute("training_summary", "Epochs, steps, wall time and final logged values, JSON object."),
+            _text_attribute("metrics", "Evaluation metrics of the fit, JSON object.", required=False),
+        ],
+        datasets=[NWBDatasetSpec(neurodata_type_inc="ModelParameter", doc="Model weights.", quantity="*")],
+    )
+    provenance = NWBGroupSpec(
+        neurodata_type_def="FitProvenance",
+        neurodata_type_inc="NWBDataInterface",
+        doc="Where a fit's data came from and what produced it: source identity, versions, config, seed, command.",
+        attributes=[
+            _text_attribute("source_kind", "'local', 'url' or 'dandi'."),
+            _text_attribute("source_location", "Path, URL or dandiset:ID address the data was read from."),
+            _text_attribute("sha256", "Hex sha256 of the source file.", required=False),
+            _text_attribute("etag", "HTTP ETag or archive digest of the source.", required=False),
+            _text_attribute("dandiset_id", "DANDI dandiset id.", required=False),
+            _text_attribute("dandiset_version", "DANDI dandiset version.", required=False),
+            _text_attribute("asset_path", "Path of the asset inside the dandiset.", required=False),
+            _text_attribute("asset_id", "DANDI asset id.", required=False),
+            _text_attribute("versions", "Package name -> version of nwb-dyn, torch, Lightning, pynwb, ..., JSON."),
+            _text_attribute("config", "The fully resolved fit configuration, JSON object."),
+            NWBAttributeSpec(name="seed", dtype="int64", doc="Seed of the run's random generator."),
+            _text_attribute("command", "Command line (or Python call) that ran the fit."),
         ],
     )
-    return [latent_series, dynamics_model]
+    return [parameter, model, provenance]
+
+
+def build_types() -> list[NWBDatasetSpec | NWBGroupSpec]:
+    """The extension's neurodata types, each inheriting a core type so NWB tools render it without nwb-dyn."""
+    return [*_series_types(), *_table_types(), *_model_types()]
 
 
 def write_spec(output_dir: Path) -> None:
@@ -72,10 +247,9 @@ def write_spec(output_dir: Path) -> None:
     for spec in build_types():
         builder.add_spec(f"{NAMESPACE}.extensions.yaml", spec)
     output_dir.mkdir(parents=True, exist_ok=True)
+    # export writes relative to the working directory; the namespace file names its extensions file relatively.
     cwd = Path.cwd()
     try:
-        import os
-
         os.chdir(output_dir)
         builder.export(f"{NAMESPACE}.namespace.yaml")
     finally:

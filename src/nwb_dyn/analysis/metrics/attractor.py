@@ -72,7 +72,8 @@ def state_space_kl_binned(
     Per dimension d the grid spans ``[min − 0.1 σ_d, max + 0.1 σ_d]`` of the true data (``"default"``) or
     ``[−2 σ_d, 2 σ_d]`` (``"legacy"``, Brenner et al. 2022; for z-scored data); points outside the grid are not
     counted. Counts are Laplace-smoothed, ``p = (c + α)/(Σ c + α · n_cells)`` with α = ``smoothing``, and
-    ``D_stsp = Σ p log(p / q)``. Returns NaN when no generated point falls on the grid.
+    ``D_stsp = Σ p log(p / q)``. Returns NaN when no generated point falls on the grid or the true data are
+    constant along a dimension.
     true_data (B, T, D), generated_data (B', T', D); meant for D <= 5 (the cell count grows as n_bins^D).
     """
     true_rows = _rows(true_data, "true_data")
@@ -86,9 +87,8 @@ def state_space_kl_binned(
     else:
         raise ConfigError(f"edges must be 'default' or 'legacy'; got {edges!r}")
     if np.any(upper <= lower):
-        raise ConfigError(
-            "true_data is constant along a dimension; the binned D_stsp needs a spread in every dimension"
-        )
+        # A constant true dimension leaves no grid to bin on (e.g. a silent neuron): not scorable.
+        return float("nan")
     grid = [np.linspace(low, high, n_bins + 1) for low, high in zip(lower, upper)]
     true_counts = np.histogramdd(true_rows, bins=grid)[0].ravel()
     generated_counts = np.histogramdd(generated_rows, bins=grid)[0].ravel()

@@ -46,18 +46,19 @@ def bits_per_spike(counts: np.ndarray, rates: np.ndarray) -> float:
 
     ``bps = (L(λ_null) − L(λ)) / (Σ y · ln 2)`` where L is :func:`poisson_negative_log_likelihood` and λ_null is each
     neuron's mean count over all trials and bins given. counts, rates: (B, T, D). Positive means the model predicts
-    the spikes better than the neuron's mean rate; 0 for the null model itself.
+    the spikes better than the neuron's mean rate; 0 for the null model itself; NaN when the counts hold no spike.
     """
     counts = as_batch_time_channel(counts, "counts")
     rates = as_batch_time_channel(rates, "rates")
     require_same_shape(counts, rates, "counts", "rates")
     total_spikes = np.nansum(counts)
     if total_spikes <= 0:
-        raise ConfigError("bits per spike is undefined without spikes: the selected counts sum to zero")
+        # Per-spike information is undefined without spikes (NLB divides by zero here); NaN marks "not scorable".
+        return float("nan")
     null_rates = np.broadcast_to(np.nanmean(counts, axis=(0, 1), keepdims=True), counts.shape)
     null_nll = poisson_negative_log_likelihood(counts, null_rates)
     model_nll = poisson_negative_log_likelihood(counts, rates)
-    return (null_nll - model_nll) / (total_spikes * np.log(2.0))
+    return float((null_nll - model_nll) / (total_spikes * np.log(2.0)))
 
 
 def co_bps(counts: np.ndarray, rates: np.ndarray, held_out_units: np.ndarray) -> float:
@@ -85,14 +86,17 @@ def fp_bps(forward_counts: np.ndarray, forward_rates: np.ndarray) -> float:
 def condition_averages(array: np.ndarray, conditions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Trial averages per condition: array (B, T, D), conditions (B,) ints -> (unique conditions (C,), (C, T, D)).
 
-    Trials with a negative condition are left out. NaN bins are ignored in the average.
+    Trials with a negative condition are left out. NaN bins are ignored in the average; a bin that is NaN in every
+    trial of a condition stays NaN.
     """
     labels = require_labels(conditions, "conditions", (array.shape[0],))
     unique_conditions = np.unique(labels[labels >= 0])
     if unique_conditions.size == 0:
         raise ConfigError("no trial has a condition label (all are negative); pass conditions >= 0")
-    averages = np.stack([np.nanmean(array[labels == condition], axis=0) for condition in unique_conditions])
-    return unique_conditions, averages
+    finite = np.isfinite(array)
+    sums = np.stack([np.where(finite, array, 0.0)[labels == c].sum(axis=0) for c in unique_conditions])
+    counts = np.stack([finite[labels == c].sum(axis=0) for c in unique_conditions])
+    return unique_conditions, np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 def psth_r2(
@@ -102,30 +106,46 @@ def psth_r2(
 
     For every condition c the empirical PSTH is the trial average of the counts (optionally Gaussian-smoothed along
     time with ``smoothing_sd_bins``, as NLB smooths spikes before averaging) and the predicted PSTH is the trial
-    average of the rates. Both are stacked over conditions to (C*T, D) and scored per neuron with
-    :func:`~nwb_dyn.analysis.metrics.regression.r2_per_output`, then averaged.
+    average of the rates over the same (recorded, non-NaN) bins. Both are stacked over conditions to (C*T, D) and
+    scored per neuron with :func:`~nwb_dyn.analysis.metrics.regression.r2_per_output` over the rows where the
+    neuron's PSTH exists, then averaged over neurons.
     counts, rates: (B, T, D); conditions: (B,) ints (negative = no condition).
     """
     counts = as_batch_time_channel(counts, "counts")
     rates = as_batch_time_channel(rates, "rates")
     require_same_shape(counts, rates, "counts", "rates")
-    smoothed = smooth_counts(counts, smoothing_sd_bins)
-    _, empirical = condition_averages(smoothed, conditions)
-    _, predicted = condition_averages(rates, conditions)
-    n_channels = counts.shape[-1]
-    return float(np.mean(r2_per_output(empirical.reshape(-1, n_channels), predicted.reshape(-1, n_channels))))
+    recorded = np.isfinite(counts)
+    _, empirical = condition_averages(
+        np.where(recorded, smooth_counts(counts, smoothing_sd_bins), np.nan), conditions
+    )
+    _, predicted = condition_averages(np.where(recorded, rates, np.nan), conditions)
+    empirical = empirical.reshape(-1, counts.shape[-1])
+    predicted = predicted.reshape(-1, counts.shape[-1])
+    scores = [
+        r2_per_output(empirical[rows, neuron][:, None], predicted[rows, neuron][:, None])[0]
+        for neuron, rows in enumerate(np.isfinite(empirical).T)
+        if rows.any()
+    ]
+    return float(np.mean(scores))
 
 
 def smooth_counts(counts: np.ndarray, smoothing_sd_bins: float) -> np.ndarray:
     """Counts (B, T, D) convolved along time with a Gaussian of SD ``smoothing_sd_bins`` (0 = unchanged).
 
     Uses scipy's ``gaussian_filter1d`` with reflect padding, which keeps the kernel normalised at trial edges.
+    NaN (unrecorded) bins are left out by normalised convolution: smooth(counts with NaN as 0) / smooth(recorded).
     """
     if smoothing_sd_bins < 0:
         raise ConfigError(f"smoothing_sd_bins must be >= 0; got {smoothing_sd_bins}")
     if smoothing_sd_bins == 0:
         return counts
-    return gaussian_filter1d(counts, smoothing_sd_bins, axis=1, mode="reflect")
+    recorded = np.isfinite(counts).astype(np.float64)
+    numerator = gaussian_filter1d(
+        np.where(recorded > 0, counts, 0.0), smoothing_sd_bins, axis=1, mode="reflect"
+    )
+    weight = gaussian_filter1d(recorded, smoothing_sd_bins, axis=1, mode="reflect")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, numerator / weight, np.nan)
 
 
 def psth_baseline_rates(

@@ -25,6 +25,9 @@ from nwb_dyn.analysis.metrics.spike_stats import compare_spike_statistics
 from nwb_dyn.analysis.metrics.states import match_states
 from nwb_dyn.errors import ConfigError
 
+#: Fewest evaluation trials for cross-validated decoding: 5 outer folds whose complements still split into 5 folds.
+MIN_TRIALS_TO_CROSS_VALIDATE = 10
+
 
 class DecoderTraining(NamedTuple):
     """Training-split arrays for the behaviour decoders: rates (B_tr, T, D), targets (B_tr, T, P), latents (B_tr, T, R).
@@ -77,8 +80,9 @@ def evaluate_arrays(
     Keys: ``co_bps`` / ``heldin_bps`` (Poisson) or ``co_mse`` / ``heldin_mse`` (Gaussian), ``fp_bps`` /
     ``fp_mse``, ``psth_r2``, ``behaviour_r2_rates``, ``behaviour_r2_latents``, ``state_accuracy``,
     ``state_balanced_accuracy``, ``state_accuracy_identity``, ``state_balanced_accuracy_identity``, ``d_stsp``,
-    ``d_h``, ``spike_<statistic>`` (Poisson, with ``bin_width_s``; see
-    :func:`~nwb_dyn.analysis.metrics.spike_stats.compare_spike_statistics`) and ``k_step_mse_<k>``.
+    ``d_h`` (smoothed per :func:`spectral_smoothing_sd_bins`), ``spike_<statistic>`` (Poisson, with
+    ``bin_width_s``; see :func:`~nwb_dyn.analysis.metrics.spike_stats.compare_spike_statistics`) and
+    ``k_step_mse_<k>``. A metric whose inputs cannot score it (e.g. co-bps without held-out spikes) is NaN.
     """
     if observation not in ("poisson", "gaussian"):
         raise ConfigError(f"observation must be 'poisson' or 'gaussian'; got {observation!r}")
@@ -108,7 +112,10 @@ def evaluate_arrays(
     complete_trials = observed[np.all(np.isfinite(observed), axis=(1, 2))]
     if generated is not None and complete_trials.shape[0] > 0:
         metrics["d_stsp"] = state_space_divergence(complete_trials, generated)
-        metrics["d_h"] = power_spectrum_hellinger(complete_trials, generated)
+        common_steps = min(complete_trials.shape[1], as_batch_time_channel(generated, "generated").shape[1])
+        metrics["d_h"] = power_spectrum_hellinger(
+            complete_trials, generated, smoothing_sd_bins=spectral_smoothing_sd_bins(common_steps)
+        )
         if observation == "poisson" and bin_width_s is not None:
             spike_metrics = compare_spike_statistics(generated, complete_trials, bin_width_s)
             metrics.update({f"spike_{name}": value for name, value in spike_metrics.items()})
@@ -117,6 +124,15 @@ def evaluate_arrays(
             {f"k_step_mse_{k}": value for k, value in k_step_prediction_mse(observed, forecasts).items()}
         )
     return metrics
+
+
+def spectral_smoothing_sd_bins(n_time_steps: int) -> float:
+    """Frequency smoothing for D_H: the reference 20 bins, but at most a tenth of the spectrum's length.
+
+    The reference σ = 20 was set for trajectories of thousands of steps; on trials of a few dozen bins it would
+    flatten every spectrum (D_H ≈ 0 for any model), so short data get a kernel proportional to their spectrum.
+    """
+    return min(20.0, (n_time_steps // 2 + 1) / 10.0)
 
 
 def _smoothing_metrics(
@@ -132,7 +148,7 @@ def _smoothing_metrics(
     if observation == "poisson":
         if held_out.any():
             scores["co_bps"] = co_bps(observed, predicted, held_out)
-        if (~held_out).any() and np.nansum(observed[..., ~held_out]) > 0:
+        if (~held_out).any():
             scores["heldin_bps"] = bits_per_spike(observed[..., ~held_out], predicted[..., ~held_out])
     else:
         if held_out.any():
@@ -145,8 +161,14 @@ def _smoothing_metrics(
 def _behaviour_metrics(
     rates: np.ndarray, latents: np.ndarray | None, targets: np.ndarray, training: DecoderTraining | None
 ) -> dict[str, float]:
-    """Behaviour R² decoded from rates (B, T, D) and latents (B, T, R): trained on ``training``, or cross-validated."""
+    """Behaviour R² decoded from rates (B, T, D) and latents (B, T, R): trained on ``training``, or cross-validated.
+
+    Without a training split, fewer than :data:`MIN_TRIALS_TO_CROSS_VALIDATE` trials cannot be cross-validated
+    (5 outer folds, each fitted with 5 inner folds), and the decoding metrics are left out.
+    """
     if training is None:
+        if rates.shape[0] < MIN_TRIALS_TO_CROSS_VALIDATE:
+            return {}
         scores = {"behaviour_r2_rates": cross_validated_decoding_r2(rates, targets)}
         if latents is not None:
             scores["behaviour_r2_latents"] = cross_validated_decoding_r2(latents, targets)

@@ -1,0 +1,82 @@
+"""A process killed (SIGKILL) while writing its result leaves no partial file at the final path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from pynwb import NWBHDF5IO
+
+from tests.conftest import PROJECT_ROOT
+
+# The child builds a real result with the real writer, but kills itself right after HDF5 has written the data
+# and before the atomic rename: the worst moment.
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    import numpy as np
+    import pynwb
+    from nwb_dyn.config import DataConfig
+    from nwb_dyn.extract import extract_neural_data
+    from nwb_dyn.analysis.products import ModelProducts
+    from nwb_dyn.results.writer import FitRecord, write_result
+
+    source, final = Path(sys.argv[1]), Path(sys.argv[2])
+    with pynwb.NWBHDF5IO(str(source), "r") as io:
+        data = extract_neural_data(io.read(), DataConfig(bin_width_s=0.05), 0, str(source))
+    products = ModelProducts(
+        family="lowrank",
+        latents=np.zeros((data.num_windows, data.num_bins, 2), np.float32),
+        latent_estimate="smoothed",
+        rates=np.ones_like(data.values),
+        weights={},
+        hyperparameters={},
+    )
+    record = FitRecord(source={"kind": "local", "location": str(source)}, config={}, seed=0, versions={},
+                       command="test", training_summary={})
+    original_write = pynwb.NWBHDF5IO.write
+    def write_then_die(self, *args, **kwargs):
+        original_write(self, *args, **kwargs)
+        self.close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    pynwb.NWBHDF5IO.write = write_then_die
+    write_result(final, data, products, record)
+    """
+)
+
+
+def _run_child(source: Path, final: Path) -> int:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}
+    return subprocess.run([sys.executable, "-c", CHILD, str(source), str(final)], env=env, timeout=120).returncode
+
+
+@pytest.fixture()
+def source(tmp_path: Path) -> Path:
+    from tests.helpers import write_units_session
+
+    return write_units_session(tmp_path / "source.nwb")
+
+
+def test_kill_during_write_leaves_no_file_at_final_path(tmp_path: Path, source: Path) -> None:
+    final = tmp_path / "out" / "result.nwb"
+    code = _run_child(source, final)
+    assert code == -9
+    assert not final.exists()
+    leftovers = [p.name for p in final.parent.iterdir()]
+    assert leftovers and all(name.endswith(".partial.nwb") for name in leftovers)
+
+
+def test_kill_during_write_keeps_the_previous_complete_file(tmp_path: Path, source: Path) -> None:
+    final = tmp_path / "out" / "result.nwb"
+    final.parent.mkdir()
+    final.write_bytes(source.read_bytes())
+    before = final.read_bytes()
+    assert _run_child(source, final) == -9
+    assert final.read_bytes() == before
+    with NWBHDF5IO(str(final), "r") as io:
+        assert len(io.read().units) == 6

@@ -1,0 +1,59 @@
+"""select_model: the grid it fits, the ranking it makes and the output it keeps (fits stubbed, then one real)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nwb_dyn.api
+from nwb_dyn.api import FitOutcome, SessionFit
+from nwb_dyn.errors import ConfigError, OutputError
+from nwb_dyn.model_selection import format_ranking, select_model
+
+CO_BPS = {(2, 0): 0.10, (2, 1): 0.12, (3, 0): 0.30, (3, 1): 0.35, (4, 0): 0.20, (4, 1): 0.05}
+
+
+@pytest.fixture()
+def fit_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Replace api.fit by a stub that writes a marker file and reports co-bps from CO_BPS."""
+    calls: list[dict[str, Any]] = []
+
+    def fake_fit(source: str, model: str, out: Path, **options: Any) -> FitOutcome:
+        calls.append({"source": source, "model": model, **options})
+        output = Path(out) / "sub-1_ses-1_desc-lowrank_ecephys.nwb"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(f"rank {options['rank']} seed {options['seed']}")
+        metrics = {"co_bps": CO_BPS[(options["rank"], options["seed"])]}
+        return FitOutcome([SessionFit(source=source, output=output, summary={"metrics": metrics})])
+
+    monkeypatch.setattr(nwb_dyn.api, "fit", fake_fit)
+    return calls
+
+
+def test_select_fits_the_grid_and_keeps_the_best_seed_of_the_best_rank(
+    fit_calls: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    outcome = select_model(
+        "file.nwb", "lowrank", [2, 3, 4], grid_option="rank", seeds=2, out=tmp_path, max_epochs=1
+    )
+    assert [(call["rank"], call["seed"]) for call in fit_calls] == sorted(CO_BPS)
+    assert all(call["heldout_fraction"] == 0.2 and call["max_epochs"] == 1 for call in fit_calls)
+    assert [summary.value for summary in outcome.ranked] == [3, 4, 2]
+    assert outcome.chosen_output == tmp_path / "sub-1_ses-1_desc-lowrank_ecephys.nwb"
+    assert outcome.chosen_output.read_text() == "rank 3 seed 1"
+    table = format_ranking(outcome.ranked, "rank").splitlines()
+    assert len(table) == 4 and table[1].split()[:4] == ["1", "3", "co_bps", "0.3250"]
+    with pytest.raises(OutputError, match="already exists; pass --overwrite"):
+        select_model("file.nwb", "lowrank", [2], seeds=2, out=tmp_path)
+
+
+def test_select_rejects_a_grid_option_that_does_not_size_the_model(
+    fit_calls: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    with pytest.raises(
+        ConfigError, match="--states does not size --model lowrank; use --states with --model srnn"
+    ):
+        select_model("file.nwb", "lowrank", [2, 3], grid_option="states", out=tmp_path)
+    assert fit_calls == []
