@@ -95,7 +95,9 @@ def run_one(batch: int, time_steps: int, states: int, latent_dim: int, args: arg
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", type=int, nargs=4, metavar=("B", "T", "K", "P"), help="run only this one")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
@@ -109,7 +111,15 @@ def main() -> None:
         print(json.dumps(run_one(*args.config, args)), flush=True)
         return
     for batch, time_steps, states, latent_dim in DEFAULT_GRID:
-        command = [sys.executable, __file__, "--config", str(batch), str(time_steps), str(states), str(latent_dim)]
+        command = [
+            sys.executable,
+            __file__,
+            "--config",
+            str(batch),
+            str(time_steps),
+            str(states),
+            str(latent_dim),
+        ]
         subprocess.run([*command, *sys.argv[1:]], check=True)
 
 

@@ -52,7 +52,7 @@ def main() -> int:
     with NWBHDF5IO(str(output), mode="r") as io:
         module = io.read().processing["misc"]
         inferred = np.asarray(module["latents"].data[:])
-        times = np.asarray(module["latents"].timestamps[:])
+        times = np.asarray(module["latents"].get_timestamps())
     with NWBHDF5IO(str(source), mode="r") as io:
         true_series = io.read().processing["misc"]["true_latents"]
         true_times = np.asarray(true_series.timestamps[:])

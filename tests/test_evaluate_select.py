@@ -57,3 +57,32 @@ def test_select_rejects_a_grid_option_that_does_not_size_the_model(
     ):
         select_model("file.nwb", "lowrank", [2, 3], grid_option="states", out=tmp_path)
     assert fit_calls == []
+
+
+def test_cli_select_prints_the_table_then_the_chosen_path(
+    fit_calls: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from tests.helpers import run_cli
+
+    code, stdout, stderr = run_cli(
+        "select",
+        "file.nwb",
+        "--model",
+        "lowrank",
+        "--rank",
+        "2",
+        "3",
+        "4",
+        "--seeds",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
+    assert code == 0, stderr
+    lines = stdout.strip().splitlines()
+    assert lines[-1] == str(tmp_path / "sub-1_ses-1_desc-lowrank_ecephys.nwb")
+    assert [line.split()[1] for line in lines[1:4]] == ["3", "4", "2"]
+    code, _, stderr = run_cli(
+        "select", "file.nwb", "--model", "lowrank", "--states", "2", "--out", str(tmp_path)
+    )
+    assert code == 2 and "--states does not size --model lowrank" in stderr

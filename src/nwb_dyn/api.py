@@ -13,9 +13,10 @@ from typing import Any
 from nwb_dyn.config import FitConfig, resolve_config
 from nwb_dyn.errors import OutputError
 from nwb_dyn.extract import NeuralData, extract_neural_data
+from nwb_dyn.extract.cache import ExtractionCache, extraction_cache_key
 from nwb_dyn.provenance import package_versions
 from nwb_dyn.results.naming import derived_file_name
-from nwb_dyn.sources import SourceRef, resolve_sources
+from nwb_dyn.sources import SourceOptions, SourceRef, resolve_sources
 
 #: ``fit`` keyword → dotted config key (the same words as the CLI options).
 OPTION_KEYS: dict[str, str] = {
@@ -28,14 +29,25 @@ OPTION_KEYS: dict[str, str] = {
     "window_length": "data.window_length_s",
     "batch_size": "data.batch_size",
     "heldout_fraction": "data.heldout_fraction",
+    "series": "data.series",
+    "units_where": "data.units_where",
+    "intervals": "data.intervals",
+    "inputs": "data.inputs",
+    "targets": "data.targets",
+    "zscore": "data.zscore",
     "rank": "lowrank.rank",
     "units": "lowrank.units",
     "particles": "lowrank.particles",
     "proposal": "lowrank.proposal",
     "obs": "lowrank.obs",
     "activation": "lowrank.activation",
+    "states": "srnn.states",
+    "latent_dim": "srnn.latent_dim",
     "accelerator": "trainer.accelerator",
     "devices": "trainer.devices",
+    "num_nodes": "trainer.num_nodes",
+    "strategy": "trainer.strategy",
+    "precision": "trainer.precision",
     "num_threads": "trainer.num_threads",
 }
 
@@ -70,37 +82,70 @@ def _quiet_lightning() -> None:
 
 
 def _fit_session(
-    ref: SourceRef, data: NeuralData, config: FitConfig, out_dir: Path, overwrite: bool, command: str
-) -> SessionFit:
+    ref: SourceRef,
+    data: NeuralData,
+    config: FitConfig,
+    out_dir: Path,
+    overwrite: bool,
+    command: str,
+    resume: Path | None = None,
+    fresh: bool = False,
+) -> SessionFit | None:
+    """Train one session (resuming its run directory unless ``fresh``) and write its result; None on ranks > 0.
+
+    Under DDP every rank trains, but only global rank 0 computes the posterior over all windows and writes the
+    output file, so each trial is written exactly once.
+    """
     import pytorch_lightning as pl
 
     from nwb_dyn.data import NeuralDataModule
     from nwb_dyn.evaluate import fit_metrics
     from nwb_dyn.results.writer import FitRecord, write_result
     from nwb_dyn.training.families import FAMILIES
+    from nwb_dyn.training.run import (
+        check_compatible,
+        choose_resume_point,
+        launched_rank,
+        prepare_run,
+        read_summary,
+        run_directory,
+    )
     from nwb_dyn.training.trainer import make_trainer
 
     _quiet_lightning()
-    modality = "ecephys"
+    modality = data.modality
     output = out_dir / derived_file_name(ref.identity.display_name, data.session, config.model, modality)
     if output.exists() and not overwrite:
         raise OutputError(f"{output} already exists; pass --overwrite to replace it, or choose another --out")
-    run_dir = out_dir / ".nwb-dyn-runs" / output.stem
+    run = run_directory(out_dir, output.stem)
+    point = choose_resume_point(run, resume, fresh)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     family = FAMILIES[config.model]
     module = family.build(config, data)
+    if point is not None:
+        check_compatible(point, module)
+        if launched_rank() == 0:
+            print(
+                f"nwb-dyn: resuming from {point.path} (after epoch {point.epochs_done}); pass --fresh to start over",
+                file=sys.stderr,
+            )
+    prepare_run(run, config, fresh)
     datamodule = NeuralDataModule(data, config.data.batch_size, config.seed)
-    trainer = make_trainer(config, run_dir)
+    trainer = make_trainer(config, run.root, has_validation=bool(len(data.split_indices("val"))))
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(
+        module, datamodule=datamodule, ckpt_path=None if point is None else str(point.path), weights_only=True
+    )
     wall_s = time.perf_counter() - started
+    if not trainer.is_global_zero:
+        return None
     products = family.summarise(module, data, config)
     products.metrics = fit_metrics(data, products)
     training_summary = {
-        "epochs": int(trainer.current_epoch),
-        "global_steps": int(trainer.global_step),
+        **read_summary(run),
         "wall_time_s": round(wall_s, 3),
-        "final_metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
+        "run_dir": str(run.root),
+        "resumed_after_epochs": None if point is None else point.epochs_done,
     }
     record = FitRecord(
         source=ref.identity.to_dict(),
@@ -116,6 +161,19 @@ def _fit_session(
     )
 
 
+def _session_data(ref: SourceRef, config: FitConfig, cache: ExtractionCache) -> NeuralData:
+    """Extract one session, or take it from the cache without opening the source (so no network for a repeat)."""
+    key = extraction_cache_key(ref.identity, config.data, config.seed)
+    cached = None if key is None else cache.load(key)
+    if cached is not None:
+        return cached
+    with ref.open() as nwbfile:
+        data = extract_neural_data(nwbfile, config.data, config.seed, ref.identity.location)
+    if key is not None:
+        cache.store(key, data)
+    return data
+
+
 def fit(
     source: str,
     model: str = "lowrank",
@@ -123,12 +181,25 @@ def fit(
     config: str | Path | None = None,
     overwrite: bool = False,
     command: str | None = None,
+    resume: str | Path | None = None,
+    fresh: bool = False,
+    asset: str | None = None,
+    dandi_api_url: str | None = None,
+    cache_dir: str | Path | None = None,
+    download: bool = False,
     **options: Any,
 ) -> FitOutcome:
     """Fit ``model`` to every session named by ``source``; write one derived NWB file per session under ``out``.
 
     ``options`` are the CLI's option names (``max_epochs=2``, ``bin_width=0.02``, ``rank=3``, ...); see
     :data:`OPTION_KEYS`. A YAML ``config`` file is applied first, then ``options`` override it.
+
+    A fit whose run directory (under ``out``) holds a ``last.ckpt`` resumes from it; ``resume`` names another
+    checkpoint and ``fresh`` discards the old run. Under DDP only global rank 0 returns fits (others return none).
+
+    ``source`` is a path, an http(s) URL or a dandiset (``dandiset:000128[@VERSION][/ASSET/PATH]``); ``asset`` is a
+    glob narrowing a dandiset's NWB assets, ``dandi_api_url``/``cache_dir``/``download`` are as in
+    :class:`nwb_dyn.sources.SourceOptions`. Remote sessions' extracted arrays are cached, so a repeat reads nothing.
     """
     unknown = sorted(set(options) - set(OPTION_KEYS))
     if unknown:
@@ -140,11 +211,53 @@ def fit(
     resolved = resolve_config(config, overrides)
     out_dir = Path(out).expanduser()
     outcome = FitOutcome()
-    for ref in resolve_sources(source):
-        label = ref.identity.location
-        with ref.open() as nwbfile:
-            data = extract_neural_data(nwbfile, resolved.data, resolved.seed, label)
-        outcome.fits.append(
-            _fit_session(ref, data, resolved, out_dir, overwrite, command or " ".join(sys.argv))
+    source_options = SourceOptions(
+        asset_glob=asset,
+        dandi_api_url=dandi_api_url,
+        cache_dir=None if cache_dir is None else Path(cache_dir).expanduser(),
+        download=download,
+    )
+    extraction_cache = ExtractionCache(source_options.cache_root() / "extracted")
+    for ref in resolve_sources(source, source_options):
+        data = _session_data(ref, resolved, extraction_cache)
+        session = _fit_session(
+            ref,
+            data,
+            resolved,
+            out_dir,
+            overwrite,
+            command or " ".join(sys.argv),
+            resume=None if resume is None else Path(resume),
+            fresh=fresh,
         )
+        if session is not None:
+            outcome.fits.append(session)
     return outcome
+
+
+def evaluate(
+    result: str | Path,
+    labels: str | None = None,
+    dandi_api_url: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[str, float]:
+    """Recompute every applicable metric of a result file written by :func:`fit` (``nwb-dyn evaluate``).
+
+    The source session is re-extracted with the fit's recorded configuration (from the extraction cache when it is
+    there); ``labels`` (``events:COL[,COL...]`` or a ``.npy`` file) adds state accuracies against reference labels.
+    """
+    from nwb_dyn.evaluate import evaluate_result
+    from nwb_dyn.sources.identity import SourceIdentity
+
+    source_options = SourceOptions(
+        dandi_api_url=dandi_api_url, cache_dir=None if cache_dir is None else Path(cache_dir).expanduser()
+    )
+    cache = ExtractionCache(source_options.cache_root() / "extracted")
+
+    def load_session(source: str, config: FitConfig) -> tuple[SourceIdentity, NeuralData]:
+        refs = list(resolve_sources(source, source_options))
+        if len(refs) != 1:
+            raise OutputError(f"the recorded source {source} now names {len(refs)} sessions instead of one")
+        return refs[0].identity, _session_data(refs[0], config, cache)
+
+    return evaluate_result(result, load_session, labels)

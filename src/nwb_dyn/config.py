@@ -35,6 +35,7 @@ class DataConfig:
     window_length_s: float = 1.0
     series: str | None = None
     units_where: str | None = None
+    intervals: str | None = None
     heldout_fraction: float = 0.0
     validation_fraction: float = 0.2
     batch_size: int = 16
@@ -54,6 +55,13 @@ class DataConfig:
         _require(0 <= self.heldout_fraction < 1, "data.heldout_fraction", "must lie in [0, 1)")
         _require(0 <= self.validation_fraction < 1, "data.validation_fraction", "must lie in [0, 1)")
         _require(self.batch_size >= 1, "data.batch_size", "must be >= 1")
+        for key in ("series", "units_where", "intervals"):
+            value = getattr(self, key)
+            _require(value is None or bool(value.strip()), f"data.{key}", "must not be empty when given")
+        for key in ("inputs", "targets"):
+            paths = getattr(self, key)
+            _require(all(path.strip() for path in paths), f"data.{key}", f"must hold series paths, got {paths}")
+            _require(len(set(paths)) == len(paths), f"data.{key}", f"names a series twice: {paths}")
 
 
 @dataclass
@@ -78,6 +86,35 @@ class LowRankConfig:
         _choice(self.activation, ("relu", "clipped_relu", "tanh"), "lowrank.activation")
         _require(0 < self.decay_init < 1, "lowrank.decay_init", "must lie in (0, 1)")
         _require(self.transition_noise_std_init > 0, "lowrank.transition_noise_std_init", "must be > 0")
+
+
+@dataclass
+class SrnnConfig:
+    """Switching RNN (Zhang & Saxena 2024) fitted by the collapsed ELBO with a bidirectional-LSTM encoder.
+
+    The first ``label_fraction`` of the epochs add the paper's cross-entropy to initial labels (``init``), weighted
+    by ``label_weight``, so that every state is used; the rest optimise the plain ELBO.
+    """
+
+    states: int = 2
+    latent_dim: int = 3
+    encoder_hidden: int = 32
+    obs: str = "auto"
+    init: str = "hmm"
+    init_smoothing_bins: float = 0.0
+    label_fraction: float = 0.6
+    label_weight: float = 0.5
+    stickiness_init: float = 2.0
+
+    def validate(self) -> None:
+        _require(self.states >= 1, "srnn.states", "must be >= 1")
+        _require(self.latent_dim >= 1, "srnn.latent_dim", "must be >= 1")
+        _require(self.encoder_hidden >= 1, "srnn.encoder_hidden", "must be >= 1")
+        _choice(self.obs, ("auto", "poisson", "gaussian"), "srnn.obs")
+        _choice(self.init, ("kmeans", "hmm", "random"), "srnn.init")
+        _require(self.init_smoothing_bins >= 0, "srnn.init_smoothing_bins", "must be >= 0 (0 disables smoothing)")
+        _require(0 <= self.label_fraction <= 1, "srnn.label_fraction", "must lie in [0, 1]")
+        _require(self.label_weight >= 0, "srnn.label_weight", "must be >= 0")
 
 
 @dataclass
@@ -137,6 +174,7 @@ class FitConfig:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     lowrank: LowRankConfig = field(default_factory=LowRankConfig)
+    srnn: SrnnConfig = field(default_factory=SrnnConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def validate(self) -> None:

@@ -3,19 +3,30 @@
 ``fit_metrics`` is called at the end of every fit (its dict is stored in the output NWB) and again by
 ``nwb-dyn evaluate`` on arrays read back from an output file. It picks the evaluation windows, applies the
 unit observation mask, finds trial conditions and behaviour targets, and hands everything to
-:func:`nwb_dyn.analysis.metrics.evaluate_arrays`.
+:func:`nwb_dyn.analysis.metrics.evaluate_arrays`. A result file holds the model's outputs but not the recorded
+data, so ``evaluate_result`` re-extracts the source session with the fit's recorded configuration and checks that
+it is the same session and the same windows before scoring.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from nwb_dyn.analysis.metrics import DecoderTraining, epoch_labels_from_events, evaluate_arrays
 from nwb_dyn.analysis.products import ModelProducts
-from nwb_dyn.errors import ConfigError
+from nwb_dyn.config import FitConfig, resolve_config
+from nwb_dyn.errors import ConfigError, OutputError
 from nwb_dyn.extract import NeuralData
+from nwb_dyn.results.reader import FitResult, read
+from nwb_dyn.sources.identity import SourceIdentity
+
+#: Loads the session a result came from: (SOURCE string, the fit's config) -> (its identity, its windows).
+SessionLoader = Callable[[str, FitConfig], tuple[SourceIdentity, NeuralData]]
 
 #: Trials columns that name a trial's condition, in the order tried; NLB's MC_Maze uses the first pair together.
 CONDITION_COLUMN_CHOICES: tuple[tuple[str, ...], ...] = (("trial_type", "trial_version"), ("condition",))
@@ -113,3 +124,122 @@ def event_epoch_labels(data: NeuralData, event_columns: Sequence[str]) -> np.nda
         ) from None
     bin_centres_s = data.bin_start_s + data.bin_width_s / 2
     return epoch_labels_from_events(bin_centres_s, event_times[data.trial_ids])
+
+
+def evaluate_result(
+    path: str | Path, load_session: SessionLoader, labels: str | None = None
+) -> dict[str, float]:
+    """Recompute every applicable metric of the result file at ``path``.
+
+    ``load_session`` re-extracts the source recorded in the file with the fit's configuration (``nwb_dyn.api``
+    passes its cached extraction). ``labels`` gives reference states: ``events:COL[,COL...]`` (trial event
+    columns, see :func:`event_epoch_labels`) or a ``.npy`` file of integer labels, one per result row (N,) or per
+    fitted window and bin (B, T), windows in the file's (time) order, negative for unlabelled bins.
+    """
+    result = read(path)
+    identity, data = load_session(source_of_result(result), config_of_result(result))
+    recorded_sha256 = result.provenance["source"].get("sha256")
+    if recorded_sha256 and identity.sha256 and recorded_sha256 != identity.sha256:
+        raise OutputError(
+            f"the source of {result.path} ({identity.location}) has changed since the fit (sha256 "
+            f"{identity.sha256[:12]}... instead of {recorded_sha256[:12]}...); fit again to evaluate it"
+        )
+    order = window_order(result, data)
+    products = ModelProducts(
+        family=result.stored_model.family,
+        latents=_in_data_order(result.per_window(result.latents), order),
+        latent_estimate=result.latent_estimate,
+        rates=_in_data_order(result.per_window(result.rates), order),
+        weights={},
+        hyperparameters=result.stored_model.hyperparameters,
+        states=None if result.states is None else _in_data_order(result.per_window(result.states), order),
+        samples=result.samples,
+    )
+    reference = None if labels is None else reference_labels(labels, data, result, order)
+    return fit_metrics(data, products, reference_states=reference)
+
+
+def source_of_result(result: FitResult) -> str:
+    """The SOURCE string that names the session a result was fitted on (a path, a URL or a dandiset asset)."""
+    source = result.provenance["source"]
+    if source.get("kind") == "dandi":
+        return f"dandiset:{source['dandiset_id']}@{source['dandiset_version']}/{source['asset_path']}"
+    return str(source["location"])
+
+
+def config_of_result(result: FitResult) -> FitConfig:
+    """The fit's resolved configuration, rebuilt from the JSON the result file records."""
+    return resolve_config(None, _dotted_keys(result.provenance["config"]))
+
+
+def _dotted_keys(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"data": {"bin_width_s": 0.02}} -> {"data.bin_width_s": 0.02} (the form ``resolve_config`` overrides take)."""
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat.update(_dotted_keys(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def window_order(result: FitResult, data: NeuralData) -> np.ndarray:
+    """(B,) data row of each of the result's windows (the file stores windows in time order).
+
+    Raises OutputError when the re-extracted windows or channels differ from the fitted ones.
+    """
+    order = np.argsort(data.window_intervals_s[:, 0], kind="stable")
+    same_windows = order.size == result.windows.start_s.size and np.allclose(
+        data.window_intervals_s[order, 0], result.windows.start_s
+    )
+    same_channels = np.array_equal(np.asarray(data.channel_ids, dtype=np.int64), result.channel_ids)
+    if not (same_windows and same_channels):
+        raise OutputError(
+            f"the windows or channels extracted from the source of {result.path} differ from those the fit "
+            "recorded; the source or nwb-dyn's extraction changed since the fit, so fit again to evaluate it"
+        )
+    return order
+
+
+def _in_data_order(per_window_in_time_order: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """(B, T, ...) windows in time order -> the same windows in ``NeuralData`` row order."""
+    in_data_order = np.empty_like(per_window_in_time_order)
+    in_data_order[order] = per_window_in_time_order
+    return in_data_order
+
+
+def reference_labels(labels: str, data: NeuralData, result: FitResult, order: np.ndarray) -> np.ndarray:
+    """Reference states (B, T) in data order from ``--labels`` (see :func:`evaluate_result` for the forms)."""
+    if labels.startswith("events:"):
+        columns = [name for name in labels.removeprefix("events:").split(",") if name]
+        if not columns:
+            raise ConfigError(
+                "--labels events: needs trials column names, e.g. events:go_cue_time,move_onset_time"
+            )
+        return event_epoch_labels(data, columns)
+    path = Path(labels).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"--labels {labels} is neither events:COLUMNS nor an existing .npy file")
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--labels file {path} is not a readable .npy array ({error})") from None
+    num_windows, num_bins = data.num_windows, data.num_bins
+    if values.shape == (num_windows * num_bins,):
+        values = values.reshape(num_windows, num_bins)
+    if values.shape != (num_windows, num_bins) or not np.issubdtype(values.dtype, np.integer):
+        raise ConfigError(
+            f"--labels file {path} holds {values.dtype} {values.shape}; it needs integer labels of shape "
+            f"({num_windows * num_bins},) or ({num_windows}, {num_bins}) (windows in time order, as in {result.path})"
+        )
+    return _in_data_order(values.astype(np.int64), order)
+
+
+def format_metrics(metrics: dict[str, float], as_json: bool) -> str:
+    """Metrics as one JSON object (NaN, "not scorable", as null) or as aligned ``name  value`` lines."""
+    if as_json:
+        return json.dumps(
+            {name: (None if np.isnan(value) else value) for name, value in sorted(metrics.items())}
+        )
+    width = max((len(name) for name in metrics), default=0)
+    return "\n".join(f"{name:<{width}}  {value:.6g}" for name, value in sorted(metrics.items()))

@@ -7,7 +7,7 @@ stored, and the ranking is :func:`nwb_dyn.analysis.metrics.selection.rank_grid`.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ GRID_OPTION_OF_FAMILY: dict[str, str] = {"srnn": "states", "lowrank": "rank"}
 #: Held-out unit fraction used when the user does not choose one: selection ranks by co-smoothing on them.
 DEFAULT_SELECTION_HELDOUT_FRACTION = 0.2
 WORK_DIR_NAME = ".nwb-dyn-select"
+#: Families whose fits carry discrete states, so that across-seed state variability can rank them.
+SWITCHING_FAMILIES = frozenset({"srnn"})
 
 
 @dataclass
@@ -41,7 +43,6 @@ def select_model(
     seeds: int = 3,
     out: str | Path = "nwb-dyn-out",
     overwrite: bool = False,
-    read_states: Callable[[Path], np.ndarray | None] | None = None,
     **options: Any,
 ) -> SelectionOutcome:
     """Fit ``model`` for every grid value (states K for ``srnn``, rank R for ``lowrank``) and seed 0..seeds−1.
@@ -49,8 +50,8 @@ def select_model(
     ``grid_option`` names the option the values are for (``"states"`` or ``"rank"``; None = the family's own); a
     name that does not fit the family raises ConfigError.
     Grid fits are written under ``out/.nwb-dyn-select/``; the chosen value's best seed is copied into ``out``.
-    ``read_states`` turns a fit's output file into its (B, T) states for the across-seed variability (None = no
-    state criterion); ``options`` are further :func:`nwb_dyn.api.fit` options. SOURCE must name one session.
+    For switching families the states each fit wrote feed the across-seed variability; ``options`` are further
+    :func:`nwb_dyn.api.fit` options. SOURCE must name one session.
     """
     from nwb_dyn.api import fit
 
@@ -84,7 +85,7 @@ def select_model(
                     f"select works on one session; {source} names {len(outcome.fits)}. Name a single file or asset"
                 )
             session = outcome.fits[0]
-            states = None if read_states is None else read_states(session.output)
+            states = states_of_result(session.output) if model in SWITCHING_FAMILIES else None
             fits.append(GridFit(value=value, seed=seed, metrics=session.summary["metrics"], states=states))
             outputs[(value, seed)] = session.output
     ranked = rank_grid(fits)
@@ -96,6 +97,14 @@ def select_model(
         )
     shutil.copy2(chosen, destination)
     return SelectionOutcome(ranked=ranked, chosen_output=destination, grid_outputs=outputs)
+
+
+def states_of_result(path: Path) -> np.ndarray | None:
+    """The (B, T) discrete states a fit wrote (windows in time order, the same for every seed), or None."""
+    from nwb_dyn.results.reader import read
+
+    result = read(path)
+    return None if result.states is None else result.per_window(result.states)
 
 
 def format_ranking(ranked: Sequence[GridSummary], grid_option: str) -> str:

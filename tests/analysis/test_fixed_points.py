@@ -42,10 +42,9 @@ def exhaustive_fixed_points(decay, n, m, bias, current, activation):
     """Oracle: solve the affine system of every combination of per-unit pieces; keep solutions inside their piece.
     Returns z (P, R) and the map's Jacobian eigenvalues (P, R)."""
     units, rank = m.shape
-    pieces = np.array([np.array(p).T for p in unit_pieces(bias, activation)], dtype=object)
-    choices = np.array(list(itertools.product(*[range(len(p[0])) for p in pieces])))  # (C, N)
-    table = np.stack([np.stack([np.asarray(p[k], dtype=float) for p in pieces]) for k in range(4)])  # (4, N, D)
-    slope, offset, low, high = (table[k][np.arange(units), choices] for k in range(4))  # each (C, N)
+    table = np.array(unit_pieces(bias, activation))  # (N, pieces, 4)
+    choices = np.array(list(itertools.product(range(table.shape[1]), repeat=units)))  # (C, N)
+    slope, offset, low, high = np.moveaxis(table[np.arange(units), choices], -1, 0)  # each (C, N)
     matrix = (1 - decay) * np.eye(rank) - np.einsum("rn,cn,ns->crs", n, slope, m)
     rhs = np.einsum("rn,cn->cr", n, slope * current + offset)
     solvable = np.abs(np.linalg.det(matrix)) > 1e-12
@@ -57,17 +56,32 @@ def exhaustive_fixed_points(decay, n, m, bias, current, activation):
 
 
 def assert_same_points(found: np.ndarray, expected: np.ndarray) -> None:
-    assert found.shape == expected.shape
-    for point in expected:
+    """Same set of points to 1e-8; ``expected`` may list one point several times (from adjacent pieces)."""
+    distinct = [
+        point
+        for index, point in enumerate(expected)
+        if np.all(np.abs(expected[:index] - point).sum(1) > 1e-8)
+    ]
+    assert found.shape == (len(distinct), expected.shape[1])
+    for point in distinct:
         assert np.min(np.linalg.norm(found - point, axis=1)) < 1e-8
 
 
 # (activation, N, R, gain, seed); the first of each block has several fixed points, so the comparison has teeth
 CASES = [
-    ("relu", 14, 2, 0.5, 2), ("relu", 14, 2, 1.0, 1), ("relu", 12, 3, 1.0, 2), ("relu", 12, 3, 0.5, 6),
-    ("relu", 13, 1, 0.5, 4), ("relu", 6, 3, 1.0, 0),
-    ("clipped_relu", 8, 2, 2.0, 4), ("clipped_relu", 8, 2, 1.0, 1), ("clipped_relu", 7, 3, 1.0, 9),
-    ("clipped_relu", 8, 1, 1.0, 6), ("clipped_relu", 5, 3, 2.0, 3),
+    ("relu", 14, 2, 0.5, 2),
+    ("relu", 14, 2, 1.0, 1),
+    ("relu", 12, 3, 1.0, 2),
+    ("relu", 12, 3, 0.5, 6),
+    ("relu", 13, 1, 0.5, 4),
+    ("relu", 6, 3, 1.0, 0),
+    ("relu", 10, 4, 2.0, 4),  # R = 4 takes the LAPACK path
+    ("clipped_relu", 8, 2, 2.0, 4),
+    ("clipped_relu", 8, 2, 1.0, 1),
+    ("clipped_relu", 7, 3, 1.0, 9),
+    ("clipped_relu", 8, 1, 1.0, 6),
+    ("clipped_relu", 5, 3, 2.0, 3),
+    ("clipped_relu", 6, 4, 2.0, 3),
 ]
 
 
@@ -79,17 +93,43 @@ def test_matches_exhaustive_search_and_counts_every_region(activation, units, ra
     assert_same_points(result.z, expected)
     for point, eigenvalues in zip(expected, expected_eigenvalues):
         index = np.argmin(np.linalg.norm(result.z - point, axis=1))
-        np.testing.assert_allclose(result.discrete_eigenvalues[index], np.sort_complex(eigenvalues), atol=1e-9)
+        np.testing.assert_allclose(
+            result.discrete_eigenvalues[index], np.sort_complex(eigenvalues), atol=1e-9
+        )
     kinks = 1 if activation == "relu" else 2
     assert result.regions_visited == sum(kinks**r * comb(units, r) for r in range(rank + 1))
     assert result.singular_regions == 0
 
 
+@pytest.mark.parametrize(("rank", "seed"), [(1, 5), (2, 5), (3, 2)])
+def test_clipped_relu_without_input_matches_exhaustive_search(rank, seed):
+    # with zero input every unit's kink at x = 0 passes through z = 0: far from general position
+    n, m, bias, _ = random_network(seed, 7, rank, "clipped_relu", 2.0)
+    current = np.zeros(7)
+    expected, _ = exhaustive_fixed_points(DECAY, n, m, bias, current, "clipped_relu")
+    result = discrete_time_fixed_points(DECAY, n, m, bias, None, "clipped_relu")
+    assert len(expected) >= 3
+    assert_same_points(result.z, expected)
+
+
+@pytest.mark.parametrize(
+    ("activation", "rank", "seed"), [("relu", 2, 0), ("relu", 3, 4), ("clipped_relu", 2, 5)]
+)
+def test_coincident_hyperplanes_match_exhaustive_search(activation, rank, seed):
+    n, m, bias, current = random_network(seed, 10 if activation == "relu" else 7, rank, activation, 2.0)
+    m[3], bias[3], current[3] = m[1], bias[1], current[1]  # unit 3 switches exactly where unit 1 does
+    m[5], bias[5], current[5] = 2 * m[4], 2 * bias[4], 2 * current[4]  # and unit 5 where unit 4 does
+    expected, _ = exhaustive_fixed_points(DECAY, n, m, bias, current, activation)
+    result = discrete_time_fixed_points(DECAY, n, m, bias, current, activation)
+    assert len(expected) >= 3
+    assert_same_points(result.z, expected)
+
+
 def test_cases_include_networks_with_several_fixed_points():
-    counts = [
-        len(exhaustive_fixed_points(DECAY, *random_network(seed, units, rank, activation, gain), activation)[0])
-        for activation, units, rank, gain, seed in CASES
-    ]
+    counts = []
+    for activation, units, rank, gain, seed in CASES:
+        network = random_network(seed, units, rank, activation, gain)
+        counts.append(len(exhaustive_fixed_points(DECAY, *network, activation)[0]))
     assert max(counts) >= 4 and sum(count >= 3 for count in counts) >= 4
 
 
@@ -106,7 +146,9 @@ def test_reach_teacher_has_17_fixed_points_8_stable_in_1831_regions(shared_dir: 
     active = (result.z @ m.T + b > 0).astype(float)
     continuous = np.linalg.eigvals(-np.eye(2) + np.einsum("rn,pn,ns->prs", n, active, m))
     np.testing.assert_allclose(result.eigenvalues, np.sort_complex(continuous), atol=1e-10)
-    np.testing.assert_allclose(result.discrete_eigenvalues, 1.0 + 0.1 * result.continuous_eigenvalues, atol=1e-12)
+    np.testing.assert_allclose(
+        result.discrete_eigenvalues, 1.0 + 0.1 * result.continuous_eigenvalues, atol=1e-12
+    )
 
 
 def test_teacher_convention_clipped_relu_adds_the_bias_to_the_first_kink():
@@ -160,3 +202,39 @@ def test_invalid_parameters_raise_config_error_naming_the_field(arguments, messa
     parameters = {"decay": 0.9, "n": np.ones((2, 4)), "m": np.ones((4, 2)), "bias": np.zeros(4), **arguments}
     with pytest.raises(ConfigError, match=message):
         discrete_time_fixed_points(**parameters)
+
+
+def vertex_neighbourhood_fixed_points(decay, n, m, bias, current, activation):
+    """Second oracle for networks too big for 2^N (algorithms.md §2.3 done naively): the patterns of the 2^R regions
+    around every vertex, deduplicated, each solved and kept if consistent. Returns z (P, R) and the region count."""
+    units, rank = m.shape
+    if activation == "relu":
+        normals, thresholds, signs = m, bias - current, np.ones(units)
+    else:
+        normals, thresholds = np.concatenate([m, m]), np.concatenate([-bias - current, -current])
+        signs = np.concatenate([np.ones(units), -np.ones(units)])
+    outputs = n[:, np.arange(len(signs)) % units] * signs
+    subsets = np.array(
+        [s for s in itertools.combinations(range(len(signs)), rank) if len({i % units for i in s}) == rank]
+    )
+    vertices = np.linalg.solve(normals[subsets], thresholds[subsets][..., None])[..., 0]
+    patterns = []
+    for corner in itertools.product([False, True], repeat=rank):
+        pattern = vertices @ normals.T > thresholds
+        pattern[np.arange(len(subsets))[:, None], subsets] = corner
+        patterns.append(pattern)
+    patterns = np.unique(np.concatenate(patterns), axis=0).astype(float)
+    matrix = (1 - decay) * np.eye(rank) - np.einsum("rh,ph,hs->prs", outputs, patterns, normals)
+    z = np.linalg.solve(matrix, np.einsum("rh,ph->pr", -outputs, patterns * thresholds)[..., None])[..., 0]
+    consistent = np.all((z @ normals.T > thresholds) == patterns.astype(bool), axis=1)
+    return z[consistent], len(patterns)
+
+
+@pytest.mark.parametrize(("activation", "units", "rank"), [("relu", 40, 3), ("clipped_relu", 20, 3)])
+def test_matches_the_vertex_neighbourhood_enumeration_on_larger_networks(activation, units, rank):
+    n, m, bias, current = random_network(2, units, rank, activation, 2.0)
+    expected, regions = vertex_neighbourhood_fixed_points(DECAY, n, m, bias, current, activation)
+    assert len(expected) >= 3
+    result = discrete_time_fixed_points(DECAY, n, m, bias, current, activation)
+    assert_same_points(result.z, expected)
+    assert result.regions_visited == regions

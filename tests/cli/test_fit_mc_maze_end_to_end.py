@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nwbinspector import Importance, inspect_nwbfile
 from pynwb import NWBHDF5IO
 
 from tests.conftest import sha256
+from nwb_dyn.results import read
 from tests.helpers import run_cli
+from tests.nwb_checks import assert_output_clean
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +50,21 @@ def test_latents_have_one_row_per_bin_inside_trials(fitted: tuple[Path, str, str
     assert len(windows) == len(trials) and np.all(np.isfinite(data))
 
 
-def test_nwbinspector_reports_nothing_at_or_above_violation(fitted: tuple[Path, str, str, float]) -> None:
-    messages = [
-        m for m in inspect_nwbfile(nwbfile_path=str(fitted[0]))
-        if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION, Importance.ERROR)
-    ]
-    assert messages == [], [f"{m.check_function_name}: {m.message}" for m in messages]
+def test_output_validates_and_nwbinspector_reports_nothing_at_or_above_violation(
+    fitted: tuple[Path, str, str, float],
+) -> None:
+    assert_output_clean(fitted[0])
+
+
+def test_result_reads_back_with_units_fixed_points_and_a_rebuildable_model(
+    fitted: tuple[Path, str, str, float], mc_maze_small: Path
+) -> None:
+    result = read(fitted[0])
+    with NWBHDF5IO(str(mc_maze_small), mode="r") as io:
+        source_unit_ids = np.asarray(io.read().units.id[:])
+    np.testing.assert_array_equal(result.units_ids, source_unit_ids)
+    assert result.fixed_points is not None and result.fixed_points.location.shape[1] == 3
+    assert result.model.rank == 3 and result.provenance["source"]["sha256"] == fitted[1]
 
 
 def test_source_bytes_and_mtime_unchanged(fitted: tuple[Path, str, str, float], mc_maze_small: Path) -> None:

@@ -9,8 +9,8 @@ import torch
 
 from nwb_dyn.inference.forward_backward import (
     forward_backward,
-    hmm_marginals,
     hmm_log_normalizer,
+    hmm_marginals,
     viterbi,
 )
 

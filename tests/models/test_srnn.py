@@ -17,23 +17,34 @@ from nwb_dyn.models.srnn import SwitchingRNN
 def _model(emission: str, input_dim: int = 0) -> SwitchingRNN:
     torch.manual_seed(0)
     return SwitchingRNN(
-        num_states=2, latent_dim=3, observation_dim=4, input_dim=input_dim, emission=emission, emission_hidden=(5,)
+        num_states=2,
+        latent_dim=3,
+        observation_dim=4,
+        input_dim=input_dim,
+        emission=emission,
+        emission_hidden=(5,),
     ).double()
 
 
 def _path_log_joint(model: SwitchingRNN, states, latents, observations, inputs) -> torch.Tensor:
     """log p(z, h, y) for one trial and one state path, written step by step from the model equations."""
     log_prior = torch.log_softmax(model.transitions.initial_logits, -1)[states[0]]
-    log_prior = log_prior + Normal(model.initial_mean[states[0]], model.initial_std()[states[0]]).log_prob(latents[0]).sum()
+    log_prior = (
+        log_prior
+        + Normal(model.initial_mean[states[0]], model.initial_std()[states[0]]).log_prob(latents[0]).sum()
+    )
     for t in range(1, len(states)):
         features = latents[t - 1] if inputs is None else torch.cat([latents[t - 1], inputs[t]])
-        logits = model.transitions.logit_map(features).reshape(2, 2) + model.transitions.stickiness * torch.eye(2)
+        logits = model.transitions.logit_map(features).reshape(2, 2)
+        logits = logits + model.transitions.stickiness * torch.eye(2)
         log_prior = log_prior + torch.log_softmax(logits[states[t - 1]], -1)[states[t]]
         k = states[t]
         preactivation = model.recurrent_weight[k] @ latents[t - 1] + model.recurrent_bias[k]
         if inputs is not None:
             preactivation = preactivation + model.input_weight[k] @ inputs[t]
-        log_prior = log_prior + Normal(torch.tanh(preactivation), model.dynamics_std()[k]).log_prob(latents[t]).sum()
+        log_prior = (
+            log_prior + Normal(torch.tanh(preactivation), model.dynamics_std()[k]).log_prob(latents[t]).sum()
+        )
     emission = model.emission_map(latents)
     if model.emission == "poisson":
         log_observation = Poisson(torch.nn.functional.softplus(emission) + 1e-6).log_prob(observations).sum()
@@ -102,7 +113,9 @@ def test_encoder_entropy_and_sampling_match_normal_distribution() -> None:
     torch.manual_seed(0)
     encoder = BidirectionalEncoder(observation_dim=4, latent_dim=3, hidden_size=8, input_dim=1)
     posterior = encoder(torch.randn(2, 7, 4), torch.randn(2, 7, 1))
-    torch.testing.assert_close(posterior.entropy(), Normal(posterior.mean, posterior.std).entropy().sum((-2, -1)))
+    torch.testing.assert_close(
+        posterior.entropy(), Normal(posterior.mean, posterior.std).entropy().sum((-2, -1))
+    )
     samples = posterior.rsample(4000, torch.Generator().manual_seed(0))
     assert samples.shape == (4000, 2, 7, 3)
     torch.testing.assert_close(samples.std(0), posterior.std, atol=0.05, rtol=0.05)
@@ -141,3 +154,39 @@ def test_infer_posterior_states_are_consistent() -> None:
     torch.testing.assert_close(result.state_probabilities.sum(-1), torch.ones(2, 15))
     assert result.map_states.shape == (2, 15) and result.means.shape == (2, 15, 3)
     assert not result.state_probabilities.requires_grad
+
+
+@pytest.mark.parametrize("emission", ["gaussian", "poisson"])
+def test_masked_channels_leave_the_likelihood(emission: str) -> None:
+    model = _model(emission)
+    generator = torch.Generator().manual_seed(4)
+    latents = torch.randn(2, 6, 3, generator=generator, dtype=torch.float64)
+    observations = torch.poisson(torch.full((2, 6, 4), 1.5, dtype=torch.float64), generator=generator)
+    mask = torch.ones(2, 6, 4, dtype=torch.float64)
+    mask[:, :, 2] = 0.0
+    mask[0, 3, 0] = 0.0
+    with torch.no_grad():
+        masked = model.observation_log_likelihood(latents, observations, mask)
+        changed = observations.clone()
+        changed[:, :, 2] += 7.0  # hidden entries may hold anything
+        changed[0, 3, 0] += 3.0
+        torch.testing.assert_close(model.observation_log_likelihood(latents, changed, mask), masked)
+        per_channel = [
+            model.observation_log_likelihood(
+                latents, observations, torch.eye(4, dtype=torch.float64)[d].expand(2, 6, 4)
+            )
+            for d in range(4)
+        ]
+        expected = per_channel[0] + per_channel[1] + per_channel[3]
+        expected[0, 3] -= per_channel[0][0, 3]
+        torch.testing.assert_close(masked, expected)
+
+
+def test_per_trial_generators_make_noise_independent_of_batching() -> None:
+    torch.manual_seed(0)
+    encoder = BidirectionalEncoder(observation_dim=2, latent_dim=2, hidden_size=4)
+    observations = torch.randn(3, 5, 2)
+    posterior = encoder(observations)
+    together = posterior.rsample(2, [torch.Generator().manual_seed(seed) for seed in (7, 8, 9)])
+    alone = encoder(observations[1:2]).rsample(2, [torch.Generator().manual_seed(8)])
+    torch.testing.assert_close(together[:, 1:2], alone)

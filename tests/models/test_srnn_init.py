@@ -8,7 +8,12 @@ import torch
 
 from nwb_dyn.analysis.metrics.states import match_states
 from nwb_dyn.errors import ConfigError
-from nwb_dyn.models.srnn_init import initial_state_labels, pca_projection, relabel_by_first_appearance
+from nwb_dyn.models.srnn_init import (
+    initial_state_labels,
+    pca_projection,
+    relabel_by_first_appearance,
+    smooth_in_time,
+)
 
 
 def _sticky_hmm_data(separation: float, seed: int = 0):
@@ -59,6 +64,17 @@ def test_pca_projection_keeps_the_dominant_direction() -> None:
     correlation = np.corrcoef(projected[..., 0].flatten(), latent.flatten())[0, 1]
     assert abs(correlation) == pytest.approx(1.0)
     torch.testing.assert_close(projected[..., 1], torch.zeros(5, 40, dtype=torch.float64), atol=1e-9, rtol=0)
+
+
+def test_smoothing_matches_explicit_normalised_gaussian_average() -> None:
+    generator = torch.Generator().manual_seed(0)
+    observations = torch.randn(2, 12, 3, generator=generator, dtype=torch.float64)
+    smoothed = smooth_in_time(observations, 1.5)
+    steps = torch.arange(12, dtype=torch.float64)
+    weights = torch.exp(-0.5 * ((steps[:, None] - steps[None, :]) / 1.5) ** 2)
+    weights = weights * ((steps[:, None] - steps[None, :]).abs() <= 5)  # the kernel's radius ceil(3 × 1.5)
+    expected = torch.einsum("ts,bsd->btd", weights / weights.sum(1, keepdim=True), observations)
+    torch.testing.assert_close(smoothed, expected)
 
 
 def test_relabel_by_first_appearance_per_trial() -> None:

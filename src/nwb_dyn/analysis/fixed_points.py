@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -41,9 +41,13 @@ Reading = Literal["discrete", "continuous"]
 _SINGULAR_RTOL = 1e-12
 _PARALLEL_RTOL = 1e-12
 _INSIDE_RTOL = 1e-9
-# Crossings (line × hyperplane pairs) held in memory at once, and hyperplanes tried before the full region test.
+# How far (relative to the arrangement's size) hyperplanes are moved to put them in general position.
+_GENERIC_SHIFT = 1e-9
+# Crossings (line × hyperplane pairs) held in memory at once, hyperplanes tried before the full region test, and
+# candidates given the full test (against every hyperplane) at once.
 _CROSSINGS_PER_CHUNK = 1 << 17
 _PROBE_HYPERPLANES = 32
+_FULL_TESTS_PER_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,9 @@ class FixedPoints:
     continuous_eigenvalues: (P, R) eigenvalues of the ODE ``τ dz/dt = −z + N φ(M z)`` it discretises, in units of
     1/τ: ``(λ_discrete − 1) / (1 − a)`` (stable iff all Re λ < 0). ``reading`` says which of the two
     ``eigenvalues`` and ``stable`` report. Counts: ``regions_visited`` linear systems solved (one per region of
-    the arrangement), ``vertex_solves`` hyperplane intersections computed, ``singular_regions`` regions whose
-    system was singular (no isolated fixed point there; a continuous attractor if it holds one).
+    the arrangement; in general position Σ_{r≤R} D^r C(N, r), and so after the generic shift that puts a degenerate
+    arrangement in general position), ``vertex_solves`` hyperplane intersections computed, ``singular_regions``
+    regions whose system was singular (no isolated fixed point there; a continuous attractor if it holds one).
     """
 
     z: np.ndarray
@@ -114,13 +119,15 @@ def piecewise_linear_fixed_points(
     only sets the discrete reading. Returns a :class:`FixedPoints`.
     """
     if not 0.0 < alpha <= 1.0:
-        raise ConfigError(f"alpha={alpha!r}: the step fraction Δt/τ must lie in (0, 1]; the shared teachers use 0.1")
+        raise ConfigError(
+            f"alpha={alpha!r}: the step fraction Δt/τ must lie in (0, 1]; the shared teachers use 0.1"
+        )
     bias = np.asarray(b, dtype=float)
     neuron_bias = -bias if activation == "relu" else bias
     result = discrete_time_fixed_points(
         1.0 - alpha, alpha * np.asarray(n, dtype=float), m, neuron_bias, input_current, activation
     )
-    return _with_reading(result, "continuous")
+    return replace(result, reading="continuous")
 
 
 def discrete_time_fixed_points(
@@ -139,24 +146,12 @@ def discrete_time_fixed_points(
     reading (the Jacobian ``a I + n diag(φ') m``); ``continuous_eigenvalues`` hold ``(λ − 1)/(1 − a)``, the ODE's
     eigenvalues in units of 1/τ since ``a = 1 − Δt/τ``. The teacher convention ``z = n' φ(m z + b)`` is
     ``decay = 1 − α``, ``n = α n'``, ``h = −b`` (see :func:`piecewise_linear_fixed_points`).
-    Assumes the arrangement is in general position (true for learned or random weights); coincident hyperplanes
-    or more than R through one point can make it miss regions. Returns a :class:`FixedPoints`.
+    Arrangements out of general position (clipped ReLU without input: all kinks at x = 0 meet at z = 0;
+    duplicated units) are handled by moving every hyperplane by a generic ~1e-9 of the arrangement's size; only a
+    fixed point in a region thinner than that could be missed. Returns a :class:`FixedPoints`.
     """
     network = _Network.validated(decay, n, m, bias, input_current, activation)
     return _RegionWalk(network).fixed_points()
-
-
-def _with_reading(result: FixedPoints, reading: Reading) -> FixedPoints:
-    return FixedPoints(
-        z=result.z,
-        slopes=result.slopes,
-        discrete_eigenvalues=result.discrete_eigenvalues,
-        continuous_eigenvalues=result.continuous_eigenvalues,
-        reading=reading,
-        regions_visited=result.regions_visited,
-        vertex_solves=result.vertex_solves,
-        singular_regions=result.singular_regions,
-    )
 
 
 @dataclass(frozen=True)
@@ -194,38 +189,55 @@ class _Network:
             raise ConfigError(f"m has shape {m.shape}; pass the (N, R) input weights of the low-rank network")
         units, rank = m.shape
         if n.shape != (rank, units):
-            raise ConfigError(f"n has shape {n.shape} but m is {m.shape}; n must be (R, N) = ({rank}, {units})")
+            raise ConfigError(
+                f"n has shape {n.shape} but m is {m.shape}; n must be (R, N) = ({rank}, {units})"
+            )
         if bias.shape != (units,):
             raise ConfigError(f"bias has shape {bias.shape}; it needs one value per unit, shape ({units},)")
         current = np.zeros(units) if input_current is None else np.asarray(input_current, dtype=float)
         if current.shape != (units,):
-            raise ConfigError(f"input_current has shape {current.shape}; pass one constant current per unit, ({units},)")
+            raise ConfigError(
+                f"input_current has shape {current.shape}; pass one constant current per unit, ({units},)"
+            )
         if not 0.0 <= float(decay) < 1.0:
             raise ConfigError(f"decay={decay!r}: the discrete-time decay a = 1 − Δt/τ must lie in [0, 1)")
         if activation not in ("relu", "clipped_relu"):
-            raise ConfigError(f"activation={activation!r} is not piecewise linear here; use 'relu' or 'clipped_relu'")
+            raise ConfigError(
+                f"activation={activation!r} is not piecewise linear here; use 'relu' or 'clipped_relu'"
+            )
         if not all(np.all(np.isfinite(x)) for x in (n, m, bias, current)):
-            raise ConfigError("n, m, bias and input_current must be finite; a fitted model with NaN weights has no fixed points")
+            raise ConfigError(
+                "n, m, bias and input_current must be finite; a fitted model with NaN weights has no fixed points"
+            )
 
         moving = np.any(m != 0.0, axis=1)
         constant_drive = n[:, ~moving] @ _activation(current[~moving], bias[~moving], activation)
         kept = moving & np.any(n != 0.0, axis=0)
         if activation == "relu":
-            kinks = [(kept, bias - current, 1.0)]
+            thresholds, signs = [bias - current], [1.0]
         else:  # two parallel kinks, at x = −h (slope +1) and x = 0 (slope −1); h = 0 makes the unit silent
             kept &= bias != 0.0
-            kinks = [(kept, -bias - current, 1.0), (kept, -current, -1.0)]
+            thresholds, signs = [-bias - current, -current], [1.0, -1.0]
         index = np.flatnonzero(kept)
-        normals = np.concatenate([m[index] for _ in kinks])
-        offsets = np.concatenate([threshold[index] for _, threshold, _ in kinks])
-        slope_sign = np.concatenate([np.full(index.size, sign) for _, _, sign in kinks])
-        outputs = n[:, np.concatenate([index for _ in kinks])].T * slope_sign[:, None]
-        twin = np.full(offsets.size, -1)
+        unit = np.tile(index, len(signs))
+        slope_sign = np.repeat(signs, index.size)
+        twin = np.full(unit.size, -1)
         if activation == "clipped_relu":
-            twin = np.concatenate([np.arange(index.size) + index.size, np.arange(index.size)])
+            twin = np.roll(np.arange(unit.size), index.size)
         return cls(
-            float(decay), n, m, bias, current, activation, normals, offsets, outputs,
-            np.concatenate([index for _ in kinks]), slope_sign, twin, constant_drive,
+            decay=float(decay),
+            n=n,
+            m=m,
+            bias=bias,
+            current=current,
+            activation=activation,
+            normals=m[unit],
+            offsets=np.concatenate([threshold[index] for threshold in thresholds]),
+            outputs=n[:, unit].T * slope_sign[:, None],
+            unit=unit,
+            slope_sign=slope_sign,
+            twin=twin,
+            constant_drive=constant_drive,
         )
 
 
@@ -255,8 +267,10 @@ class _RegionWalk:
         # payload[j] = (outputs_j normals_jᵀ flattened, outputs_j offsets_j): what hyperplane j adds to the system
         # (1 − a) z − Σ_active outputs_j (normals_j·z − offsets_j) = constant_drive when it is active.
         self.payload = np.concatenate(
-            [np.einsum("hr,hs->hrs", network.outputs, network.normals).reshape(-1, rank * rank),
-             network.outputs * network.offsets[:, None]],
+            [
+                np.einsum("hr,hs->hrs", network.outputs, network.normals).reshape(-1, rank * rank),
+                network.outputs * network.offsets[:, None],
+            ],
             axis=1,
         )
         count = network.offsets.size
@@ -265,7 +279,15 @@ class _RegionWalk:
         self.signed_payload = np.concatenate([self.payload.T, -self.payload.T], axis=1)  # (K, 2H)
         self.normal_columns = np.ascontiguousarray(network.normals.T)  # (R, H)
         self.normal_norms = np.linalg.norm(network.normals, axis=1)
-        self.rng = np.random.default_rng(20240601)  # fixes the generic sweep directions: same input, same counts
+        # a fixed seed fixes the generic sweep directions and shifts: the same network always gives the same counts
+        self.rng = np.random.default_rng(20240601)
+        # Learned networks often break general position: with zero input every clipped-ReLU kink at x = 0 (and every
+        # zero-bias ReLU) passes through z = 0. Regions and vertices are therefore taken from an arrangement whose
+        # hyperplanes are moved by a generic ~1e-9 of its size (in general position for sure, and with a region of
+        # the same pattern inside every region of the real one); systems and the inside test use the real offsets.
+        reach = 1.0 + np.max(np.abs(network.offsets) / self.normal_norms, initial=0.0)
+        shift = _GENERIC_SHIFT * reach * self.rng.uniform(-1.0, 1.0, count)
+        self.shifted_offsets = network.offsets + shift * self.normal_norms
         self.probe = self.rng.permutation(count)[: min(_PROBE_HYPERPLANES, count)]
         self.regions_visited = 0
         self.vertex_solves = 0
@@ -295,7 +317,7 @@ class _RegionWalk:
         Returns the lowest height ``direction · w`` of those vertices (inf when there are none).
         """
         normals = self.net.normals @ basis  # (H, D) hyperplanes in this flat's coordinates w
-        offsets = self.net.offsets - self.net.normals @ origin
+        offsets = self.shifted_offsets - self.net.normals @ origin
         dimension = basis.shape[1]
         lines_per_chunk = max(1, _CROSSINGS_PER_CHUNK // max(1, offsets.size))
         lowest = np.inf
@@ -325,17 +347,18 @@ class _RegionWalk:
         walls, side = vertices.walls[:, keep].T, vertices.owned_side[:, keep].T
         position, z = vertices.position[:, keep].T, z[:, keep].T
         keep = np.arange(keep.size)
-        for columns in (self.probe, np.arange(count)):
-            if keep.size == 0:
-                return
-            active = _side_of_vertex(position[keep], walls[keep], side[keep], normals, offsets, columns)
-            inside = _agrees(
-                z[keep], self.net.normals[columns], self.net.offsets[columns], self.normal_norms[columns], active
-            )
-            keep, active = keep[inside], active[inside]
-        for index, pattern in zip(keep, active):
-            self.found_z.append(z[index])
-            self.found_active.append(pattern)
+        probe = self.probe
+        active = _side_of_vertex(position, walls, side, normals, offsets, probe)
+        keep = keep[
+            _agrees(z, self.net.normals[probe], self.net.offsets[probe], self.normal_norms[probe], active)
+        ]
+        everything = np.arange(count)
+        for start in range(0, keep.size, _FULL_TESTS_PER_BLOCK):
+            block = keep[start : start + _FULL_TESTS_PER_BLOCK]
+            active = _side_of_vertex(position[block], walls[block], side[block], normals, offsets, everything)
+            inside = _agrees(z[block], self.net.normals, self.net.offsets, self.normal_norms, active)
+            self.found_z.extend(z[block[inside]])
+            self.found_active.extend(active[inside])
 
     def _on_owned_side_of_walls(self, z: np.ndarray, walls: np.ndarray, side: np.ndarray) -> np.ndarray:
         """(M,) whether z (R, M) lies on the owned side (D, M) of each wall (D, M) of its vertex."""
@@ -345,7 +368,9 @@ class _RegionWalk:
             signed = -np.take(self.net.offsets, wall)
             for coordinate, normal_coordinate in zip(z, self.normal_columns):
                 signed += np.take(normal_coordinate, wall) * coordinate
-            slack = _INSIDE_RTOL * (np.abs(np.take(self.net.offsets, wall)) + np.take(self.normal_norms, wall) * length + 1.0)
+            slack = _INSIDE_RTOL * (
+                np.abs(np.take(self.net.offsets, wall)) + np.take(self.normal_norms, wall) * length + 1.0
+            )
             inside &= np.where(wall_side, signed > -slack, signed < slack)
         return inside
 
@@ -360,7 +385,7 @@ class _RegionWalk:
 
     def _single_region(self, origin: np.ndarray) -> None:
         """The dimension-0 level: the one region met by the last slice, at the point ``origin``."""
-        active = self.net.normals @ origin - self.net.offsets > 0.0
+        active = self.net.normals @ origin - self.shifted_offsets > 0.0
         z, solvable = self._solve((active.astype(float) @ self.payload)[:, None])
         self.regions_visited += 1
         if not solvable[0]:
@@ -372,12 +397,14 @@ class _RegionWalk:
     def _assemble(self) -> FixedPoints:
         net, rank = self.net, self.rank
         z = np.array(self.found_z).reshape(-1, rank)
-        active = np.array(self.found_active, dtype=bool).reshape(-1, net.offsets.size)
+        active = np.array(self.found_active, dtype=bool).reshape(len(self.found_active), net.offsets.size)
         unique = _distinct_rows(z)
         z, active = z[unique], active[unique]
         order = np.lexsort(z.T[::-1])
         z, active = z[order], active[order]
-        jacobian = net.decay * np.eye(rank) + (active.astype(float) @ self.payload[:, : rank * rank]).reshape(-1, rank, rank)
+        jacobian = net.decay * np.eye(rank) + (active.astype(float) @ self.payload[:, : rank * rank]).reshape(
+            -1, rank, rank
+        )
         discrete = np.linalg.eigvals(jacobian) if z.shape[0] else np.zeros((0, rank), dtype=complex)
         discrete = np.sort_complex(discrete)
         slopes = _activation_slope(z @ net.m.T + net.current, net.bias, net.activation)
@@ -411,7 +438,9 @@ def _side_of_vertex(
     return np.where(np.any(on_wall, axis=1), wall_side, active)
 
 
-def _agrees(z: np.ndarray, normals: np.ndarray, offsets: np.ndarray, norms: np.ndarray, active: np.ndarray) -> np.ndarray:
+def _agrees(
+    z: np.ndarray, normals: np.ndarray, offsets: np.ndarray, norms: np.ndarray, active: np.ndarray
+) -> np.ndarray:
     """(M,) whether points z (M, R) lie on the ``active`` (M, C) side of hyperplanes ``normals`` (C, R),
     ``offsets`` (C,) with normal lengths ``norms`` (C,), up to a relative slack for points on a wall."""
     signed = z @ normals.T - offsets
@@ -492,7 +521,9 @@ def _vertices_on_lines(
     after = np.take(signed_payload, step_index, axis=1)  # (K, L, H): payload just after each crossing
     np.cumsum(after, axis=2, out=after)
     crossings_on_line = count - np.count_nonzero(parallel, axis=1)
-    emitted = (np.arange(count) < crossings_on_line[:, None]) & (order > lines.max(axis=1, initial=-1)[:, None])
+    emitted = (np.arange(count) < crossings_on_line[:, None]) & (
+        order > lines.max(axis=1, initial=-1)[:, None]
+    )
     flat = np.flatnonzero(emitted)
     if flat.size == 0:
         return None
@@ -515,10 +546,12 @@ def _vertices_on_lines(
     return _Vertices(position, walls, owned_side, base)
 
 
-def _line_geometry(wall_normals: np.ndarray, wall_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _line_geometry(
+    wall_normals: np.ndarray, wall_offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Direction (L, D) of unit length, a point (L, D) and the pseudo-inverse (L, D, D−1) of each line
     ``{w : wall_normals w = wall_offsets}`` with wall_normals (L, D−1, D). Degenerate lines get NaN directions."""
-    lines, walls, dimension = wall_normals.shape
+    lines, walls = wall_normals.shape[:2]
     if walls == 0:
         return np.ones((lines, 1)), np.zeros((lines, 1)), np.zeros((lines, 1, 0))
     left, singular, right_t = np.linalg.svd(wall_normals, full_matrices=True)
@@ -550,11 +583,13 @@ def _solve_small(matrix: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.nd
         (a, b, c), (d, e, f), (g, h, i) = matrix
         cofactor_a, cofactor_b, cofactor_c = e * i - f * h, f * g - d * i, d * h - e * g
         det = a * cofactor_a + b * cofactor_b + c * cofactor_c
-        adjugate = np.stack([
-            np.stack([cofactor_a, c * h - b * i, b * f - c * e]),
-            np.stack([cofactor_b, a * i - c * g, c * d - a * f]),
-            np.stack([cofactor_c, b * g - a * h, a * e - b * d]),
-        ])
+        adjugate = np.stack(
+            [
+                np.stack([cofactor_a, c * h - b * i, b * f - c * e]),
+                np.stack([cofactor_b, a * i - c * g, c * d - a * f]),
+                np.stack([cofactor_c, b * g - a * h, a * e - b * d]),
+            ]
+        )
     else:
         stacked = np.moveaxis(matrix, 2, 0)
         solvable = np.abs(np.linalg.det(stacked)) > _SINGULAR_RTOL * bound

@@ -52,13 +52,17 @@ def flow_field(
         raise ConfigError(f"resolution={resolution!r}; a flow field needs at least 2 grid points per axis")
     if latents is None:
         if bounds is None:
-            raise ConfigError("flow_field needs latents (to place and size the plane) or bounds (for a 2-D map)")
+            raise ConfigError(
+                "flow_field needs latents (to place and size the plane) or bounds (for a 2-D map)"
+            )
         origin, basis, projected = np.zeros(2), np.eye(2), None
     else:
         rows = np.asarray(latents, dtype=float)
         rows = rows.reshape(-1, rows.shape[-1])
         if rows.shape[1] < 2 or rows.shape[0] < 2 or not np.all(np.isfinite(rows)):
-            raise ConfigError(f"latents of shape {np.shape(latents)}: need ≥ 2 finite points with R ≥ 2 coordinates")
+            raise ConfigError(
+                f"latents of shape {np.shape(latents)}: need ≥ 2 finite points with R ≥ 2 coordinates"
+            )
         origin, basis = _plane(rows)
         projected = (rows - origin) @ basis.T
     if bounds is None:
@@ -72,7 +76,9 @@ def flow_field(
     flat = points.reshape(-1, points.shape[-1])
     stepped = np.asarray(latent_map(flat), dtype=float)
     if stepped.shape != flat.shape:
-        raise ConfigError(f"the latent map returned shape {stepped.shape} for input {flat.shape}; it must map (P, R) to (P, R)")
+        raise ConfigError(
+            f"the latent map returned shape {stepped.shape} for input {flat.shape}; it must map (P, R) to (P, R)"
+        )
     velocity = ((stepped - flat) @ basis.T).reshape(grid.shape)
     return FlowField(axis_x, axis_y, points, velocity, origin, basis)
 

@@ -55,25 +55,38 @@ def find_fixed_points_numeric(
     slow_tolerance: float = 1e-4,
     max_iterations: int = 200,
     distinct_tolerance: float = 1e-5,
+    max_starts: int | None = 2000,
 ) -> NumericFixedPoints:
     """Minimise ½‖F(z) − z‖² from every start; return distinct fixed points and slow points with their stability.
 
     latent_map F: (P, R) -> (P, R), rows independent; it receives NumPy arrays for ``"finite_difference"`` and
-    float64 torch tensors for ``"autograd"`` (and may return either). starts: (P, R) or (B, T, R) latents (e.g.
-    posterior means) to descend from. Points are fixed when their final speed is at most ``fixed_tolerance`` and
-    slow when it lies in (fixed_tolerance, slow_tolerance]; points closer than ``distinct_tolerance`` (relative
-    to 1 + ‖z‖) are merged. Returns a :class:`NumericFixedPoints`.
+    float64 CPU torch tensors for ``"autograd"`` (call ``.double()`` on a float32 module first) and may return
+    either. starts: (P, R) or (B, T, R) latents (e.g. posterior means) to descend from; more than ``max_starts``
+    are thinned to that many, evenly spaced in their flattened order (None keeps all). Points are fixed when
+    their final speed is at most ``fixed_tolerance`` and slow when it lies in (fixed_tolerance, slow_tolerance];
+    points closer than ``distinct_tolerance`` (relative to 1 + ‖z‖) are merged. Returns a
+    :class:`NumericFixedPoints`.
     """
     points = np.asarray(starts, dtype=float)
     if points.ndim < 2 or points.shape[-1] == 0 or points.size == 0:
-        raise ConfigError(f"starts has shape {points.shape}; pass start points as (P, R) or latents as (B, T, R)")
+        raise ConfigError(
+            f"starts has shape {points.shape}; pass start points as (P, R) or latents as (B, T, R)"
+        )
     points = points.reshape(-1, points.shape[-1])
+    if max_starts is not None and points.shape[0] > max_starts:
+        points = points[np.unique(np.linspace(0, points.shape[0] - 1, max_starts).round().astype(int))]
     if not np.all(np.isfinite(points)):
-        raise ConfigError("starts contain NaN or inf; pass finite latents to start the fixed-point search from")
+        raise ConfigError(
+            "starts contain NaN or inf; pass finite latents to start the fixed-point search from"
+        )
     if jacobian not in ("finite_difference", "autograd"):
-        raise ConfigError(f"jacobian={jacobian!r}; use 'finite_difference' (NumPy maps) or 'autograd' (torch maps)")
+        raise ConfigError(
+            f"jacobian={jacobian!r}; use 'finite_difference' (NumPy maps) or 'autograd' (torch maps)"
+        )
     if not 0.0 <= fixed_tolerance < slow_tolerance:
-        raise ConfigError(f"need 0 ≤ fixed_tolerance < slow_tolerance, got {fixed_tolerance!r} and {slow_tolerance!r}")
+        raise ConfigError(
+            f"need 0 ≤ fixed_tolerance < slow_tolerance, got {fixed_tolerance!r} and {slow_tolerance!r}"
+        )
     evaluate = _residual_and_jacobian(latent_map, jacobian)
     final, speed = _levenberg_marquardt(evaluate, points, max_iterations, fixed_tolerance)
     fixed = speed <= fixed_tolerance
@@ -106,7 +119,9 @@ def _residual_and_jacobian(latent_map: Callable[[Any], Any], method: JacobianMet
 def _as_array(value: Any, shape: tuple[int, ...]) -> np.ndarray:
     array = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=float)
     if array.shape != shape:
-        raise ConfigError(f"the latent map returned shape {array.shape} for input {shape}; it must map (P, R) to (P, R)")
+        raise ConfigError(
+            f"the latent map returned shape {array.shape} for input {shape}; it must map (P, R) to (P, R)"
+        )
     return array
 
 
@@ -132,7 +147,9 @@ def _autograd(latent_map: Callable[[Any], Any], z: np.ndarray) -> tuple[np.ndarr
     points = torch.tensor(z, dtype=torch.float64, requires_grad=True)
     value = latent_map(points)
     if not isinstance(value, torch.Tensor) or tuple(value.shape) != z.shape:
-        raise ConfigError(f"with jacobian='autograd' the latent map must return a torch tensor of shape {z.shape}")
+        raise ConfigError(
+            f"with jacobian='autograd' the latent map must return a torch tensor of shape {z.shape}"
+        )
     rows = [
         torch.autograd.grad(value[:, output].sum(), points, retain_graph=output < z.shape[1] - 1)[0]
         for output in range(z.shape[1])
@@ -161,13 +178,19 @@ def _levenberg_marquardt(
         normal = np.einsum("pkr,pks->prs", slope, slope)
         scale = np.trace(normal, axis1=1, axis2=2)[:, None, None] / z.shape[1] + 1e-30
         gradient = np.einsum("pkr,pk->pr", slope, residual[moving])
-        step = -np.linalg.solve(normal + damping[moving, None, None] * scale * identity, gradient[..., None])[..., 0]
+        step = -np.linalg.solve(normal + damping[moving, None, None] * scale * identity, gradient[..., None])[
+            ..., 0
+        ]
         trial = z[moving] + step
         trial_residual, trial_jacobian = evaluate(trial)
         trial_speed = 0.5 * np.sum(trial_residual**2, axis=1)
         better = trial_speed < speed[moving]
         accepted = moving[better]
-        z[accepted], residual[accepted], jacobian[accepted] = trial[better], trial_residual[better], trial_jacobian[better]
+        z[accepted], residual[accepted], jacobian[accepted] = (
+            trial[better],
+            trial_residual[better],
+            trial_jacobian[better],
+        )
         speed[accepted] = trial_speed[better]
         damping[accepted] *= _DAMPING_DOWN
         damping[moving[~better]] *= _DAMPING_UP

@@ -22,13 +22,39 @@ class GeneratedSamples:
 
 
 @dataclass
+class FixedPointSet:
+    """Fixed points of the fitted latent dynamics and their linear stability.
+
+    location: (P, R) fixed points; stable: (P,) bool; eigenvalues: (P, R) complex eigenvalues of the Jacobian there.
+    kind: "exact" (piecewise-linear enumeration) or "numeric" (search); eigenvalue_reading: "discrete" (the map's
+    Jacobian, stable iff |λ| < 1) or "continuous" (the ODE it discretises, stable iff Re λ < 0).
+    state: (P,) int discrete state owning each point (switching models) or None; region: (P, N) int8 activation
+    slope of every unit at each point (names its linear region) or None.
+    """
+
+    location: np.ndarray
+    stable: np.ndarray
+    eigenvalues: np.ndarray
+    kind: str = "exact"
+    eigenvalue_reading: str = "discrete"
+    state: np.ndarray | None = None
+    region: np.ndarray | None = None
+
+    @property
+    def num_points(self) -> int:
+        """P, the number of fixed points."""
+        return int(self.location.shape[0])
+
+
+@dataclass
 class ModelProducts:
     """Posterior summaries and the model itself.
 
     latents: (B, T, R) posterior latents per window; latent_estimate names the estimate ("smoothed", ...).
     rates: (B, T, D) predicted mean observation per bin (expected counts per bin for spikes).
     states, state_probabilities: (B, T) int and (B, T, K) for switching models, else None.
-    weights: parameter name → array (enough to rebuild the model); hyperparameters: what built it.
+    weights: parameter name → array (the model's ``state_dict``); hyperparameters: the model constructor's keyword
+    arguments, so ``results.rebuild`` can make the model again. fixed_points: of the latent dynamics, or None.
     """
 
     family: str
@@ -40,4 +66,5 @@ class ModelProducts:
     states: np.ndarray | None = None
     state_probabilities: np.ndarray | None = None
     samples: GeneratedSamples | None = None
+    fixed_points: FixedPointSet | None = None
     metrics: dict[str, float] = field(default_factory=dict)

@@ -64,7 +64,7 @@ class SeededShardSampler(Sampler[int]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-self.num_items // self.world_size)
+        return (self.num_items + self.world_size - 1) // self.world_size
 
     def __iter__(self) -> Iterator[int]:
         if self.shuffle:

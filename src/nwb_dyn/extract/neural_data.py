@@ -30,7 +30,10 @@ class NeuralData:
         targets: (B, T, P) float32 or None — behaviour targets for decoding metrics.
         input_names, target_names: paths of the series behind ``inputs`` / ``targets``.
         session: metadata to carry into the derived file.
-        settings: the extraction settings that produced this (for provenance and cache keys).
+        modality: DANDI modality of the fitted data (``"ecephys"``, ``"ophys"``, ``"icephys"``, ``"behavior"``,
+            ``"image"`` or ``"misc"``), used in the derived file's name.
+        settings: the extraction settings that produced this (for provenance and cache keys), with the reason the data
+            was chosen and, for z-scored series, the per-channel mean and std.
     """
 
     values: np.ndarray
@@ -50,6 +53,7 @@ class NeuralData:
     input_names: list[str] = field(default_factory=list)
     target_names: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    modality: str = "ecephys"
 
     @property
     def num_windows(self) -> int:

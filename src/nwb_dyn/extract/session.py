@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from hdmf.common import DynamicTable
 from pynwb import NWBFile
 
 
@@ -14,7 +15,8 @@ from pynwb import NWBFile
 class SessionInfo:
     """What the derived NWB file carries over from its source.
 
-    ``trials`` maps column name → 1-D array (numeric or str), including ``start_time`` and ``stop_time``.
+    ``trials`` maps column name → 1-D array (numeric or str), including ``start_time`` and ``stop_time``: the rows the
+    windows come from, read from the table named ``trials_source`` (``"trials"``, or the ``--intervals`` table).
     ``units_spike_times`` holds one float64 array per unit, aligned with ``units_ids``.
     """
 
@@ -28,8 +30,10 @@ class SessionInfo:
     subject: dict[str, str] = field(default_factory=dict)
     trials: dict[str, np.ndarray] = field(default_factory=dict)
     trial_column_descriptions: dict[str, str] = field(default_factory=dict)
+    trials_source: str = "trials"
     units_ids: np.ndarray | None = None
     units_spike_times: list[np.ndarray] = field(default_factory=list)
+    units_resolution_s: float | None = None
 
 
 SUBJECT_FIELDS = ("subject_id", "species", "sex", "age", "description", "strain", "genotype")
@@ -48,6 +52,31 @@ def _plain_column(values: Any) -> np.ndarray | None:
     return array
 
 
+def _units_resolution(nwbfile: NWBFile) -> float | None:
+    """The Units table's spike-time ``resolution`` in seconds, or None when the source did not record one."""
+    resolution = getattr(nwbfile.units, "resolution", None) if nwbfile.units is not None else None
+    return float(resolution) if resolution is not None and np.isfinite(resolution) and resolution > 0 else None
+
+
+def table_columns(table: DynamicTable | None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The plain one-value-per-row columns of a trials-like table (column → (rows,) array) and their descriptions.
+
+    Ragged, nested and reference columns are left out; an absent or empty table gives two empty mappings.
+    """
+    columns: dict[str, np.ndarray] = {}
+    descriptions: dict[str, str] = {}
+    if table is None or len(table) == 0:
+        return columns, descriptions
+    for column in table.columns:
+        if column.name.endswith("_index"):
+            continue
+        array = _plain_column(column.data)
+        if array is not None and len(array) == len(table):
+            columns[column.name] = array
+            descriptions[column.name] = column.description or column.name
+    return columns, descriptions
+
+
 def read_session_info(nwbfile: NWBFile, include_spikes: bool = True) -> SessionInfo:
     """Collect session metadata, the trials table and unit spike times from an open NWB file."""
     subject: dict[str, str] = {}
@@ -56,16 +85,7 @@ def read_session_info(nwbfile: NWBFile, include_spikes: bool = True) -> SessionI
             value = getattr(nwbfile.subject, name, None)
             if value:
                 subject[name] = str(value)
-    trials: dict[str, np.ndarray] = {}
-    descriptions: dict[str, str] = {}
-    if nwbfile.trials is not None and len(nwbfile.trials) > 0:
-        for column in nwbfile.trials.columns:
-            if column.name.endswith("_index"):
-                continue
-            array = _plain_column(column.data)
-            if array is not None and len(array) == len(nwbfile.trials):
-                trials[column.name] = array
-                descriptions[column.name] = column.description or column.name
+    trials, descriptions = table_columns(nwbfile.trials)
     units_ids = None
     spike_times: list[np.ndarray] = []
     if include_spikes and nwbfile.units is not None and "spike_times" in nwbfile.units.colnames:
@@ -86,4 +106,5 @@ def read_session_info(nwbfile: NWBFile, include_spikes: bool = True) -> SessionI
         trial_column_descriptions=descriptions,
         units_ids=units_ids,
         units_spike_times=list(spike_times),
+        units_resolution_s=_units_resolution(nwbfile),
     )

@@ -26,16 +26,21 @@ def trial_windows(
     starts = np.asarray(trials["start_time"], dtype=np.float64)
     stops = np.asarray(trials["stop_time"], dtype=np.float64)
     ids = np.arange(len(starts), dtype=np.int64)
+    table = session.trials_source
     if align is not None:
         if align not in trials:
             raise ExtractionError(
-                f"{label}: trials table has no column '{align}' to align on; columns are "
+                f"{label}: {table} table has no column '{align}' to align on; columns are "
                 f"{', '.join(sorted(trials))}"
             )
+        if trials[align].dtype.kind not in "iuf":
+            raise ExtractionError(f"{label}: {table} column '{align}' holds {trials[align].dtype} values, not times")
         if window_s is None:
             raise ExtractionError(f"{label}: --align {align} needs --window START STOP (seconds around the event)")
         events = np.asarray(trials[align], dtype=np.float64)
         keep = np.isfinite(events)
+        if not keep.any():
+            raise ExtractionError(f"{label}: {table} column '{align}' has no finite time to align on")
         window_starts = events[keep] + window_s[0]
         ids = ids[keep]
         duration = window_s[1] - window_s[0]
@@ -44,8 +49,8 @@ def trial_windows(
         if np.any(durations <= 0):
             bad = int(np.flatnonzero(durations <= 0)[0])
             raise ExtractionError(
-                f"{label}: trial {bad} has stop_time <= start_time (zero-length trial); fix the trials table or "
-                "pass --align COLUMN --window START STOP"
+                f"{label}: row {bad} of the {table} table has stop_time <= start_time (zero-length trial); fix the "
+                "table or pass --align COLUMN --window START STOP"
             )
         window_starts = starts
         duration = float(np.min(durations)) if window_s is None else window_s[1] - window_s[0]
@@ -61,20 +66,29 @@ def trial_windows(
 
 
 def tiled_windows(
-    start_s: float, stop_s: float, bin_width_s: float, window_length_s: float, label: str
+    valid_intervals_s: np.ndarray, bin_width_s: float, window_length_s: float, label: str
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Contiguous windows of ``window_length_s`` tiling ``[start_s, stop_s)`` (used when there is no trials table)."""
+    """Contiguous windows of ``window_length_s`` tiling each valid interval (used when there is no trials table).
+
+    ``valid_intervals_s`` is (n, 2) disjoint [start, stop) stretches of recorded time (obs_intervals ∩ epochs, or a
+    series' time range); a window never straddles a gap between them, and the remainder of each stretch is dropped.
+    Returns (window starts (B,) seconds, window index (B,) int64, bins per window T).
+    """
     num_bins = int(np.floor(window_length_s / bin_width_s + 1e-9))
     if num_bins < 2:
         raise ExtractionError(
             f"{label}: --window-length {window_length_s} s holds fewer than 2 bins of {bin_width_s} s"
         )
     span = num_bins * bin_width_s
-    count = int(np.floor((stop_s - start_s) / span))
-    if count < 2:
+    starts = [
+        start + span * np.arange(int(np.floor((stop - start) / span + 1e-9)))
+        for start, stop in np.asarray(valid_intervals_s, dtype=np.float64).reshape(-1, 2)
+    ]
+    window_starts = np.concatenate(starts) if starts else np.zeros(0)
+    if len(window_starts) < 2:
+        total = float(np.sum(np.diff(np.asarray(valid_intervals_s).reshape(-1, 2), axis=1)))
         raise ExtractionError(
-            f"{label}: the data span {stop_s - start_s:.4g} s holds fewer than 2 windows of {span:.4g} s; "
-            "pass a shorter --window-length"
+            f"{label}: the valid data time ({total:.4g} s in {len(starts)} stretch(es)) holds fewer than 2 windows of "
+            f"{span:.4g} s; pass a shorter --window-length"
         )
-    window_starts = start_s + span * np.arange(count)
-    return window_starts, np.arange(count, dtype=np.int64), num_bins
+    return window_starts, np.arange(len(window_starts), dtype=np.int64), num_bins

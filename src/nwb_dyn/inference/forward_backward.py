@@ -48,7 +48,9 @@ def _check_shapes(log_initial: Tensor, log_transition: Tensor, log_likelihood: T
         )
 
 
-def forward_filter(log_initial: Tensor, log_transition: Tensor, log_likelihood: Tensor) -> tuple[Tensor, Tensor]:
+def forward_filter(
+    log_initial: Tensor, log_transition: Tensor, log_likelihood: Tensor
+) -> tuple[Tensor, Tensor]:
     """Normalised forward pass.
 
     Returns ``log_filtered`` (B, T, K) = log p(z_t | observations up to t) and ``log_step_normalizers``
@@ -61,7 +63,9 @@ def forward_filter(log_initial: Tensor, log_transition: Tensor, log_likelihood: 
     log_joint = log_initial + log_likelihood[:, 0]
     for t in range(log_likelihood.shape[1]):
         if t > 0:
-            log_predicted = torch.logsumexp(log_filtered_steps[-1].unsqueeze(-1) + log_transition[:, t], dim=-2)
+            log_predicted = torch.logsumexp(
+                log_filtered_steps[-1].unsqueeze(-1) + log_transition[:, t], dim=-2
+            )
             log_joint = log_predicted + log_likelihood[:, t]
         log_step_normalizer = torch.logsumexp(log_joint, dim=-1)
         log_filtered_steps.append(log_joint - log_step_normalizer.unsqueeze(-1))
@@ -130,7 +134,9 @@ def hmm_log_normalizer(log_initial: Tensor, log_transition: Tensor, log_likeliho
     return torch.logsumexp(log_start.unsqueeze(-1) + matrices[:, 0], dim=(-2, -1))
 
 
-def hmm_marginals(log_initial: Tensor, log_transition: Tensor, log_likelihood: Tensor) -> tuple[Tensor, Tensor]:
+def hmm_marginals(
+    log_initial: Tensor, log_transition: Tensor, log_likelihood: Tensor
+) -> tuple[Tensor, Tensor]:
     """log p(observations) (B,) and smoothed marginals p(z_t = k | observations) (B, T, K), both differentiable.
 
     The marginals are the gradient of the tree normaliser with respect to the log likelihoods (log-partition
@@ -141,7 +147,9 @@ def hmm_marginals(log_initial: Tensor, log_transition: Tensor, log_likelihood: T
         part.requires_grad for part in (log_initial, log_transition, log_likelihood)
     )
     with torch.enable_grad():
-        likelihood = log_likelihood if log_likelihood.requires_grad else log_likelihood.detach().requires_grad_()
+        likelihood = (
+            log_likelihood if log_likelihood.requires_grad else log_likelihood.detach().requires_grad_()
+        )
         log_normalizer = hmm_log_normalizer(log_initial, log_transition, likelihood)
         (marginals,) = torch.autograd.grad(log_normalizer.sum(), likelihood, create_graph=track_gradients)
     if not track_gradients:
@@ -153,7 +161,7 @@ def viterbi(log_initial: Tensor, log_transition: Tensor, log_likelihood: Tensor)
     """Most probable state path argmax_z p(z | observations), (B, T) int64. No gradients."""
     _check_shapes(log_initial, log_transition, log_likelihood)
     with torch.no_grad():
-        batch, time, _ = log_likelihood.shape
+        time = log_likelihood.shape[1]
         best_score = log_initial + log_likelihood[:, 0]
         backpointers = []
         for t in range(1, time):

@@ -28,5 +28,5 @@ def systematic_resample(
         offsets = torch.rand(num_sequences, generator=generator, dtype=torch.float64, device=weights.device)
     grid = torch.arange(num_particles, device=weights.device, dtype=torch.float64)
     positions = (offsets.to(torch.float64).unsqueeze(1) + grid) / num_particles
-    ancestors = torch.searchsorted(cumulative, positions, right=False).clamp_(max=num_particles - 1)
+    ancestors = torch.searchsorted(cumulative, positions, right=True).clamp_(max=num_particles - 1)
     return ancestors.T

@@ -11,6 +11,7 @@ coefficient (0.5 in the paper).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -53,20 +54,24 @@ def srnn_objective(
     inputs: Tensor | None = None,
     labels: Tensor | None = None,
     num_samples: int = 1,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    mask: Tensor | None = None,
+    encoder_mask: Tensor | None = None,
 ) -> SrnnObjective:
     """Monte Carlo ELBO per trial from y (B, T, D), optional inputs (B, T, U) and optional labels (B, T) int64.
 
+    ``mask`` (B, T, D) selects the observed entries that enter the likelihood; the encoder sees
+    y · ``encoder_mask`` (default: y · mask), so held-out channels can be scored without being read.
     With ``num_samples`` S > 1 the S latent samples are processed as one batch of S·B trials and averaged.
     """
-    posterior = encoder(observations, inputs)
+    posterior = encoder(_masked(observations, mask if encoder_mask is None else encoder_mask), inputs)
     latents = posterior.rsample(num_samples, generator).flatten(0, 1)  # (S·B, T, P)
     batch = observations.shape[0]
 
     def repeat(tensor: Tensor | None) -> Tensor | None:
         return None if tensor is None else tensor.repeat(num_samples, *([1] * (tensor.dim() - 1)))
 
-    potentials = model.chain_potentials(latents, repeat(observations), repeat(inputs))
+    potentials = model.chain_potentials(latents, repeat(observations), repeat(inputs), repeat(mask))
     if labels is None:
         log_joint = hmm_log_normalizer(*potentials)
         label_cross_entropy = log_joint.new_zeros(log_joint.shape)
@@ -80,13 +85,24 @@ def srnn_objective(
     return SrnnObjective(log_joint + entropy, log_joint, entropy, label_cross_entropy)
 
 
+def _masked(observations: Tensor, mask: Tensor | None) -> Tensor:
+    return observations if mask is None else observations * mask
+
+
 @torch.no_grad()
 def infer_posterior(
-    model: SwitchingRNN, encoder: BidirectionalEncoder, observations: Tensor, inputs: Tensor | None = None
+    model: SwitchingRNN,
+    encoder: BidirectionalEncoder,
+    observations: Tensor,
+    inputs: Tensor | None = None,
+    mask: Tensor | None = None,
 ) -> SrnnPosterior:
-    """States, state probabilities, latents and emission means for y (B, T, D), at the encoder's posterior mean."""
-    latents = encoder(observations, inputs).mean
-    potentials = model.chain_potentials(latents, observations, inputs)
+    """States, state probabilities, latents and emission means for y (B, T, D), at the encoder's posterior mean.
+
+    Only entries where ``mask`` (B, T, D) is 1 are read; the means cover every channel (co-smoothing predictions).
+    """
+    latents = encoder(_masked(observations, mask), inputs).mean
+    potentials = model.chain_potentials(latents, observations, inputs, mask)
     state_posterior = forward_backward(*potentials)
     return SrnnPosterior(
         latents,
@@ -128,7 +144,9 @@ def fit_full_batch(
     history = []
     for epoch in range(schedule.label_epochs + schedule.epochs):
         epoch_labels = labels if epoch < schedule.label_epochs else None
-        terms = srnn_objective(model, encoder, observations, inputs, epoch_labels, schedule.num_samples, generator)
+        terms = srnn_objective(
+            model, encoder, observations, inputs, epoch_labels, schedule.num_samples, generator
+        )
         loss = -(terms.elbo.sum() - schedule.label_weight * terms.label_cross_entropy.sum()) / steps
         if not torch.isfinite(loss):
             raise TrainingError(

@@ -10,6 +10,7 @@ than its GRU at these sizes. ``bidirectional=False`` gives the causal encoder ne
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -22,11 +23,25 @@ class LatentPosterior(NamedTuple):
     mean: Tensor
     std: Tensor
 
-    def rsample(self, num_samples: int = 1, generator: torch.Generator | None = None) -> Tensor:
-        """Reparameterised samples (S, B, T, P)."""
-        noise = torch.randn(
-            (num_samples, *self.mean.shape), generator=generator, device=self.mean.device, dtype=self.mean.dtype
-        )
+    def rsample(
+        self, num_samples: int = 1, generator: torch.Generator | Sequence[torch.Generator] | None = None
+    ) -> Tensor:
+        """Reparameterised samples (S, B, T, P).
+
+        ``generator``: one for the batch, or B generators, one per trial, so that a trial's noise does not depend
+        on which other trials share its batch.
+        """
+        like = {"device": self.mean.device, "dtype": self.mean.dtype}
+        if generator is None or isinstance(generator, torch.Generator):
+            noise = torch.randn((num_samples, *self.mean.shape), generator=generator, **like)
+        else:
+            noise = torch.stack(
+                [
+                    torch.randn((num_samples, *self.mean.shape[1:]), generator=one, **like)
+                    for one in generator
+                ],
+                dim=1,
+            )
         return self.mean + self.std * noise
 
     def entropy(self) -> Tensor:
@@ -60,9 +75,12 @@ class BidirectionalEncoder(nn.Module):
         super().__init__()
         self.min_std = min_std
         self.log_transform_observations = log_transform_observations
-        self.recurrent = nn.LSTM(observation_dim + input_dim, hidden_size, batch_first=True, bidirectional=bidirectional)
+        self.recurrent = nn.LSTM(
+            observation_dim + input_dim, hidden_size, batch_first=True, bidirectional=bidirectional
+        )
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), 2 * latent_dim)
-        nn.init.constant_(self.head.bias[latent_dim:], -1.0)  # start at std ≈ 0.3: broad but not uninformative
+        # start at std ≈ 0.3: broad but not uninformative
+        nn.init.constant_(self.head.bias[latent_dim:], -1.0)
 
     def forward(self, observations: Tensor, inputs: Tensor | None = None) -> LatentPosterior:
         features = torch.log1p(observations) if self.log_transform_observations else observations

@@ -200,11 +200,11 @@ class LowRankRNN(nn.Module):
         inputs: (B, T, D_u) for input-conditioned generation, else free-running; initial_latents: (B, R) to start
         from (e.g. a posterior sample), else z_1 is drawn from its learned prior.
         """
-        device = self.n.device
+        device, dtype = self.n.device, self.n.dtype
         currents = self.input_current(inputs)
         first = None if currents is None else currents[:, 0]
         if initial_latents is None:
-            noise = torch.randn((num_trials, self.rank), generator=generator, device=device)
+            noise = torch.randn((num_trials, self.rank), generator=generator, device=device, dtype=dtype)
             latent = self.initial_mean_given(first) + noise @ self.initial_noise.cholesky().T
         else:
             latent = initial_latents.to(device)
@@ -212,7 +212,7 @@ class LowRankRNN(nn.Module):
         path = [latent]
         for t in range(num_steps - 1):
             current = None if currents is None else currents[:, t]
-            noise = torch.randn((num_trials, self.rank), generator=generator, device=device)
+            noise = torch.randn((num_trials, self.rank), generator=generator, device=device, dtype=dtype)
             latent = self.transition_mean(latent.unsqueeze(0), current)[0] + noise @ transition_factor.T
             path.append(latent)
         latents = torch.stack(path, dim=1)
@@ -239,7 +239,7 @@ class LowRankRNN(nn.Module):
             current = self.input_weights.detach().cpu().numpy().astype(float) @ np.asarray(constant_input, float)
         as_numpy = lambda tensor: tensor.detach().cpu().numpy().astype(float)  # noqa: E731
         return discrete_time_fixed_points(
-            float(self.decay), as_numpy(self.n), as_numpy(self.m), as_numpy(self.h), current, self.activation
+            float(self.decay.detach()), as_numpy(self.n), as_numpy(self.m), as_numpy(self.h), current, self.activation
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from nwb_dyn.models.activations import activation_and_slopes
+from nwb_dyn.models.activations import activation_and_slopes, apply_activation
 
 # Rows of (rows, N) intermediates processed at once: 2^16 floats ≈ 256 KiB, small enough for a CPU's L2 cache.
 _CHUNK_FLOATS = 1 << 16
@@ -33,7 +33,7 @@ class _FusedLowRankTransition(torch.autograd.Function):
             x = flat[rows] @ m.T
             if current is not None:
                 x = x + current[rows]
-            rates, _, _ = activation_and_slopes(activation, x, h)
+            rates = apply_activation(activation, x, h)
             torch.addmm(flat[rows] * decay, rates, n.T, out=out[rows])
         ctx.activation = activation
         ctx.save_for_backward(latents, input_current, decay, m, n, h)

@@ -11,6 +11,7 @@ sampled from the encoder, for all time steps at once: the model itself has no lo
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -86,7 +87,9 @@ class SwitchingRNN(nn.Module):
         self.transitions = SwitchingTransitions(num_states, latent_dim, input_dim, stickiness_init)
         # each state starts near a slightly different contraction of the identity, so states are not symmetric
         eye = torch.eye(latent_dim).expand(num_states, -1, -1)
-        self.recurrent_weight = nn.Parameter(0.9 * eye + 0.1 * torch.randn(num_states, latent_dim, latent_dim))
+        self.recurrent_weight = nn.Parameter(
+            0.9 * eye + 0.1 * torch.randn(num_states, latent_dim, latent_dim)
+        )
         self.input_weight = nn.Parameter(0.1 * torch.randn(num_states, latent_dim, input_dim))
         self.recurrent_bias = nn.Parameter(0.1 * torch.randn(num_states, latent_dim))
         self.dynamics_std_raw = nn.Parameter(torch.full((num_states, latent_dim), _inverse_softplus(0.1)))
@@ -94,7 +97,7 @@ class SwitchingRNN(nn.Module):
         self.initial_std_raw = nn.Parameter(torch.full((num_states, latent_dim), _inverse_softplus(1.0)))
         sizes = (latent_dim, *emission_hidden, observation_dim)
         layers: list[nn.Module] = []
-        for index, (size_in, size_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for index, (size_in, size_out) in enumerate(itertools.pairwise(sizes)):
             layers.append(nn.Linear(size_in, size_out))
             if index < len(sizes) - 2:
                 layers.append(nn.ReLU())
@@ -125,14 +128,18 @@ class SwitchingRNN(nn.Module):
         output = self.emission_map(latents)
         return nn.functional.softplus(output) if self.emission == "poisson" else output
 
-    def observation_log_likelihood(self, latents: Tensor, observations: Tensor) -> Tensor:
-        """log p(y_t | h_t) summed over channels, (B, T)."""
+    def observation_log_likelihood(
+        self, latents: Tensor, observations: Tensor, mask: Tensor | None = None
+    ) -> Tensor:
+        """log p(y_t | h_t) summed over the observed channels (mask (B, T, D) is 1 where observed), (B, T)."""
         mean = self.emission_mean(latents)
         if self.emission == "poisson":
             rate = mean + 1e-6
             log_density = observations * torch.log(rate) - rate - torch.lgamma(observations + 1)
         else:
             log_density = _gaussian_log_density(observations, mean, self.observation_std())
+        if mask is not None:
+            log_density = log_density * mask
         return log_density.sum(dim=-1)
 
     def latent_log_likelihood(self, latents: Tensor, inputs: Tensor | None = None) -> Tensor:
@@ -143,10 +150,15 @@ class SwitchingRNN(nn.Module):
         following = _gaussian_log_density(latents[:, 1:, None], predicted, self.dynamics_std()).sum(-1)
         return torch.cat([initial, following], dim=1)
 
-    def chain_potentials(self, latents: Tensor, observations: Tensor, inputs: Tensor | None = None) -> ChainPotentials:
-        """Everything forward–backward needs, from h (B, T, P), y (B, T, D) and optional x (B, T, U)."""
+    def chain_potentials(
+        self, latents: Tensor, observations: Tensor, inputs: Tensor | None = None, mask: Tensor | None = None
+    ) -> ChainPotentials:
+        """Everything forward–backward needs, from h (B, T, P), y (B, T, D), optional x (B, T, U) and optional
+        observation mask (B, T, D)."""
         log_likelihood = self.latent_log_likelihood(latents, inputs)
-        log_likelihood = log_likelihood + self.observation_log_likelihood(latents, observations).unsqueeze(-1)
+        log_likelihood = log_likelihood + self.observation_log_likelihood(
+            latents, observations, mask
+        ).unsqueeze(-1)
         return ChainPotentials(
             self.transitions.log_initial(latents.shape[0]),
             self.transitions.log_transition(latents, inputs),
@@ -168,13 +180,17 @@ class SwitchingRNN(nn.Module):
         def gaussian(mean: Tensor, std: Tensor) -> Tensor:
             return mean + std * torch.randn(mean.shape, generator=generator, device=device)
 
-        state = torch.multinomial(self.transitions.log_initial(num_trials).exp(), 1, generator=generator).squeeze(-1)
+        state = torch.multinomial(
+            self.transitions.log_initial(num_trials).exp(), 1, generator=generator
+        ).squeeze(-1)
         latent = gaussian(self.initial_mean[state], self.initial_std()[state])
         states, latents = [state], [latent]
         for t in range(1, num_steps):
             step_input = None if inputs is None else inputs[:, t : t + 1]
             log_transition = self.transitions.log_transition_from(latent[:, None], step_input)[:, 0]
-            state = torch.multinomial(log_transition[trial_index, state].exp(), 1, generator=generator).squeeze(-1)
+            state = torch.multinomial(
+                log_transition[trial_index, state].exp(), 1, generator=generator
+            ).squeeze(-1)
             mean = self.dynamics_mean(latent[:, None], step_input)[trial_index, 0, state]
             latent = gaussian(mean, self.dynamics_std()[state])
             states.append(state)

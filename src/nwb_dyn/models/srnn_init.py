@@ -31,7 +31,9 @@ def pca_projection(observations: Tensor, num_components: int) -> Tensor:
     return (centred @ components.T).unflatten(0, observations.shape[:2]).to(observations.dtype)
 
 
-def kmeans(points: Tensor, num_clusters: int, generator: torch.Generator, restarts: int = 5, iterations: int = 50) -> Tensor:
+def kmeans(
+    points: Tensor, num_clusters: int, generator: torch.Generator, restarts: int = 5, iterations: int = 50
+) -> Tensor:
     """Lloyd's k-means with k-means++ seeding on points (N, F); the lowest-inertia restart's labels (N,) int64."""
     best_labels, best_inertia = None, math.inf
     for _ in range(restarts):
@@ -43,7 +45,10 @@ def kmeans(points: Tensor, num_clusters: int, generator: torch.Generator, restar
         for _ in range(iterations):
             labels = torch.cdist(points, centres).argmin(dim=1)
             updated = torch.stack(
-                [points[labels == k].mean(0) if (labels == k).any() else centres[k] for k in range(num_clusters)]
+                [
+                    points[labels == k].mean(0) if (labels == k).any() else centres[k]
+                    for k in range(num_clusters)
+                ]
             )
             if torch.allclose(updated, centres):
                 break
@@ -56,7 +61,9 @@ def kmeans(points: Tensor, num_clusters: int, generator: torch.Generator, restar
     return best_labels
 
 
-def gaussian_hmm_states(features: Tensor, initial_labels: Tensor, num_states: int, iterations: int = 20) -> Tensor:
+def gaussian_hmm_states(
+    features: Tensor, initial_labels: Tensor, num_states: int, iterations: int = 20
+) -> Tensor:
     """Viterbi states (B, T) of a diagonal-Gaussian HMM fitted by EM to features (B, T, F), started from labels (B, T)."""
     features = features.double()
     responsibilities = torch.nn.functional.one_hot(initial_labels, num_states).double()  # (B, T, K)
@@ -84,7 +91,9 @@ def gaussian_hmm_states(features: Tensor, initial_labels: Tensor, num_states: in
     raise AssertionError("unreachable")
 
 
-def random_sticky_labels(num_trials: int, num_steps: int, num_states: int, generator: torch.Generator) -> Tensor:
+def random_sticky_labels(
+    num_trials: int, num_steps: int, num_states: int, generator: torch.Generator
+) -> Tensor:
     """Per-trial random Markov chains (B, T) that switch state with probability 2K / T per step."""
     switch_probability = min(1.0, 2 * num_states / num_steps)
     labels = torch.randint(num_states, (num_trials, 1), generator=generator)
@@ -96,16 +105,40 @@ def random_sticky_labels(num_trials: int, num_steps: int, num_states: int, gener
     return torch.stack(steps, dim=1)
 
 
+def smooth_in_time(observations: Tensor, width_bins: float) -> Tensor:
+    """Gaussian smoothing of y (B, T, D) along time with std ``width_bins`` (edges renormalised): (B, T, D)."""
+    radius = max(1, math.ceil(3 * width_bins))
+    offsets = torch.arange(-radius, radius + 1, dtype=observations.dtype)
+    kernel = torch.exp(-0.5 * (offsets / width_bins) ** 2)
+    channels = observations.shape[-1]
+    per_channel = observations.transpose(1, 2).reshape(-1, 1, observations.shape[1])  # (B·D, 1, T)
+    smoothed = torch.nn.functional.conv1d(per_channel, kernel.view(1, 1, -1), padding=radius)
+    coverage = torch.nn.functional.conv1d(
+        torch.ones_like(per_channel[:1]), kernel.view(1, 1, -1), padding=radius
+    )
+    return (smoothed / coverage).reshape(-1, channels, observations.shape[1]).transpose(1, 2)
+
+
 def initial_state_labels(
-    observations: Tensor, num_states: int, method: str = "kmeans", num_components: int = 10, seed: int = 0
+    observations: Tensor,
+    num_states: int,
+    method: str = "kmeans",
+    num_components: int = 10,
+    seed: int = 0,
+    smoothing_bins: float = 0.0,
 ) -> Tensor:
-    """Hard initial labels (B, T) int64 in [0, K) for y (B, T, D); see the module docstring for the methods."""
+    """Hard initial labels (B, T) int64 in [0, K) for y (B, T, D); see the module docstring for the methods.
+
+    ``smoothing_bins`` > 0 first smooths y in time with a Gaussian of that std (useful for spike counts).
+    """
     if method not in INIT_METHODS:
         raise ConfigError(f"srnn init method {method!r} is unknown; use one of {', '.join(INIT_METHODS)}")
     generator = torch.Generator().manual_seed(seed)
     num_trials, num_steps, _ = observations.shape
     if method == "random":
         return random_sticky_labels(num_trials, num_steps, num_states, generator)
+    if smoothing_bins > 0:
+        observations = smooth_in_time(observations.double(), smoothing_bins)
     features = pca_projection(observations, num_components).double()
     # one common scale, not per-component whitening, which would inflate low-variance directions for k-means
     features = features / features.flatten(0, 1).std(dim=0).max().clamp_min(1e-12)
@@ -123,4 +156,3 @@ def relabel_by_first_appearance(labels: Tensor) -> Tensor:
         mapping = {state: rank for rank, state in enumerate(order)}
         relabelled[trial] = torch.tensor([mapping[state] for state in trial_labels.tolist()])
     return relabelled
-

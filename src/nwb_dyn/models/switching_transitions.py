@@ -23,7 +23,9 @@ class SwitchingTransitions(nn.Module):
         stickiness_init: initial value of the diagonal logit bonus s (2.0 ≈ self-transition 0.79 for K = 2).
     """
 
-    def __init__(self, num_states: int, latent_dim: int, input_dim: int = 0, stickiness_init: float = 2.0) -> None:
+    def __init__(
+        self, num_states: int, latent_dim: int, input_dim: int = 0, stickiness_init: float = 2.0
+    ) -> None:
         super().__init__()
         self.num_states = num_states
         self.input_dim = input_dim
@@ -44,7 +46,9 @@ class SwitchingTransitions(nn.Module):
         """
         features = latents if inputs is None else torch.cat([latents, inputs], dim=-1)
         logits = self.logit_map(features).unflatten(-1, (self.num_states, self.num_states))
-        logits = logits + self.stickiness * torch.eye(self.num_states, device=logits.device, dtype=logits.dtype)
+        logits = logits + self.stickiness * torch.eye(
+            self.num_states, device=logits.device, dtype=logits.dtype
+        )
         return torch.log_softmax(logits, dim=-1)
 
     def log_transition(self, latents: Tensor, inputs: Tensor | None = None) -> Tensor:
@@ -56,5 +60,7 @@ class SwitchingTransitions(nn.Module):
         next_inputs = None if inputs is None else inputs[:, 1:]
         from_previous = self.log_transition_from(latents[:, :-1], next_inputs)
         batch, _, states, _ = from_previous.shape
-        unused_first = from_previous.new_full((batch, 1, states, states), -torch.log(torch.tensor(float(states))))
+        unused_first = from_previous.new_full(
+            (batch, 1, states, states), -torch.log(torch.tensor(float(states)))
+        )
         return torch.cat([unused_first, from_previous], dim=1)

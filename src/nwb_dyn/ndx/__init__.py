@@ -16,7 +16,8 @@ NAMESPACE_PATH = SPEC_DIR / f"{NAMESPACE}.namespace.yaml"
 
 load_namespaces(str(NAMESPACE_PATH))
 
-from nwb_dyn.ndx.containers import (  # noqa: E402  (the namespace must be loaded before classes register)
+# The classes register against the namespace, so it must be loaded before they are imported.
+from nwb_dyn.ndx.containers import (
     DiscreteStateSeries,
     DynamicsModel,
     FitProvenance,

@@ -34,7 +34,11 @@ def _time_series_data(dtype: str, dims: list[list[str]], doc: str, unit: str) ->
         shape=[[None] * len(group) for group in dims],
         dims=dims,
         doc=doc,
-        attributes=[NWBAttributeSpec(name="unit", dtype="text", default_value=unit, doc="Unit of data.", required=False)],
+        attributes=[
+            NWBAttributeSpec(
+                name="unit", dtype="text", default_value=unit, doc="Unit of data.", required=False
+            )
+        ],
     )
 
 
@@ -48,12 +52,16 @@ def _series_types() -> list[NWBGroupSpec]:
         ),
         datasets=[
             _time_series_data(
-                "float32", [["num_times"], ["num_times", "num_latents"]], "Latent values, (time, latent).", "a.u."
+                "float32",
+                [["num_times"], ["num_times", "num_latents"]],
+                "Latent values, (time, latent).",
+                "a.u.",
             )
         ],
         attributes=[
             _text_attribute(
-                "estimate", "Which estimate these latents are: 'posterior_mean', 'smoothed', 'filtering_mean' or 'sample'."
+                "estimate",
+                "Which estimate these latents are: 'posterior_mean', 'smoothed', 'filtering_mean' or 'sample'.",
             )
         ],
     )
@@ -69,7 +77,9 @@ def _series_types() -> list[NWBGroupSpec]:
         neurodata_type_inc="TimeSeries",
         doc="Posterior probability of every discrete state in every bin; rows sum to one.",
         datasets=[
-            _time_series_data("float32", [["num_times", "num_states"]], "p(state = k), (time, K).", "probability")
+            _time_series_data(
+                "float32", [["num_times", "num_states"]], "p(state = k), (time, K).", "probability"
+            )
         ],
     )
     rates = NWBGroupSpec(
@@ -109,7 +119,9 @@ def _series_types() -> list[NWBGroupSpec]:
         ],
         attributes=[
             _text_attribute("content", "What was generated: 'latents' or 'observations'."),
-            NWBAttributeSpec(name="num_runs", dtype="int32", doc="Number of generated runs concatenated along time."),
+            NWBAttributeSpec(
+                name="num_runs", dtype="int32", doc="Number of generated runs concatenated along time."
+            ),
             NWBAttributeSpec(name="seed", dtype="int64", doc="Seed of the generator that drew the samples."),
             _text_attribute("conditioning", "What the samples were conditioned on."),
         ],
@@ -123,9 +135,14 @@ def _table_types() -> list[NWBGroupSpec]:
         neurodata_type_inc="TimeIntervals",
         doc="Runs of consecutive bins in the same discrete state: one row per segment, on the session clock.",
         datasets=[
-            NWBDatasetSpec(name="state", neurodata_type_inc="VectorData", dtype="int32", doc="Discrete state index."),
             NWBDatasetSpec(
-                name="trial", neurodata_type_inc="VectorData", dtype="int64", doc="Source trial (or window) id."
+                name="state", neurodata_type_inc="VectorData", dtype="int32", doc="Discrete state index."
+            ),
+            NWBDatasetSpec(
+                name="trial",
+                neurodata_type_inc="VectorData",
+                dtype="int64",
+                doc="Source trial (or window) id.",
             ),
         ],
     )
@@ -150,7 +167,9 @@ def _table_types() -> list[NWBGroupSpec]:
                 dims=["num_fixed_points", "num_latents"],
                 doc="Fixed point in latent space.",
             ),
-            NWBDatasetSpec(name="stable", neurodata_type_inc="VectorData", dtype="bool", doc="Linearly stable."),
+            NWBDatasetSpec(
+                name="stable", neurodata_type_inc="VectorData", dtype="bool", doc="Linearly stable."
+            ),
             NWBDatasetSpec(
                 name="eigenvalues_real",
                 neurodata_type_inc="VectorData",
@@ -192,8 +211,18 @@ def _model_types() -> list[NWBDatasetSpec | NWBGroupSpec]:
     parameter = NWBDatasetSpec(
         neurodata_type_def="ModelParameter",
         neurodata_type_inc="NWBData",
-        doc="One named parameter tensor of the fitted model (its name is the state_dict key).",
+        doc=(
+            "One named parameter tensor of the fitted model (its name is the state_dict key); scalars are stored as "
+            "one-element arrays."
+        ),
         dtype="numeric",
+        shape=[[None], [None, None], [None, None, None], [None, None, None, None]],
+        dims=[
+            ["dim_0"],
+            ["dim_0", "dim_1"],
+            ["dim_0", "dim_1", "dim_2"],
+            ["dim_0", "dim_1", "dim_2", "dim_3"],
+        ],
     )
     model = NWBGroupSpec(
         neurodata_type_def="DynamicsModel",
@@ -202,7 +231,9 @@ def _model_types() -> list[NWBDatasetSpec | NWBGroupSpec]:
         attributes=[
             _text_attribute("family", "Model family, e.g. 'lowrank' or 'srnn'."),
             _text_attribute("hyperparameters", "Constructor arguments of the model, JSON object."),
-            _text_attribute("training_summary", "Epochs, steps, wall time and final logged values, JSON object."),
+            _text_attribute(
+                "training_summary", "Epochs, steps, wall time and final logged values, JSON object."
+            ),
             _text_attribute("metrics", "Evaluation metrics of the fit, JSON object.", required=False),
         ],
         datasets=[NWBDatasetSpec(neurodata_type_inc="ModelParameter", doc="Model weights.", quantity="*")],
@@ -220,7 +251,9 @@ def _model_types() -> list[NWBDatasetSpec | NWBGroupSpec]:
             _text_attribute("dandiset_version", "DANDI dandiset version.", required=False),
             _text_attribute("asset_path", "Path of the asset inside the dandiset.", required=False),
             _text_attribute("asset_id", "DANDI asset id.", required=False),
-            _text_attribute("versions", "Package name -> version of nwb-dyn, torch, Lightning, pynwb, ..., JSON."),
+            _text_attribute(
+                "versions", "Package name -> version of nwb-dyn, torch, Lightning, pynwb, ..., JSON."
+            ),
             _text_attribute("config", "The fully resolved fit configuration, JSON object."),
             NWBAttributeSpec(name="seed", dtype="int64", doc="Seed of the run's random generator."),
             _text_attribute("command", "Command line (or Python call) that ran the fit."),

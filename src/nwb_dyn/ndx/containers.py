@@ -6,6 +6,8 @@ every tool that dispatches on the core class (nwbinspector, pynapple, nwbwidgets
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from hdmf.utils import docval, get_docval, popargs
 from pynwb import TimeSeries, register_class
 from pynwb.core import DynamicTable, MultiContainerInterface, NWBData, NWBDataInterface
@@ -15,15 +17,29 @@ NAMESPACE = "ndx-dyn"
 
 _SERIES_HEAD = ("name", "data")
 _SERIES_TAIL = (
-    "resolution", "conversion", "offset", "timestamps", "starting_time", "rate", "comments", "description",
-    "control", "control_description", "continuity",
+    "resolution",
+    "conversion",
+    "offset",
+    "timestamps",
+    "starting_time",
+    "rate",
+    "comments",
+    "description",
+    "control",
+    "control_description",
+    "continuity",
 )
 
 
 def _series_docval(unit_default: str, *extra: dict) -> list[dict]:
     """TimeSeries constructor arguments with our required extras after ``name, data`` and a default ``unit``."""
     unit = {"name": "unit", "type": str, "doc": "Unit of data.", "default": unit_default}
-    return [*get_docval(TimeSeries.__init__, *_SERIES_HEAD), *extra, unit, *get_docval(TimeSeries.__init__, *_SERIES_TAIL)]
+    return [
+        *get_docval(TimeSeries.__init__, *_SERIES_HEAD),
+        *extra,
+        unit,
+        *get_docval(TimeSeries.__init__, *_SERIES_TAIL),
+    ]
 
 
 @register_class("LatentSeries", NAMESPACE)
@@ -32,7 +48,9 @@ class LatentSeries(TimeSeries):
 
     __nwbfields__ = ("estimate",)
 
-    @docval(*_series_docval("a.u.", {"name": "estimate", "type": str, "doc": "Which estimate these latents are."}))
+    @docval(
+        *_series_docval("a.u.", {"name": "estimate", "type": str, "doc": "Which estimate these latents are."})
+    )
     def __init__(self, **kwargs) -> None:
         estimate = popargs("estimate", kwargs)
         super().__init__(**kwargs)
@@ -74,7 +92,12 @@ class RateSeries(TimeSeries):
             "spikes/bin",
             {"name": "channel_ids", "type": "array_data", "doc": "(D,) source unit ids or channel indices."},
         ),
-        {"name": "units_region", "type": "DynamicTableRegion", "doc": "Rows of the units table.", "default": None},
+        {
+            "name": "units_region",
+            "type": "DynamicTableRegion",
+            "doc": "Rows of the units table.",
+            "default": None,
+        },
     )
     def __init__(self, **kwargs) -> None:
         channel_ids, units_region = popargs("channel_ids", "units_region", kwargs)
@@ -129,10 +152,26 @@ class FixedPointTable(DynamicTable):
     __columns__ = (
         {"name": "location", "description": "Fixed point in latent space.", "required": True},
         {"name": "stable", "description": "Linearly stable.", "required": True},
-        {"name": "eigenvalues_real", "description": "Real parts of the Jacobian's eigenvalues.", "required": True},
-        {"name": "eigenvalues_imag", "description": "Imaginary parts of the Jacobian's eigenvalues.", "required": True},
-        {"name": "state", "description": "Discrete state whose dynamics hold this fixed point.", "required": False},
-        {"name": "region", "description": "Activation slope of every unit at the fixed point.", "required": False},
+        {
+            "name": "eigenvalues_real",
+            "description": "Real parts of the Jacobian's eigenvalues.",
+            "required": True,
+        },
+        {
+            "name": "eigenvalues_imag",
+            "description": "Imaginary parts of the Jacobian's eigenvalues.",
+            "required": True,
+        },
+        {
+            "name": "state",
+            "description": "Discrete state whose dynamics hold this fixed point.",
+            "required": False,
+        },
+        {
+            "name": "region",
+            "description": "Activation slope of every unit at the fixed point.",
+            "required": False,
+        },
     )
 
     @docval(
@@ -161,7 +200,7 @@ class ModelParameter(NWBData):
 class DynamicsModel(MultiContainerInterface):
     """A fitted model: ``family``, JSON ``hyperparameters`` (constructor arguments), weights, summary, metrics."""
 
-    __clsconf__ = {
+    __clsconf__: ClassVar[dict[str, Any]] = {
         "attr": "model_parameters",
         "type": ModelParameter,
         "add": "add_model_parameter",
@@ -175,7 +214,12 @@ class DynamicsModel(MultiContainerInterface):
         {"name": "hyperparameters", "type": str, "doc": "Constructor arguments, JSON text."},
         {"name": "training_summary", "type": str, "doc": "Training summary, JSON text."},
         {"name": "metrics", "type": str, "doc": "Evaluation metrics, JSON text.", "default": None},
-        {"name": "model_parameters", "type": (list, tuple, dict), "doc": "ModelParameter objects.", "default": None},
+        {
+            "name": "model_parameters",
+            "type": (list, tuple, dict),
+            "doc": "ModelParameter objects.",
+            "default": None,
+        },
     )
     def __init__(self, **kwargs) -> None:
         family, hyperparameters, summary, metrics, parameters = popargs(
@@ -187,7 +231,9 @@ class DynamicsModel(MultiContainerInterface):
         self.training_summary = summary
         self.metrics = metrics
         if parameters:
-            self.add_model_parameter(list(parameters.values()) if isinstance(parameters, dict) else list(parameters))
+            self.add_model_parameter(
+                list(parameters.values()) if isinstance(parameters, dict) else list(parameters)
+            )
 
 
 @register_class("FitProvenance", NAMESPACE)

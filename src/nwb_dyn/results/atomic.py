@@ -21,13 +21,19 @@ def atomic_path(final_path: Path) -> Iterator[Path]:
     directory = final_path.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".partial.nwb", dir=directory)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{final_path.name}.", suffix=".partial.nwb", dir=directory
+        )
     except OSError as exc:
         raise OutputError(
             f"cannot write into {directory} ({exc.strerror}); pass an --out directory you can write to"
         ) from None
     os.close(handle)
     temporary_path = Path(temporary)
+    # mkstemp creates the file owner-only; a result should get the permissions any new file would (0666 & ~umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary_path, 0o666 & ~umask)
     try:
         yield temporary_path
         with temporary_path.open("rb+") as written:

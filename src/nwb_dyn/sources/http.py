@@ -3,7 +3,7 @@
 We use our own small reader rather than remfile because every request needs a timeout (a hanging server must fail,
 not freeze the fit), our retry policy and our error messages; the read-ahead idea is the same as remfile's: reads that
 continue where the last one stopped fetch geometrically larger blocks, so HDF5's many small sequential reads (the
-metadata walk, one bulk spike-times dataset) cost few requests.
+metadata walk) cost few requests, while a large read is fetched in exactly one request.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import io
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -21,7 +20,9 @@ from nwb_dyn.errors import DandiError, SourceError
 from nwb_dyn.sources.retry import RETRY_STATUSES, RetryPolicy, TransientHttpError, with_retries
 
 MIN_BLOCK_BYTES = 64 * 1024
-MAX_BLOCK_BYTES = 32 * 1024 * 1024
+# Read-ahead serves runs of small metadata reads; it stays small so it never drags in big data arrays (a large read
+# is fetched exactly, in one request, whatever this is).
+MAX_READAHEAD_BYTES = 512 * 1024
 USER_AGENT = "nwb-dyn (+https://github.com/nwb-dyn)"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
@@ -29,14 +30,6 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 def http_timeout_s() -> float:
     """Seconds to wait for a server to answer (``NWB_DYN_HTTP_TIMEOUT_S``, default 30)."""
     return float(os.environ.get("NWB_DYN_HTTP_TIMEOUT_S", "30"))
-
-
-@dataclass
-class HttpStats:
-    """Requests made and body bytes received, for benchmarks and for tests of 'no network on a cached run'."""
-
-    requests: int = 0
-    bytes_received: int = 0
 
 
 def http_failure(status: int, url: str, dandi: bool) -> SourceError:
@@ -69,15 +62,14 @@ def _network_failure(exc: Exception, url: str, dandi: bool) -> SourceError:
 class RemoteFile(io.RawIOBase):
     """A read-only, seekable binary file whose bytes are fetched with HTTP Range requests on demand.
 
-    Fetched blocks stay in memory for the life of the object (we read a small part of large files). Pass the same
-    :class:`HttpStats` to several files to count their traffic together.
+    Fetched blocks stay in memory for the life of the object (a fit reads a small part of a large file). ``size`` and
+    ``etag`` come from a first one-byte request.
     """
 
     def __init__(
         self,
         url: str,
         session: requests.Session | None = None,
-        stats: HttpStats | None = None,
         policy: RetryPolicy | None = None,
         dandi: bool = False,
     ) -> None:
@@ -85,18 +77,19 @@ class RemoteFile(io.RawIOBase):
         self.url = url
         self._session = session or requests.Session()
         self._session.headers.setdefault("User-Agent", USER_AGENT)
-        self.stats = stats or HttpStats()
         self._policy = policy or RetryPolicy.from_env()
         self._dandi = dandi
         self._blocks: dict[int, bytes] = {}  # block start offset -> bytes
         self._position = 0
-        self._last_read_end = -1
+        self._last_fetch_stop = -1
         self._readahead_bytes = MIN_BLOCK_BYTES
+        self.etag: str | None = None
+        # h5py turns exceptions raised inside reads into its own OSError; the real cause is kept here.
+        self.failure: SourceError | None = None
         self.size = self._fetch_size()
 
     def _get(self, headers: dict[str, str], stream: bool = False) -> requests.Response:
         """One GET with a timeout; transient statuses raise :class:`TransientHttpError`, final ones our errors."""
-        self.stats.requests += 1
         response = self._session.get(self.url, headers=headers, timeout=http_timeout_s(), stream=stream)
         if response.status_code in RETRY_STATUSES:
             response.close()
@@ -109,10 +102,12 @@ class RemoteFile(io.RawIOBase):
     def _call(self, action):  # type: ignore[no-untyped-def]
         try:
             return with_retries(action, self._policy)
-        except SourceError:
+        except SourceError as exc:
+            self.failure = exc
             raise
         except (TransientHttpError, requests.RequestException) as exc:
-            raise _network_failure(exc, self.url, self._dandi) from None
+            self.failure = _network_failure(exc, self.url, self._dandi)
+            raise self.failure from None
 
     def _fetch_size(self) -> int:
         def probe() -> int:
@@ -125,6 +120,7 @@ class RemoteFile(io.RawIOBase):
                         f"{self.url} does not support HTTP Range requests, so it cannot be streamed; "
                         "download the file and pass its local path (or use --download for DANDI)"
                     )
+                self.etag = response.headers.get("ETag")
                 return int(match[3])
             finally:
                 response.close()
@@ -137,7 +133,6 @@ class RemoteFile(io.RawIOBase):
         def fetch() -> bytes:
             response = self._get({"Range": f"bytes={start}-{stop - 1}"})
             body = response.content
-            self.stats.bytes_received += len(body)
             if response.status_code != 206 or len(body) != stop - start:
                 raise TransientHttpError(f"short or unranged answer ({len(body)} of {stop - start} bytes)")
             return body
@@ -147,12 +142,16 @@ class RemoteFile(io.RawIOBase):
     def _ensure(self, start: int, stop: int) -> None:
         """Make sure every block overlapping ``[start, stop)`` is in memory, fetching missing runs in one request."""
         first = start // MIN_BLOCK_BYTES * MIN_BLOCK_BYTES
-        sequential = start == self._last_read_end
+        missing = [b for b in range(first, stop, MIN_BLOCK_BYTES) if b not in self._blocks]
+        if not missing:
+            return
+        # A miss right after the previous fetch means a sequential walk: read further ahead next time.
+        sequential = missing[0] == self._last_fetch_stop
         self._readahead_bytes = (
-            min(MAX_BLOCK_BYTES, self._readahead_bytes * 2) if sequential else MIN_BLOCK_BYTES
+            min(MAX_READAHEAD_BYTES, self._readahead_bytes * 2) if sequential else MIN_BLOCK_BYTES
         )
-        wanted_stop = min(self.size, max(stop, start + self._readahead_bytes))
-        offset = first
+        wanted_stop = min(self.size, max(stop, missing[0] + self._readahead_bytes))
+        offset = missing[0]
         while offset < wanted_stop:
             if offset in self._blocks:
                 offset += MIN_BLOCK_BYTES
@@ -163,7 +162,7 @@ class RemoteFile(io.RawIOBase):
             body = self._fetch_range(offset, min(run_stop, self.size))
             for block in range(0, len(body), MIN_BLOCK_BYTES):
                 self._blocks[offset + block] = body[block : block + MIN_BLOCK_BYTES]
-            offset = run_stop
+            self._last_fetch_stop = offset = run_stop
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def,override]
         view = memoryview(buffer).cast("B")
@@ -180,7 +179,6 @@ class RemoteFile(io.RawIOBase):
             view[written : written + len(chunk)] = chunk
             written += len(chunk)
             offset += len(chunk)
-        self._last_read_end = stop
         self._position = stop
         return written
 
@@ -204,7 +202,6 @@ def download_file(
     destination: Path,
     expected_sha256: str | None,
     session: requests.Session | None = None,
-    stats: HttpStats | None = None,
     dandi: bool = False,
 ) -> Path:
     """Download ``url`` to ``destination`` (temp file + rename), checking its sha256 when one is known.
@@ -213,12 +210,10 @@ def download_file(
     under ``destination``'s name.
     """
     session = session or requests.Session()
-    stats = stats or HttpStats()
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".part")
 
     def fetch() -> str:
-        stats.requests += 1
         with session.get(url, stream=True, timeout=http_timeout_s()) as response:
             if response.status_code in RETRY_STATUSES:
                 raise TransientHttpError(f"HTTP {response.status_code}")
@@ -227,7 +222,6 @@ def download_file(
             digest = hashlib.sha256()
             with partial.open("wb") as handle:
                 for block in response.iter_content(1 << 20):
-                    stats.bytes_received += len(block)
                     digest.update(block)
                     handle.write(block)
             return digest.hexdigest()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
-from pynwb import NWBFile, NWBHDF5IO
+from pynwb import NWBHDF5IO, NWBFile
 
 from nwb_dyn.errors import SourceError
 

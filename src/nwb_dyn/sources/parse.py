@@ -16,7 +16,9 @@ from nwb_dyn.errors import SourceError
 
 _VERSION = r"draft|\d+\.\d{6}\.\d{4}"
 _OUR_FORM = re.compile(r"^dandiset:(?P<id>\d{6})(?:@(?P<version>[^/]+))?(?:/(?P<path>.+))?$", re.IGNORECASE)
-_DANDI_FORM = re.compile(rf"^DANDI:(?P<id>\d{{6}})(?:/(?P<version>{_VERSION}))?(?:/(?P<path>.+))?/?$", re.IGNORECASE)
+_DANDI_FORM = re.compile(
+    rf"^DANDI:(?P<id>\d{{6}})(?:/(?P<version>{_VERSION}))?(?:/(?P<path>.+))?/?$", re.IGNORECASE
+)
 _WEB_PATH = re.compile(rf"^/dandiset/(?P<id>\d{{6}})(?:/(?P<version>{_VERSION}))?(?:/.*)?$")
 _WEB_HOSTS = ("dandiarchive.org", "gui.dandiarchive.org", "www.dandiarchive.org")
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
@@ -62,9 +64,7 @@ def _web_target(source: str) -> DandiTarget | None:
     parts = urlsplit(source)
     if parts.hostname not in _WEB_HOSTS:
         return None
-    path = parts.path
-    if path.startswith("/#"):  # the old single-page-app addresses: /#/dandiset/000128
-        path = path[2:]
+    path = parts.path.removeprefix("/#")  # the old single-page-app addresses: /#/dandiset/000128
     match = _WEB_PATH.match(path or parts.fragment)
     if match is None:
         raise SourceError(

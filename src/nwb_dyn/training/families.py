@@ -10,10 +10,11 @@ import pytorch_lightning as pl
 import torch
 
 from nwb_dyn.analysis.lowrank_posterior import lowrank_posterior
-from nwb_dyn.analysis.products import GeneratedSamples, ModelProducts
+from nwb_dyn.analysis.products import FixedPointSet, GeneratedSamples, ModelProducts
 from nwb_dyn.config import FitConfig
 from nwb_dyn.extract import NeuralData
 from nwb_dyn.training.lowrank_module import LowRankModule
+from nwb_dyn.training.srnn_module import build_srnn, summarise_srnn
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,21 @@ def _weights(module: torch.nn.Module) -> dict[str, np.ndarray]:
     return {name: value.detach().cpu().numpy().copy() for name, value in module.state_dict().items()}
 
 
+def _lowrank_fixed_points(model: torch.nn.Module) -> FixedPointSet | None:
+    """Every fixed point of the fitted latent map (no input), exactly, when φ is piecewise linear."""
+    if model.activation not in ("relu", "clipped_relu"):
+        return None
+    found = model.fixed_points()
+    return FixedPointSet(
+        location=found.z,
+        stable=found.stable,
+        eigenvalues=found.eigenvalues,
+        kind="exact",
+        eigenvalue_reading=found.reading,
+        region=found.slopes.astype(np.int8),
+    )
+
+
 def _summarise_lowrank(module: pl.LightningModule, data: NeuralData, config: FitConfig) -> ModelProducts:
     model = module.model.eval()
     held_in_mask = data.mask & ~data.held_out[None, None, :]
@@ -56,13 +72,8 @@ def _summarise_lowrank(module: pl.LightningModule, data: NeuralData, config: Fit
         latent_estimate="smoothed",
         rates=rates,
         weights=_weights(model),
-        hyperparameters={
-            "rank": config.lowrank.rank,
-            "units": config.lowrank.units,
-            "activation": config.lowrank.activation,
-            "likelihood": model.observation.likelihood,
-            "num_channels": data.num_channels,
-        },
+        hyperparameters=dict(model.hyperparameters),  # constructor arguments: results.rebuild remakes the model
+        fixed_points=_lowrank_fixed_points(model),
         samples=GeneratedSamples(
             latents=sample_latents.numpy(), observations=sample_observations.numpy(), seed=config.seed
         ),
@@ -71,4 +82,9 @@ def _summarise_lowrank(module: pl.LightningModule, data: NeuralData, config: Fit
 
 FAMILIES: dict[str, ModelFamily] = {
     "lowrank": ModelFamily("lowrank", _build_lowrank, _summarise_lowrank),
+    "srnn": ModelFamily(
+        "srnn",
+        lambda config, data: build_srnn(config, data, likelihood_for(data, config.srnn.obs)),
+        summarise_srnn,
+    ),
 }

@@ -1,16 +1,33 @@
-"""The Lightning Trainer factory: devices, checkpoints in the run directory, CSV logs, deterministic by default."""
+"""The Lightning Trainer factory: devices and strategy, guards, schedule, checkpoints, logs and progress.
+
+DDP goes through Lightning's own launchers: ``ddp`` re-executes the command for each local rank (and is what
+``torchrun`` and SLURM launch), ``ddp_spawn``/``ddp_fork`` start processes from inside Python. Our seeded shard
+sampler replaces Lightning's distributed sampler so that data order depends on the seed and epoch only.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
+from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 
-from nwb_dyn.config import FitConfig
+from nwb_dyn.config import FitConfig, TrainerConfig
+from nwb_dyn.training.callbacks import (
+    LearningRateSchedule,
+    NonFiniteGuard,
+    RandomStateCheckpoint,
+    RunSummaryWriter,
+)
+from nwb_dyn.training.checkpoint_io import AtomicCheckpointIO
+
+#: The validation objective that picks the best checkpoint and drives early stopping.
+MONITOR = "val_loss"
 
 
 def default_thread_count() -> int:
@@ -25,27 +42,64 @@ def default_thread_count() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def make_trainer(config: FitConfig, run_dir: Path, enable_progress_bar: bool = False) -> pl.Trainer:
-    """A Trainer that writes checkpoints (last and best by validation loss) and a CSV log under ``run_dir``."""
+def _progress_bar_wanted(settings: TrainerConfig) -> bool:
+    if settings.progress_bar == "auto":
+        return sys.stderr.isatty()
+    return settings.progress_bar == "on"
+
+
+def _loggers(run_dir: Path) -> list[Logger]:
+    """A CSV log always; TensorBoard as well when the ``tensorboard`` (or ``tensorboardX``) package is installed."""
+    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="logs", version="")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+    return loggers
+
+
+def make_trainer(config: FitConfig, run_dir: Path, has_validation: bool = True) -> pl.Trainer:
+    """A Trainer writing checkpoints (``last.ckpt``; ``best.ckpt`` by validation loss), logs and a summary.
+
+    ``run_dir`` layout: ``checkpoints/{last,best}.ckpt``, ``logs/metrics.csv``, ``summary.json`` (see
+    :mod:`nwb_dyn.training.run`). Without validation windows there is no best checkpoint and no early stopping.
+    """
     settings = config.trainer
     torch.set_num_threads(settings.num_threads or default_thread_count())
+    monitor = MONITOR if has_validation else None
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
-        monitor="val_loss",
+        monitor=monitor,
         mode="min",
         save_last=True,
         save_top_k=1,
+        enable_version_counter=False,
     )
+    callbacks: list[Callback] = [
+        checkpoint,
+        NonFiniteGuard(check_gradients=settings.precision not in ("16-mixed",)),
+        LearningRateSchedule(settings),
+        RandomStateCheckpoint(),
+        RunSummaryWriter(run_dir / "summary.json", checkpoint, monitor),
+    ]
+    if has_validation and settings.early_stopping_patience > 0:
+        callbacks.append(EarlyStopping(monitor=MONITOR, mode="min", patience=settings.early_stopping_patience))
+    progress = _progress_bar_wanted(settings)
+    if progress:
+        callbacks.append(RichProgressBar(console_kwargs={"stderr": True}))
     return pl.Trainer(
         max_epochs=settings.max_epochs,
         accelerator=settings.accelerator,
         devices=settings.devices,
+        num_nodes=settings.num_nodes,
+        strategy=settings.strategy,
+        precision=settings.precision,
         gradient_clip_val=settings.gradient_clip_val or None,
         deterministic=True,
-        callbacks=[checkpoint],
-        logger=CSVLogger(save_dir=str(run_dir), name="logs", version=""),
-        enable_progress_bar=enable_progress_bar,
+        use_distributed_sampler=False,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        logger=_loggers(run_dir),
+        enable_progress_bar=progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=1,

@@ -2,8 +2,9 @@
 
 Modules, one family each: ``nlb`` (co-bps, fp-bps, PSTH R²), ``decoding`` (behaviour / velocity R²), ``attractor``
 (D_stsp, D_H), ``states`` (discrete-state accuracy after label matching), ``prediction`` (reconstruction and
-k-step-ahead MSE), ``spike_stats`` (rates, ISIs, pairwise correlations of generated spikes) and ``summary``
-(:func:`evaluate_arrays`, every applicable metric of one fit at once). Nothing here imports torch or writes files.
+k-step-ahead MSE), ``spike_stats`` (rates, ISIs, pairwise correlations of generated spikes), ``summary``
+(:func:`evaluate_arrays`, every applicable metric of one fit at once) and ``selection`` (ranking a grid of fits).
+Nothing here imports torch or writes files.
 """
 
 from nwb_dyn.analysis.metrics.attractor import (
@@ -26,6 +27,7 @@ from nwb_dyn.analysis.metrics.nlb import (
 )
 from nwb_dyn.analysis.metrics.prediction import k_step_prediction_mse, mean_squared_error
 from nwb_dyn.analysis.metrics.regression import RidgeFit, fit_ridge, r2_per_output, r2_uniform_average
+from nwb_dyn.analysis.metrics.selection import GridFit, GridSummary, rank_grid
 from nwb_dyn.analysis.metrics.spike_stats import (
     IsiStatistics,
     compare_spike_statistics,
@@ -43,6 +45,8 @@ from nwb_dyn.analysis.metrics.summary import DecoderTraining, evaluate_arrays
 
 __all__ = [
     "DecoderTraining",
+    "GridFit",
+    "GridSummary",
     "IsiStatistics",
     "RidgeFit",
     "StateMatch",
@@ -70,6 +74,7 @@ __all__ = [
     "psth_r2",
     "r2_per_output",
     "r2_uniform_average",
+    "rank_grid",
     "smooth_counts",
     "state_space_divergence",
     "state_space_kl_binned",

@@ -66,7 +66,7 @@ def contiguous_folds(n_items: int, n_folds: int) -> list[np.ndarray]:
         raise ConfigError(
             f"cross-validation needs at least {n_folds} trials; got {n_items}. Pass more trials"
         )
-    return [fold for fold in np.array_split(np.arange(n_items), n_folds)]
+    return list(np.array_split(np.arange(n_items), n_folds))
 
 
 def select_ridge_alpha(

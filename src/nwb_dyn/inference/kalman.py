@@ -1,0 +1,50 @@
+"""Exact Kalman-filter log-likelihood of a linear-Gaussian state-space model: the oracle for SMC's estimate.
+
+    z_1 ~ N(μ_1, Σ_1);  z_{t+1} = A z_t + b + ε_t, ε_t ~ N(0, Q);  y_t = Wᵀ z_t + c + δ_t, δ_t ~ N(0, diag(σ²)).
+
+A low-rank RNN with identity φ is such a model: A = a·I + n·m, b = −n·h (algorithms.md §8.1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def kalman_log_likelihood(
+    observations: torch.Tensor,
+    initial_mean: torch.Tensor,
+    initial_covariance: torch.Tensor,
+    transition_matrix: torch.Tensor,
+    transition_offset: torch.Tensor,
+    transition_covariance: torch.Tensor,
+    readout: torch.Tensor,
+    readout_offset: torch.Tensor,
+    observation_variance: torch.Tensor,
+) -> torch.Tensor:
+    """log p(y_{1:T}) per sequence (B,) for observations (B, T, D).
+
+    initial_mean (R,), initial_covariance (R, R), transition_matrix A (R, R), transition_offset b (R,),
+    transition_covariance Q (R, R), readout W (R, D), readout_offset c (D,), observation_variance σ² (D,).
+    """
+    batch, steps, channels = observations.shape
+    mean = initial_mean.expand(batch, -1)
+    covariance = initial_covariance.expand(batch, -1, -1)
+    total = torch.zeros(batch, dtype=observations.dtype)
+    for t in range(steps):
+        if t > 0:
+            mean = mean @ transition_matrix.T + transition_offset
+            covariance = transition_matrix @ covariance @ transition_matrix.T + transition_covariance
+        predicted = mean @ readout + readout_offset  # (B, D)
+        innovation_cov = readout.T @ covariance @ readout + torch.diag(observation_variance)  # (B, D, D)
+        factor = torch.linalg.cholesky(innovation_cov)
+        residual = observations[:, t] - predicted
+        whitened = torch.linalg.solve_triangular(factor, residual.unsqueeze(-1), upper=False).squeeze(-1)
+        log_det = 2 * torch.log(torch.diagonal(factor, dim1=-2, dim2=-1)).sum(-1)
+        total = total - 0.5 * ((whitened**2).sum(-1) + log_det + channels * math.log(2 * math.pi))
+        gain = torch.linalg.solve(innovation_cov, (covariance @ readout).transpose(-1, -2)).transpose(-1, -2)
+        mean = mean + (gain @ residual.unsqueeze(-1)).squeeze(-1)
+        covariance = covariance - gain @ readout.T @ covariance
+        covariance = 0.5 * (covariance + covariance.transpose(-1, -2))
+    return total

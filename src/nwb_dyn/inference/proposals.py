@@ -1,0 +1,243 @@
+"""SMC proposals r_t(z_t | z_{t−1}, y) for the low-rank RNN and their incremental importance weights (§1.10).
+
+Every proposal is prepared once per sweep: everything that does not depend on a particle's ancestor — including the
+scaled proposal noise of all T steps — is computed for all B sequences at once, so the sequential loop only does
+the work that depends on the ancestors' transition means F(z_{t−1}).
+
+* :class:`BootstrapProposal`: r_t = p(z_t | z_{t−1}); w_t = p(y_t | z_t).
+* :class:`OptimalGaussianProposal`: r_t = p(z_t | z_{t−1}, y_t) in closed form for a Gaussian likelihood with a
+  linear readout; its weight is the one-step predictive N(y_t; Wᵀ·F + c, WᵀΣW + Σ_y), computed analytically (it
+  does not depend on the sampled z_t, algorithms.md §1.10b) in R dimensions via the Woodbury identity, so no
+  particle ever touches a D×D matrix or even a D-vector.
+* :class:`EncoderProposal`: the normalised product of the (diagonal) transition and an encoder's diagonal Gaussian
+  N(μ_e,t, σ²_e,t); w_t = p(y_t | z_t) N(z_t; F, Σ_z) / r_t(z_t).
+
+Shapes: particles (K, B, R); noise (T, K, B, R) standard normal; observations and mask (B, T, D); input currents
+(B, T, N) or None.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+
+from nwb_dyn.errors import ConfigError
+from nwb_dyn.models.lowrank import LowRankRNN
+
+PROPOSALS = ("bootstrap", "optimal", "encoder")
+
+
+class Proposal(Protocol):
+    """What an SMC sweep asks of a proposal."""
+
+    def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Particles z_1 (K, B, R) and their log-weights (K, B)."""
+
+    def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Particles z_t (K, B, R) given the ancestors' F(z_{t−1}) (K, B, R), and their log-weights (K, B)."""
+
+
+class _Observed:
+    """The observation model evaluated at particles: y, mask, readout W and offsets for one sweep."""
+
+    def __init__(
+        self, model: LowRankRNN, observations: torch.Tensor, mask: torch.Tensor, input_current: torch.Tensor | None
+    ) -> None:
+        self.model = model
+        self.observations = observations
+        self.mask = mask
+        self.matrix = model.readout_matrix()  # (R, D)
+        offset = model.readout_offset(input_current)  # (D,) or (B, T, D)
+        self.offsets = offset.expand(observations.shape) if offset.dim() == 1 else offset
+
+    def log_likelihood(self, t: int, particles: torch.Tensor) -> torch.Tensor:
+        """log p(y_t | z_t) (K, B) for particles (K, B, R)."""
+        predictor = particles @ self.matrix + self.offsets[:, t]
+        return self.model.likelihood.log_prob(self.observations[:, t], predictor, self.mask[:, t])
+
+
+def _initial_mean(model: LowRankRNN, input_current: torch.Tensor | None, batch: int) -> torch.Tensor:
+    """(B, R) prior mean of z_1."""
+    mean = model.initial_mean_given(None if input_current is None else input_current[:, 0])
+    return mean.expand(batch, -1)
+
+
+class BootstrapProposal:
+    """Propose from the transition prior; weight by the likelihood."""
+
+    def __init__(
+        self,
+        model: LowRankRNN,
+        observations: torch.Tensor,
+        mask: torch.Tensor,
+        input_current: torch.Tensor | None,
+        noise: torch.Tensor,
+    ) -> None:
+        self.observed = _Observed(model, observations, mask, input_current)
+        initial = _initial_mean(model, input_current, observations.shape[0]) + noise[0] @ model.initial_noise.cholesky().T
+        self.first = initial
+        self.transition_noise = noise @ model.transition_noise.cholesky().T  # (T, K, B, R); [0] unused
+
+    def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.first, self.observed.log_likelihood(0, self.first)
+
+    def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        particles = prior_mean + self.transition_noise[t]
+        return particles, self.observed.log_likelihood(t, particles)
+
+
+class OptimalGaussianProposal:
+    """p(z_t | z_{t−1}, y_t) for y_t ~ N(Wᵀz_t + c_t, diag(σ²)) and z_t ~ N(F, Σ) (Σ = Σ_1 at t = 1, else Σ_z).
+
+    With masked precisions Π_y = diag(mask/σ²), A = W Π_y Wᵀ, g = W Π_y (y − c), s = (y − c)ᵀ Π_y (y − c), the
+    posterior precision is Λ + A (Λ = Σ⁻¹), covariance P = (Λ + A)⁻¹, mean P Λ F + P g, and the predictive weight
+    log N(y; WᵀF + c, S) has (Woodbury and the matrix-determinant lemma)
+
+        (y − c − WᵀF)ᵀ S⁻¹ (y − c − WᵀF) = (s − gᵀPg) − 2 Fᵀ(g − APg) + Fᵀ(A − APA)F,
+        log det S = log det Σ_y + log det Σ + log det(Λ + A).
+
+    So per particle only F·[PΛ | A − APA] (one (R, 2R) product) and a few R-vector operations remain.
+    """
+
+    def __init__(
+        self,
+        model: LowRankRNN,
+        observations: torch.Tensor,
+        mask: torch.Tensor,
+        input_current: torch.Tensor | None,
+        noise: torch.Tensor,
+    ) -> None:
+        if model.likelihood.name != "gaussian":
+            raise ConfigError(
+                "lowrank.proposal 'optimal' needs Gaussian observations (lowrank.obs gaussian); use 'encoder' or "
+                "'bootstrap' for spike counts"
+            )
+        observed = _Observed(model, observations, mask, input_current)
+        batch, steps, _ = observations.shape
+        rank = model.rank
+        variance = model.likelihood.variance()  # (D,)
+        precision = mask / variance  # (B, T, D)
+        residual = observations - observed.offsets
+        # With every channel observed (the usual case) A and everything derived from it is one (R, R) matrix per
+        # step, applied with plain matrix products instead of per-sequence batched ones.
+        self.shared = bool(torch.all(mask == 1))
+        masked = precision[:1, :1] if self.shared else precision
+        gram = torch.einsum("rd,btd,sd->btrs", observed.matrix, masked, observed.matrix)  # A
+        gram = gram.expand(gram.shape[0], steps, rank, rank)
+        projected = (residual * precision) @ observed.matrix.T  # g (B, T, R)
+        energy = (residual * residual * precision).sum(-1)  # s (B, T)
+        log_det_y = (mask * torch.log(variance)).sum(-1) + mask.sum(-1) * math.log(2 * math.pi)  # (B, T)
+        parts = [
+            self._prepare(model.initial_noise.cholesky(), gram[:, :1], projected[:, :1], noise[:1]),
+            self._prepare(model.transition_noise.cholesky(), gram[:, 1:], projected[:, 1:], noise[1:]),
+        ]
+        self.combined, self.data_mean, self.scaled_noise, log_det, self.quadratic_offset, self.linear_term = (
+            torch.cat(pair, dim=0 if index == 2 else 1) for index, pair in enumerate(zip(*parts))
+        )
+        self.constant = energy + log_det_y + log_det  # (B, T): s + log det S, before −gᵀPg
+        self.constant = self.constant - self.quadratic_offset
+        self.first_mean = _initial_mean(model, input_current, batch).expand(noise.shape[1:])
+        self.rank = rank
+
+    def _prepare(
+        self, prior_factor: torch.Tensor, gram: torch.Tensor, projected: torch.Tensor, noise: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """Per-step quantities for the steps in ``gram`` (B or 1, T', R, R), ``projected`` g (B, T', R).
+
+        Returns [PΛ | A − APA]ᵀ (B or 1, T', R, 2R), P g (B, T', R), chol(P)·noise (T', K, B, R),
+        log det Σ + log det(Λ + A) (B or 1, T'), gᵀPg (B, T') and 2(g − APg) (B, T', R).
+        """
+        rank = prior_factor.shape[0]
+        eye = torch.eye(rank, dtype=prior_factor.dtype, device=prior_factor.device)
+        prior_precision = torch.cholesky_inverse(prior_factor)  # Λ
+        precision_factor = torch.linalg.cholesky(prior_precision + gram)  # chol(Λ + A)
+        covariance = torch.cholesky_inverse(precision_factor)  # P
+        covariance = 0.5 * (covariance + covariance.transpose(-1, -2))
+        factor = torch.linalg.cholesky(covariance + 1e-10 * eye)
+        log_det = 2 * (
+            torch.log(torch.diagonal(prior_factor)).sum() + torch.log(torch.diagonal(precision_factor, dim1=-2, dim2=-1)).sum(-1)
+        )
+        gain = covariance @ prior_precision  # PΛ
+        curvature = gram - gram @ covariance @ gram  # A − APA
+        combined = torch.cat([gain.transpose(-1, -2), curvature], dim=-1)  # F @ combined = [PΛF | (A − APA)F]
+        data_mean = (covariance @ projected.unsqueeze(-1)).squeeze(-1)  # P g
+        linear = 2 * (projected - (gram @ data_mean.unsqueeze(-1)).squeeze(-1))  # 2(g − APg)
+        quadratic_offset = (projected * data_mean).sum(-1)  # gᵀPg
+        if factor.shape[0] == 1:
+            scaled_noise = noise @ factor[0].transpose(-1, -2).unsqueeze(1)  # (T', K, B, R)
+        else:
+            scaled_noise = torch.einsum("tkbr,btsr->tkbs", noise, factor)
+        return combined, data_mean, scaled_noise, log_det, quadratic_offset, linear
+
+    def _propose(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.shared:
+            product = prior_mean @ self.combined[0, t]  # (K, B, 2R)
+        else:
+            product = torch.einsum("kbr,brs->kbs", prior_mean, self.combined[:, t])
+        particles = product[..., : self.rank] + self.data_mean[:, t] + self.scaled_noise[t]
+        quadratic = (prior_mean * (product[..., self.rank :] - self.linear_term[:, t])).sum(-1)
+        return particles, -0.5 * (quadratic + self.constant[:, t])
+
+    def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._propose(0, self.first_mean)
+
+    def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._propose(t, prior_mean)
+
+
+class EncoderProposal:
+    """Normalised product of the diagonal transition N(F, σ_z²) and the encoder's N(μ_e,t, σ_e,t²) (§1.10c).
+
+    encoder_mean, encoder_log_variance: (B, T, R). ``alpha``: the mean weight λ_e/(λ_z + λ_e) the proposal gives
+    the encoder (near 0 means the encoder is ignored and the proposal collapsed to bootstrap).
+    """
+
+    def __init__(
+        self,
+        model: LowRankRNN,
+        observations: torch.Tensor,
+        mask: torch.Tensor,
+        input_current: torch.Tensor | None,
+        noise: torch.Tensor,
+        encoder_mean: torch.Tensor,
+        encoder_log_variance: torch.Tensor,
+    ) -> None:
+        if model.transition_noise.kind != "diag":
+            raise ConfigError(
+                "lowrank.proposal 'encoder' needs diagonal latent noise (lowrank.noise_covariance diag): the product "
+                "of Gaussians is taken elementwise"
+            )
+        self.observed = _Observed(model, observations, mask, input_current)
+        encoder_precision = torch.exp(-encoder_log_variance.clamp(math.log(1e-8), math.log(100.0)))  # λ_e (B, T, R)
+        steps = observations.shape[1]
+        prior_variance = torch.cat(
+            [model.initial_std().pow(2).expand(1, -1), model.transition_std().pow(2).expand(steps - 1, -1)]
+        )  # (T, R)
+        prior_precision = 1.0 / prior_variance  # λ_z
+        precision = prior_precision + encoder_precision  # (B, T, R)
+        variance = 1.0 / precision
+        self.prior_share = prior_precision * variance  # λ_z/(λ_z + λ_e): weight of F in the proposal mean
+        self.data_mean = variance * encoder_precision * encoder_mean  # (B, T, R)
+        std = variance.sqrt()
+        self.scaled_noise = noise * std.transpose(0, 1)  # (T, K, B, R)
+        # log N(z; F, σ_z²) − log r(z) = −½ Σ [(z − F)²λ_z − ε² + log(σ_z² (λ_z + λ_e))]
+        self.log_ratio_constant = -0.5 * (
+            torch.log(prior_variance * precision).sum(-1).transpose(0, 1) - (noise * noise).sum(-1)
+        )  # (T, K, B)
+        self.prior_precision = prior_precision
+        self.first_mean = _initial_mean(model, input_current, observations.shape[0])
+        self.alpha = float((encoder_precision * variance).detach().mean())
+
+    def _propose(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        particles = self.prior_share[:, t] * prior_mean + self.data_mean[:, t] + self.scaled_noise[t]
+        deviation = particles - prior_mean
+        log_ratio = self.log_ratio_constant[t] - 0.5 * (deviation * deviation * self.prior_precision[t]).sum(-1)
+        return particles, self.observed.log_likelihood(t, particles) + log_ratio
+
+    def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._propose(0, self.first_mean)
+
+    def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._propose(t, prior_mean)

@@ -1,0 +1,278 @@
+"""Turn a fit's products into ``ndx-dyn`` containers: windows concatenated along time, on the session clock.
+
+Every per-bin output is stored 2-D (or 1-D), time first, never trial × time × dim: windows are put in time order and
+concatenated, with bin-centre timestamps from the source session. When those timestamps are evenly spaced (one
+window, or windows that abut) the series carry ``starting_time`` and ``rate`` instead, as nwbinspector asks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hdmf.backends.hdf5 import H5DataIO
+from hdmf.common import VectorData
+from pynwb import TimeSeries
+from pynwb.epoch import TimeIntervals
+from pynwb.misc import Units
+
+from nwb_dyn.analysis.products import FixedPointSet, GeneratedSamples, ModelProducts
+from nwb_dyn.extract import NeuralData
+from nwb_dyn.ndx import (
+    DiscreteStateSeries,
+    DynamicsModel,
+    FitProvenance,
+    FixedPointTable,
+    GeneratedSeries,
+    LatentSeries,
+    ModelParameter,
+    RateSeries,
+    StateProbabilitySeries,
+    StateSegments,
+)
+
+SOURCE_OPTIONAL_KEYS = ("sha256", "etag", "dandiset_id", "dandiset_version", "asset_path", "asset_id")
+
+
+def to_json(value: Any) -> str:
+    """JSON text of plain config/metric values (numpy scalars and arrays become Python numbers and lists)."""
+
+    def plain(item: Any) -> Any:
+        if isinstance(item, np.generic):
+            return item.item()
+        if isinstance(item, np.ndarray):
+            return item.tolist()
+        return str(item)
+
+    return json.dumps(value, sort_keys=True, default=plain)
+
+
+def _compressed(array: np.ndarray, dtype: str) -> H5DataIO:
+    return H5DataIO(np.ascontiguousarray(array, dtype=dtype), compression="gzip")
+
+
+@dataclass(frozen=True)
+class TimeBase:
+    """Where the rows of every per-bin series sit in time.
+
+    order: (B,) windows in time order; timestamps: (B·T,) bin centres in seconds on the session clock;
+    bin_width_s: the bin width; regular: True when the timestamps are evenly spaced by ``bin_width_s``.
+    """
+
+    order: np.ndarray
+    timestamps: np.ndarray
+    bin_width_s: float
+    regular: bool
+
+    @classmethod
+    def of(cls, data: NeuralData) -> TimeBase:
+        """The time base of ``data``'s windows (bin centres, windows sorted by start time)."""
+        order = np.argsort(data.window_intervals_s[:, 0], kind="stable")
+        timestamps = (data.bin_start_s[order] + data.bin_width_s / 2).reshape(-1)
+        steps = np.diff(timestamps)
+        regular = bool(np.allclose(steps, data.bin_width_s, rtol=0.0, atol=1e-6 * data.bin_width_s))
+        return cls(order, timestamps, float(data.bin_width_s), regular)
+
+    def concatenate(self, per_window: np.ndarray) -> np.ndarray:
+        """(B, T, ...) → (B·T, ...) in time order."""
+        ordered = per_window[self.order]
+        return ordered.reshape(ordered.shape[0] * ordered.shape[1], *ordered.shape[2:])
+
+    def clock(self, reference: TimeSeries | None) -> dict[str, Any]:
+        """Time keyword arguments: ``starting_time``/``rate`` when regular, else timestamps (linked to ``reference``)."""
+        if self.regular:
+            return {"starting_time": float(self.timestamps[0]), "rate": 1.0 / self.bin_width_s}
+        return {"timestamps": reference if reference is not None else self.timestamps}
+
+
+def latent_series(products: ModelProducts, time: TimeBase) -> LatentSeries:
+    """Posterior latents, (B·T, R)."""
+    return LatentSeries(
+        name="latents",
+        description=f"Posterior latents ({products.latent_estimate}) of the {products.family} model, one row per bin.",
+        data=_compressed(time.concatenate(products.latents), "float32"),
+        estimate=products.latent_estimate,
+        comments="Times are bin centres on the source session's clock; windows are concatenated in time order.",
+        **time.clock(None),
+    )
+
+
+def rate_series(
+    products: ModelProducts, data: NeuralData, time: TimeBase, latents: LatentSeries, units: Units | None
+) -> RateSeries:
+    """Predicted mean per bin, (B·T, D), tied to the copied units when the data were spike counts."""
+    region = None
+    if units is not None and data.data_path == "units":
+        row_of_id = {int(unit_id): row for row, unit_id in enumerate(units.id[:])}
+        rows = [row_of_id[int(channel)] for channel in data.channel_ids if int(channel) in row_of_id]
+        if len(rows) == data.num_channels:
+            region = units.create_region(
+                name="units_region", region=rows, description="Units modelled, in order."
+            )
+    counts = data.observation == "counts"
+    return RateSeries(
+        name="rates",
+        description=(
+            "Model-predicted mean observation per bin for every channel"
+            + (" (expected spike counts per bin)." if counts else ".")
+        ),
+        data=_compressed(time.concatenate(products.rates), "float32"),
+        unit="spikes/bin" if counts else "a.u.",
+        channel_ids=np.asarray(data.channel_ids, dtype=np.int64),
+        units_region=region,
+        **time.clock(latents),
+    )
+
+
+def state_series(
+    states: np.ndarray, num_states: int, family: str, time: TimeBase, latents: LatentSeries
+) -> DiscreteStateSeries:
+    """Most probable discrete state per bin: states (B, T) int → (B·T,)."""
+    return DiscreteStateSeries(
+        name="states",
+        description=f"Most probable discrete state of the {family} model in every bin.",
+        data=_compressed(time.concatenate(states), "int32"),
+        num_states=int(num_states),
+        **time.clock(latents),
+    )
+
+
+def state_probability_series(
+    probabilities: np.ndarray, family: str, time: TimeBase, latents: LatentSeries
+) -> StateProbabilitySeries:
+    """Posterior state probabilities: (B, T, K) → (B·T, K)."""
+    return StateProbabilitySeries(
+        name="state_probabilities",
+        description=f"Posterior probability of each discrete state of the {family} model per bin.",
+        data=_compressed(time.concatenate(probabilities), "float32"),
+        **time.clock(latents),
+    )
+
+
+def state_segments(states: np.ndarray, data: NeuralData, time: TimeBase) -> StateSegments:
+    """One interval per run of equal states inside a window: from its first bin's start to its last bin's end."""
+    segments = StateSegments(
+        name="state_segments", description="Runs of bins in one discrete state, per window."
+    )
+    for window in time.order:
+        path = states[window]
+        starts = np.flatnonzero(np.r_[True, path[1:] != path[:-1]])
+        stops = np.r_[starts[1:], len(path)] - 1
+        for first, last in zip(starts, stops):
+            segments.add_interval(
+                start_time=float(data.bin_start_s[window, first]),
+                stop_time=float(data.bin_start_s[window, last] + data.bin_width_s),
+                state=int(path[first]),
+                trial=int(data.trial_ids[window]),
+            )
+    return segments
+
+
+def fit_windows(data: NeuralData, time: TimeBase) -> TimeIntervals:
+    """The windows (trials) the model was fitted on, with their split, in time order."""
+    windows = TimeIntervals(
+        name="fit_windows", description="The windows the model was fitted on and their split."
+    )
+    windows.add_column(name="trial", description="Row of the source trials table (or window index).")
+    windows.add_column(name="data_split", description="'train' or 'val' (the split the window belonged to).")
+    for row in time.order:
+        windows.add_interval(
+            start_time=float(data.window_intervals_s[row, 0]),
+            stop_time=float(data.window_intervals_s[row, 1]),
+            trial=int(data.trial_ids[row]),
+            data_split=str(data.split[row]),
+        )
+    return windows
+
+
+def fixed_point_table(fixed_points: FixedPointSet, family: str) -> FixedPointTable:
+    """One row per fixed point; complex eigenvalues split into real and imaginary columns (hdmf has no complex).
+
+    Columns are built whole from arrays (not row by row), so a model without fixed points still gets a table whose
+    2-D columns are (0, R) and thereby match the spec.
+    """
+    eigenvalues = np.asarray(fixed_points.eigenvalues, dtype=np.complex128)
+    arrays: dict[str, np.ndarray] = {
+        "location": np.asarray(fixed_points.location, dtype=np.float64),
+        "stable": np.asarray(fixed_points.stable, dtype=bool),
+        "eigenvalues_real": np.ascontiguousarray(eigenvalues.real),
+        "eigenvalues_imag": np.ascontiguousarray(eigenvalues.imag),
+    }
+    if fixed_points.state is not None:
+        arrays["state"] = np.asarray(fixed_points.state, dtype=np.int32)
+    if fixed_points.region is not None:
+        arrays["region"] = np.asarray(fixed_points.region, dtype=np.int8)
+    descriptions = {spec["name"]: spec["description"] for spec in FixedPointTable.__columns__}
+    return FixedPointTable(
+        name="fixed_points",
+        description=f"Fixed points of the {family} model's latent dynamics and their linear stability.",
+        kind=fixed_points.kind,
+        eigenvalue_reading=fixed_points.eigenvalue_reading,
+        id=np.arange(fixed_points.num_points),
+        columns=[
+            VectorData(name=name, description=descriptions[name], data=values)
+            for name, values in arrays.items()
+        ],
+    )
+
+
+def generated_series(samples: GeneratedSamples, bin_width_s: float) -> list[GeneratedSeries]:
+    """Generated latents (S·T, R) and observations (S·T, D) on the generated clock (0 s at each run's start)."""
+    series = []
+    for content, values in (("latents", samples.latents), ("observations", samples.observations)):
+        runs, steps = values.shape[:2]
+        series.append(
+            GeneratedSeries(
+                name=f"generated_{content}",
+                description=f"{runs} runs of {steps} bins of {content} generated by the fitted model, concatenated.",
+                data=_compressed(values.reshape(runs * steps, -1), "float32"),
+                content=content,
+                num_runs=int(runs),
+                seed=int(samples.seed),
+                conditioning=samples.conditioning,
+                starting_time=0.0,
+                rate=1.0 / bin_width_s,
+            )
+        )
+    return series
+
+
+def dynamics_model(products: ModelProducts, training_summary: dict[str, Any]) -> DynamicsModel:
+    """The model: family, constructor hyperparameters, every weight as a named dataset, summary and metrics.
+
+    When fixed points were computed, ``metrics["num_fixed_points"]`` records how many (zero included).
+    """
+    metrics = dict(products.metrics)
+    if products.fixed_points is not None:
+        metrics["num_fixed_points"] = products.fixed_points.num_points
+    parameters = [
+        ModelParameter(name=name, data=np.atleast_1d(np.asarray(value)))
+        for name, value in products.weights.items()
+    ]
+    return DynamicsModel(
+        name="model",
+        family=products.family,
+        hyperparameters=to_json(products.hyperparameters),
+        training_summary=to_json(training_summary),
+        metrics=to_json(metrics),
+        model_parameters=parameters,
+    )
+
+
+def fit_provenance(
+    source: dict[str, Any], config: dict[str, Any], seed: int, versions: dict[str, str], command: str
+) -> FitProvenance:
+    """Source identity (path or DANDI asset, digests), package versions, resolved config, seed and command line."""
+    optional = {key: str(source[key]) for key in SOURCE_OPTIONAL_KEYS if source.get(key) is not None}
+    return FitProvenance(
+        name="provenance",
+        source_kind=str(source.get("kind", "local")),
+        source_location=str(source.get("location", "")),
+        versions=to_json(versions),
+        config=to_json(config),
+        seed=int(seed),
+        command=command,
+        **optional,
+    )

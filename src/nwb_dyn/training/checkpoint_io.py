@@ -1,0 +1,56 @@
+"""Checkpoint files written atomically and read with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from nwb_dyn.errors import TrainingError
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O that never leaves a half-written checkpoint behind.
+
+    A checkpoint is written to a temporary file in the same directory, flushed to disk, then renamed over the
+    target: a process killed mid-save leaves the previous ``last.ckpt`` intact. Reading uses ``weights_only=True``
+    (no pickled code runs) and turns unreadable files into :class:`TrainingError` naming the file.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                torch.save(checkpoint, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def load_checkpoint(
+        self, path: Any, map_location: Callable | None = lambda storage, loc: storage, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return read_checkpoint(Path(path), map_location)
+
+
+def read_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dict with ``weights_only=True``; errors name the file and what to do."""
+    if not path.is_file():
+        raise TrainingError(f"checkpoint {path} does not exist; check --resume, or pass --fresh to start over")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, OSError) as exc:  # truncated/foreign/unsafe
+        raise TrainingError(
+            f"checkpoint {path} cannot be read as a weights-only nwb-dyn checkpoint ({type(exc).__name__}); "
+            "delete it or pass --fresh to start over"
+        ) from None

@@ -1,0 +1,182 @@
+"""LightningModule for the switching RNN (SRNN), and its summary for the results writer.
+
+Training follows Zhang & Saxena 2024 (algorithms.md §4.4): for the first ``srnn.label_fraction`` of the epochs the
+loss adds a cross-entropy between the posterior state marginals and initial labels (HMM / k-means / random on the
+held-in channels), then the plain collapsed ELBO. Losses are in nats per time step.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from nwb_dyn.analysis.numeric_fixed_points import find_fixed_points_numeric
+from nwb_dyn.analysis.products import FixedPointSet, GeneratedSamples, ModelProducts
+from nwb_dyn.config import FitConfig
+from nwb_dyn.data import WindowBatch
+from nwb_dyn.errors import TrainingError
+from nwb_dyn.extract import NeuralData
+from nwb_dyn.inference.srnn_elbo import infer_posterior, srnn_objective
+from nwb_dyn.models.inference_network import BidirectionalEncoder
+from nwb_dyn.models.srnn import SwitchingRNN
+from nwb_dyn.models.srnn_init import initial_state_labels
+from nwb_dyn.training.randomness import TRAIN_STREAM, VALIDATION_STREAM, window_generators
+
+
+def held_in_values(data: NeuralData) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values (W, T, D) float32 and the mask (W, T, D) of entries the encoder may read (observed, not held out)."""
+    values = torch.as_tensor(data.values, dtype=torch.float32)
+    mask = torch.as_tensor(data.mask & ~data.held_out[None, None, :], dtype=torch.float32)
+    return values, mask
+
+
+class SrnnModule(pl.LightningModule):
+    """Wires :class:`SwitchingRNN` and its :class:`BidirectionalEncoder` to the collapsed ELBO.
+
+    initial_labels: (W, T) int64 initial state labels for every window row of the NeuralData.
+    held_out: (D,) bool channels the encoder never reads (they are scored by co-smoothing).
+    """
+
+    def __init__(
+        self,
+        config: FitConfig,
+        num_channels: int,
+        emission: str,
+        initial_labels: torch.Tensor,
+        held_out: np.ndarray,
+    ) -> None:
+        super().__init__()
+        settings = config.srnn
+        self.config = config
+        self.model = SwitchingRNN(
+            num_states=settings.states,
+            latent_dim=settings.latent_dim,
+            observation_dim=num_channels,
+            emission=emission,
+            stickiness_init=settings.stickiness_init,
+        )
+        self.encoder = BidirectionalEncoder(
+            num_channels,
+            settings.latent_dim,
+            settings.encoder_hidden,
+            log_transform_observations=emission == "poisson",
+        )
+        self.register_buffer("initial_labels", initial_labels.long(), persistent=False)
+        self.register_buffer(
+            "encoder_channels", torch.as_tensor(~held_out, dtype=torch.float32), persistent=False
+        )
+        self.label_epochs = round(settings.label_fraction * config.trainer.max_epochs)
+        self.label_weight = settings.label_weight
+        self.learning_rate = config.trainer.learning_rate
+
+    def _terms(self, batch: WindowBatch, stream: int, with_labels: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(−ELBO, label cross-entropy), each summed over the batch and divided by its B·T time steps."""
+        generators = window_generators(
+            self.config.seed, stream, self.current_epoch, batch.index, device=batch.values.device
+        )
+        terms = srnn_objective(
+            self.model,
+            self.encoder,
+            batch.values,
+            labels=self.initial_labels[batch.index] if with_labels else None,
+            generator=generators,
+            mask=batch.mask,
+            encoder_mask=batch.mask * self.encoder_channels,
+        )
+        steps = batch.values.shape[0] * batch.values.shape[1]
+        return -terms.elbo.sum() / steps, terms.label_cross_entropy.sum() / steps
+
+    def training_step(self, batch: WindowBatch, batch_index: int) -> torch.Tensor:
+        in_label_phase = self.current_epoch < self.label_epochs
+        negative_elbo, label_cross_entropy = self._terms(batch, TRAIN_STREAM, with_labels=in_label_phase)
+        loss = negative_elbo + self.label_weight * label_cross_entropy
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"the SRNN objective became {loss.item()} at step {self.global_step}; lower --learning-rate or "
+                "z-score the signals"
+            )
+        batch_size = batch.values.shape[0]
+        self.log("train_loss", loss, prog_bar=True, batch_size=batch_size)
+        self.log("train_negative_elbo", negative_elbo, batch_size=batch_size)
+        if in_label_phase:
+            self.log("train_label_cross_entropy", label_cross_entropy, batch_size=batch_size)
+        return loss
+
+    def validation_step(self, batch: WindowBatch, batch_index: int) -> None:
+        negative_elbo, _ = self._terms(batch, VALIDATION_STREAM, with_labels=False)
+        self.log("val_loss", negative_elbo, prog_bar=True, batch_size=batch.values.shape[0], sync_dist=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
+
+
+def build_srnn(config: FitConfig, data: NeuralData, emission: str) -> SrnnModule:
+    """An :class:`SrnnModule` for ``data``, with initial labels computed from its held-in channels."""
+    values, mask = held_in_values(data)
+    labels = initial_state_labels(
+        values * mask,
+        config.srnn.states,
+        config.srnn.init,
+        seed=config.seed,
+        smoothing_bins=config.srnn.init_smoothing_bins,
+    )
+    return SrnnModule(config, data.num_channels, emission, labels, data.held_out)
+
+
+def srnn_fixed_points(model: SwitchingRNN, latents: np.ndarray) -> FixedPointSet | None:
+    """Fixed points of every state's latent map h ↦ tanh(A_k h + c_k), searched from the posterior latents."""
+    double_model = copy.deepcopy(model).double()  # the numeric finder differentiates in float64
+    locations, eigenvalues, stable, owners = [], [], [], []
+    for state in range(model.num_states):
+
+        def state_map(points: torch.Tensor, state: int = state) -> torch.Tensor:
+            return double_model.dynamics_mean(points[:, None])[:, 0, state]
+
+        found = find_fixed_points_numeric(state_map, latents, jacobian="autograd", max_starts=200)
+        locations.append(found.z)
+        eigenvalues.append(found.eigenvalues)
+        stable.append(found.stable)
+        owners.append(np.full(len(found.z), state, dtype=np.int64))
+    if not sum(len(points) for points in locations):
+        return None
+    return FixedPointSet(
+        location=np.concatenate(locations),
+        stable=np.concatenate(stable),
+        eigenvalues=np.concatenate(eigenvalues),
+        kind="numeric",
+        eigenvalue_reading="discrete",
+        state=np.concatenate(owners),
+    )
+
+
+def summarise_srnn(module: pl.LightningModule, data: NeuralData, config: FitConfig) -> ModelProducts:
+    """Posterior states, state probabilities, latents and rates on every window; samples; per-state fixed points."""
+    model = module.model.eval().cpu()
+    encoder = module.encoder.eval().cpu()
+    values, mask = held_in_values(data)
+    posterior = infer_posterior(model, encoder, values, mask=mask)
+    generator = torch.Generator().manual_seed(config.seed)
+    sample = model.generate(min(data.num_windows, 16), data.num_bins, generator=generator)
+    latents = posterior.latents.numpy()
+    return ModelProducts(
+        family="srnn",
+        latents=latents,
+        latent_estimate="smoothed",  # the bidirectional encoder reads the whole window
+        rates=posterior.means.numpy(),
+        weights={name: value.detach().cpu().numpy().copy() for name, value in model.state_dict().items()},
+        hyperparameters={
+            "num_states": model.num_states,
+            "latent_dim": model.latent_dim,
+            "observation_dim": model.observation_dim,
+            "emission": model.emission,
+        },
+        states=posterior.map_states.numpy(),
+        state_probabilities=posterior.state_probabilities.numpy(),
+        samples=GeneratedSamples(
+            latents=sample.latents.numpy(), observations=sample.observations.numpy(), seed=config.seed
+        ),
+        fixed_points=srnn_fixed_points(model, latents),
+    )

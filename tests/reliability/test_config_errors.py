@@ -1,0 +1,59 @@
+"""Bad config keys and values (YAML or command line) stop with ConfigError, exit code 2 and the dotted key named.
+
+Configuration is resolved before any source is opened, so these runs never touch an NWB file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nwb_dyn.api import fit
+from nwb_dyn.errors import ConfigError
+from tests.helpers import run_cli
+
+
+@pytest.mark.parametrize(
+    "yaml_text, named",
+    [
+        ("trainer:\n  max_epoch: 3\n", "unknown config key 'trainer.max_epoch'"),
+        ("trainer:\n  devices: two\n", "config key 'trainer.devices' must be an integer"),
+        ("trainer:\n  strategy: horovod\n", "config key 'trainer.strategy' must be one of auto, ddp"),
+        ("trainer:\n  lr_min_factor: 0\n", "config key 'trainer.lr_min_factor' must lie in (0, 1]"),
+        ("trainer:\n  early_stopping_patience: -1\n", "config key 'trainer.early_stopping_patience' must be >= 0"),
+        ("trainer: 5\n", "config key 'trainer' must be a mapping"),
+    ],
+)
+def test_yaml_errors_name_the_key_and_exit_2(tmp_path: Path, yaml_text: str, named: str) -> None:
+    config = tmp_path / "fit.yaml"
+    config.write_text(yaml_text)
+    code, stdout, stderr = run_cli("fit", str(tmp_path / "never-opened.nwb"), "--config", str(config))
+    assert code == 2 and stdout == ""
+    assert stderr.startswith("nwb-dyn: error: ") and named in stderr
+
+
+@pytest.mark.parametrize(
+    "option, value, named",
+    [
+        ("--strategy", "horovod", "'trainer.strategy'"),
+        ("--precision", "8", "'trainer.precision'"),
+        ("--num-nodes", "0", "'trainer.num_nodes' must be >= 1"),
+        ("--accelerator", "tpu", "'trainer.accelerator'"),
+    ],
+)
+def test_command_line_errors_name_the_key_and_exit_2(tmp_path: Path, option: str, value: str, named: str) -> None:
+    code, _, stderr = run_cli("fit", str(tmp_path / "never-opened.nwb"), option, value)
+    assert code == 2 and named in stderr and "Traceback" not in stderr
+
+
+def test_command_line_overrides_the_yaml_file_and_both_are_checked(tmp_path: Path) -> None:
+    config = tmp_path / "fit.yaml"
+    config.write_text("trainer:\n  strategy: horovod\n")
+    code, _, stderr = run_cli("fit", str(tmp_path / "missing.nwb"), "--config", str(config), "--strategy", "ddp")
+    assert code == 2 and "trainer.strategy" not in stderr and "missing.nwb" in stderr
+
+
+def test_python_api_rejects_unknown_options_with_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown option\\(s\\) strategyy"):
+        fit(str(tmp_path / "x.nwb"), strategyy="ddp")

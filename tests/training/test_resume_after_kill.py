@@ -1,0 +1,64 @@
+"""A CLI fit killed with SIGKILL mid-run, re-run with the same command, ends where an uninterrupted run ends.
+
+Checkpoints are taken at epoch ends; the per-epoch data order and per-window SMC noise depend only on the seed
+and the epoch, so replaying the interrupted epoch from ``last.ckpt`` reproduces the uninterrupted numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from tests.conftest import PROJECT_ROOT
+from tests.helpers import run_cli, write_units_session
+
+MAX_EPOCHS = 12
+OPTIONS = ("--max-epochs", str(MAX_EPOCHS), "--batch-size", "2", "--units", "16", "--particles", "8",
+           "--bin-width", "0.02", "--seed", "7")
+
+
+def _state(out: Path) -> dict[str, torch.Tensor]:
+    (checkpoint,) = out.glob(".nwb-dyn-runs/*/checkpoints/last.ckpt")
+    return torch.load(checkpoint, weights_only=True)["state_dict"]
+
+
+def _kill_after_first_checkpoint(command: list[str], out: Path) -> int:
+    """Start the CLI, SIGKILL it as soon as an epoch-end checkpoint exists (inside a later epoch); its return code."""
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        if list(out.glob(".nwb-dyn-runs/*/checkpoints/last.ckpt")):
+            time.sleep(0.05)
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait(timeout=30)
+    return process.returncode
+
+
+def test_sigkill_then_same_command_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    source = write_units_session(tmp_path / "session.nwb", num_units=6, num_trials=12)
+    reference_out, resumed_out = tmp_path / "reference", tmp_path / "resumed"
+    code, _, stderr = run_cli("fit", str(source), "--out", str(reference_out), *OPTIONS)
+    assert code == 0, stderr
+
+    command = [sys.executable, "-m", "nwb_dyn", "fit", str(source), "--out", str(resumed_out), *OPTIONS]
+    assert _kill_after_first_checkpoint(command, resumed_out) == -signal.SIGKILL
+    assert not list(resumed_out.glob("*.nwb"))  # killed before the end
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert "nwb-dyn: resuming from " in finished.stderr and "pass --fresh to start over" in finished.stderr
+    resumed_after = int(finished.stderr.split("(after epoch ")[1].split(")")[0])
+    assert 1 <= resumed_after < MAX_EPOCHS
+    assert Path(finished.stdout.splitlines()[-1]).exists()
+
+    reference, resumed = _state(reference_out), _state(resumed_out)
+    assert reference.keys() == resumed.keys()
+    for name in reference:
+        assert torch.equal(resumed[name], reference[name]), name
