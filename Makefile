@@ -5,7 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nwb-dyn-installed
 
-.PHONY: setup demo test docs clean
+.PHONY: setup demo test docs clean chromium
 
 setup: $(STAMP)
 
@@ -19,7 +19,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) examples/demo.py --out demo-out
 
-test: $(STAMP)
+# Headless Chromium for the report's page-load test (Debian package; only installed when missing and we are root,
+# otherwise that test skips with a message saying so).
+CHROMIUM_STAMP := $(VENV)/.chromium
+
+chromium: $(CHROMIUM_STAMP)
+
+$(CHROMIUM_STAMP):
+	mkdir -p $(VENV)
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	fi
+	touch $(CHROMIUM_STAMP)
+
+test: $(STAMP) $(CHROMIUM_STAMP)
 	DANDI_NO_ET=1 $(PY) -m pytest
 
 clean:

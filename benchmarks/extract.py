@@ -5,8 +5,8 @@ table but a ``reaches`` TimeIntervals table (one 1.5 s reach every 2 s, with a `
 position sampled at 1 kHz, once as a regular series (``rate``) and once with explicit, jittered ``timestamps``.
 The file is written once into ``--workdir`` and reused.
 
-Each configuration is extracted in a fresh subprocess, so its peak resident memory (``ru_maxrss``: the whole
-process, Python and pynwb included) is its own. Target: < 30 s and < 2 GB per configuration on 2 cores.
+The file is written, and each configuration extracted, in a fresh subprocess, so each peak resident memory
+(``VmHWM``: the whole process, Python and pynwb included) is the extraction's own. Target: < 30 s and < 2 GB per configuration on 2 cores.
 Prints one JSON object per configuration on stdout (progress on stderr).
 
     .venv/bin/python benchmarks/extract.py
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -87,6 +88,20 @@ def write_session(path: Path, hours: float, num_units: int, behaviour_hz: float,
         io.write(nwbfile)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    ``VmHWM`` from ``/proc/self/status`` where there is one: unlike ``ru_maxrss``, it starts afresh at ``exec``, so a
+    child does not inherit its parent's peak. Elsewhere ``ru_maxrss`` (kB on Linux).
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def measure(path: Path, name: str) -> dict[str, object]:
     """Extract ``path`` with configuration ``name`` in this process and report time, memory and shapes."""
     from pynwb import NWBHDF5IO
@@ -96,11 +111,14 @@ def measure(path: Path, name: str) -> dict[str, object]:
 
     settings = DataConfig(**CONFIGURATIONS[name])
     settings.validate()
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     with NWBHDF5IO(str(path), mode="r") as io:
         data = extract_neural_data(io.read(), settings, seed=0, label=path.name)
     wall_s = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = usage.ru_utime + usage.ru_stime - usage_before.ru_utime - usage_before.ru_stime
+    peak_mb = peak_rss_mb()
     return {
         "benchmark": "extract",
         "configuration": name,
@@ -110,6 +128,8 @@ def measure(path: Path, name: str) -> dict[str, object]:
         "targets_shape": None if data.targets is None else list(data.targets.shape),
         "spikes": int(data.values.sum()),
         "wall_s": round(wall_s, 3),
+        "cpu_s": round(cpu_s, 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "peak_rss_mb": round(peak_mb, 1),
         "torch_imported": "torch" in sys.modules,
         "torch_threads": None,
@@ -126,7 +146,11 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(CONFIGURATIONS), help="run one configuration")
     parser.add_argument("--measure", choices=sorted(CONFIGURATIONS), help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--write", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write:
+        write_session(args.write, args.hours, args.units, args.behaviour_hz, seed=0)
+        return
     if args.measure:
         print(json.dumps(measure(args.file, args.measure)))
         return
@@ -135,7 +159,11 @@ def main() -> None:
     if not path.exists():
         print(f"writing {path} ...", file=sys.stderr)
         partial = path.with_suffix(".partial.nwb")
-        write_session(partial, args.hours, args.units, args.behaviour_hz, seed=0)
+        subprocess.run(
+            [sys.executable, __file__, "--write", str(partial), "--hours", str(args.hours), "--units",
+             str(args.units), "--behaviour-hz", str(args.behaviour_hz)],
+            check=True,
+        )
         partial.rename(path)
     for name in [args.only] if args.only else list(CONFIGURATIONS):
         print(f"extracting {name} ...", file=sys.stderr)

@@ -54,6 +54,10 @@ CONFIGS = {
     "spiking": LorenzConfig(
         "spiking", "poisson", mean_rate_hz=50.0, bin_width_s=0.02, init_smoothing_bins=3.0, encoder_hidden=64
     ),
+    # the README demo's session (examples/demo.py): sparser, 0.2 spikes per unit and bin
+    "spiking_demo": LorenzConfig(
+        "spiking_demo", "poisson", dt=0.01, init_smoothing_bins=10.0, encoder_hidden=64
+    ),
 }
 
 

@@ -3,9 +3,10 @@
 The file (≈ 690 MB: 180 units over 2 hours, ~2,400 trials, four two-channel behaviour series at 1 kHz with
 timestamps, like MC_Maze's 690 MB train file) is written once under ``--workdir`` and served by ``tests/dandi_standin.py`` as
 dandiset 000128. ``nwb-dyn fit dandiset:000128@VERSION`` on units + trials then runs twice with one cache directory;
-the stand-in counts what it served. One JSON object per run on stdout:
+the stand-in counts what it served. Stage ``extract`` times resolving + streaming + binning alone (what the network
+costs); stage ``fit`` the whole command with a tiny model. One JSON object per (stage, run) on stdout:
 
-    .venv/bin/python benchmarks/streaming.py [--workdir /tmp/nwb-dyn-streaming] [--max-epochs 1]
+    .venv/bin/python benchmarks/streaming.py [--stage extract|fit|both] [--workdir /tmp/nwb-dyn-streaming]
 """
 
 from __future__ import annotations
@@ -70,13 +71,18 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=180)
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--max-epochs", type=int, default=1)
+    parser.add_argument(
+        "--stage",
+        choices=("extract", "fit", "both"),
+        default="both",
+        help="extraction only, whole fit, or both",
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(PROJECT_ROOT))  # the stand-in lives with the tests
     os.environ.setdefault("DANDI_NO_ET", "1")
     import torch
 
-    from nwb_dyn.api import fit
     from tests.dandi_standin import DandiStandin, StandinAsset, StandinDandiset
 
     torch.set_num_threads(1)
@@ -90,41 +96,63 @@ def main() -> None:
     shutil.rmtree(cache_dir, ignore_errors=True)
     asset = StandinAsset(ASSET_PATH, nwb_path)
     with DandiStandin([StandinDandiset("000128", {"draft": [asset], VERSION: [asset]})]) as standin:
-        for run in ("first", "cached"):
-            standin.reset_traffic()
-            started = time.perf_counter()
-            fit(
-                f"dandiset:000128@{VERSION}",
-                model="lowrank",
-                out=args.workdir / "out",
-                overwrite=True,
-                dandi_api_url=standin.api_url,
-                cache_dir=cache_dir,
-                max_epochs=args.max_epochs,
-                rank=2,
-                units=16,
-                particles=4,
-                num_threads=1,
-            )
-            wall_s = time.perf_counter() - started
-            print(
-                json.dumps(
-                    {
-                        "benchmark": "streaming",
-                        "run": run,
-                        "source": "units+trials",
-                        "file_bytes": size,
-                        "bytes_fetched": standin.traffic.blob_bytes,
-                        "fraction_fetched": round(standin.traffic.blob_bytes / size, 5),
-                        "requests": standin.traffic.requests,
-                        "range_requests": standin.traffic.blob_requests,
-                        "wall_s": round(wall_s, 2),
-                        "max_epochs": args.max_epochs,
-                        "torch_threads": torch.get_num_threads(),
-                    }
-                ),
-                flush=True,
-            )
+        for stage in ("extract", "fit") if args.stage == "both" else (args.stage,):
+            shutil.rmtree(cache_dir, ignore_errors=True)
+            for run in ("first", "cached"):
+                standin.reset_traffic()
+                started = time.perf_counter()
+                if stage == "extract":
+                    extract_only(standin.api_url, cache_dir)
+                else:
+                    fit_small_model(standin.api_url, cache_dir, args.workdir / "out", args.max_epochs)
+                wall_s = time.perf_counter() - started
+                record = {
+                    "benchmark": "streaming",
+                    "stage": stage,
+                    "run": run,
+                    "source": "units+trials",
+                    "file_bytes": size,
+                    "bytes_fetched": standin.traffic.blob_bytes,
+                    "fraction_fetched": round(standin.traffic.blob_bytes / size, 5),
+                    "requests": standin.traffic.requests,
+                    "range_requests": standin.traffic.blob_requests,
+                    "wall_s": round(wall_s, 2),
+                    "max_epochs": args.max_epochs if stage == "fit" else 0,
+                    "torch_threads": torch.get_num_threads(),
+                }
+                print(json.dumps(record), flush=True)
+
+
+def extract_only(api_url: str, cache_dir: Path) -> None:
+    """Resolve the pinned asset and extract (or load from the cache) its binned units + trials, as ``fit`` does."""
+    from nwb_dyn.api import _session_data
+    from nwb_dyn.config import resolve_config
+    from nwb_dyn.extract.cache import ExtractionCache
+    from nwb_dyn.sources import SourceOptions, resolve_sources
+
+    options = SourceOptions(dandi_api_url=api_url, cache_dir=cache_dir)
+    (ref,) = resolve_sources(f"dandiset:000128@{VERSION}", options)
+    _session_data(ref, resolve_config(None, {}), ExtractionCache(cache_dir / "extracted"))
+
+
+def fit_small_model(api_url: str, cache_dir: Path, out: Path, max_epochs: int) -> None:
+    """The whole ``nwb-dyn fit`` (fresh each time, so the second run does not resume the first)."""
+    from nwb_dyn.api import fit
+
+    fit(
+        f"dandiset:000128@{VERSION}",
+        model="lowrank",
+        out=out,
+        overwrite=True,
+        fresh=True,
+        dandi_api_url=api_url,
+        cache_dir=cache_dir,
+        max_epochs=max_epochs,
+        rank=2,
+        units=16,
+        particles=4,
+        num_threads=1,
+    )
 
 
 if __name__ == "__main__":

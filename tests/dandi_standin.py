@@ -70,8 +70,8 @@ class Traffic:
 class DandiStandin:
     """Serve ``dandisets`` (and loose ``files`` under ``/files/NAME``) on 127.0.0.1:<free port>.
 
-    Use as a context manager. ``fault_rate`` (settable any time) is the fraction of Range requests dropped, half by
-    resetting the connection and half with 503; ``hang`` makes every blob/file request wait ``hang_s``;
+    Use as a context manager. :meth:`inject_faults` sets the fraction of Range requests dropped, half by resetting
+    the connection and half with 503; ``hang`` makes every blob/file request wait ``hang_s``;
     ``file_status`` maps a loose file name to the status it always answers. With ``token`` set, embargoed dandisets
     need ``Authorization: token <token>``; keys in ``other_tokens`` authenticate but get 403 there.
     """
@@ -81,7 +81,6 @@ class DandiStandin:
         dandisets: list[StandinDandiset],
         files: dict[str, Path] | None = None,
         token: str | None = None,
-        fault_seed: int = 0,
     ) -> None:
         self.dandisets = {d.identifier: d for d in dandisets}
         self.files = dict(files or {})
@@ -92,7 +91,7 @@ class DandiStandin:
         self.hang = False
         self.hang_s = 30.0
         self.traffic = Traffic()
-        self._random = random.Random(fault_seed)
+        self._random = random.Random(0)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -152,6 +151,11 @@ class DandiStandin:
 
     def reset_traffic(self) -> None:
         self.traffic = Traffic()
+
+    def inject_faults(self, rate: float, seed: int = 0) -> None:
+        """Drop a fraction ``rate`` of Range requests from now on, in an order fixed by ``seed``."""
+        self.fault_rate = rate
+        self._random = random.Random(seed)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from nwb_dyn.analysis.products import GeneratedSamples, ModelProducts
 from nwb_dyn.config import resolve_config
 from nwb_dyn.evaluate import event_epoch_labels, fit_metrics
 from nwb_dyn.extract import NeuralData, extract_neural_data
+from nwb_dyn.results.reader import read
 from nwb_dyn.results.writer import FitRecord, write_result
 from nwb_dyn.sources import resolve_sources
 from tests.helpers import empty_nwbfile, run_cli, write_nwb
@@ -131,3 +132,19 @@ def test_evaluate_names_a_bad_labels_argument(result_file: tuple[Path, NeuralDat
     np.save(output.parent / "short.npy", np.zeros(5, dtype=np.int64))
     code, _, stderr = run_cli("evaluate", str(output), *cache, "--labels", str(output.parent / "short.npy"))
     assert code == 2 and f"({data.num_windows}, {data.num_bins})" in stderr
+
+
+def test_evaluate_reproduces_the_metrics_a_real_fit_stored(tmp_path: Path) -> None:
+    source = _write_source(tmp_path / "sub-2_ses-1_ecephys.nwb")
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    code, stdout, stderr = run_cli(
+        "fit", str(source), "--model", "lowrank", "--max-epochs", "1", "--heldout-fraction", "0.25",
+        "--out", str(tmp_path / "out"), *cache,
+    )  # fmt: skip
+    assert code == 0, stderr
+    output = Path(stdout.strip().splitlines()[-1])
+    stored = read(output).stored_model.metrics
+    printed = _evaluate(output)
+    assert {"co_bps", "heldin_bps", "d_stsp", "d_h"} <= set(printed) <= set(stored)
+    for name, value in printed.items():
+        assert value == pytest.approx(stored[name], rel=1e-6)

@@ -139,6 +139,7 @@ def _fit_session(
     wall_s = time.perf_counter() - started
     if not trainer.is_global_zero:
         return None
+    module.float()  # posteriors and products are float32 whatever trainer.precision trained in
     products = family.summarise(module, data, config)
     products.metrics = fit_metrics(data, products)
     training_summary = {
@@ -261,3 +262,11 @@ def evaluate(
         return refs[0].identity, _session_data(refs[0], config, cache)
 
     return evaluate_result(result, load_session, labels)
+
+
+def report(result: str | Path, out: str | Path = "nwb-dyn-report") -> Path:
+    """Draw the figures that apply to a result file written by :func:`fit` and an ``index.html`` showing them with
+    the metrics table (``nwb-dyn report``); returns the path of ``index.html`` inside ``out``."""
+    from nwb_dyn.report import render_report
+
+    return render_report(result, Path(out).expanduser()).index

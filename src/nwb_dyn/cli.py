@@ -76,9 +76,12 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     lowrank.add_argument("--rank", type=int, help="latent dimension R (default 3)")
     lowrank.add_argument("--units", type=int, help="RNN units N (default 64)")
     lowrank.add_argument("--particles", type=int, help="SMC particles K (default 16)")
-    lowrank.add_argument("--proposal", help="SMC proposal: bootstrap")
+    lowrank.add_argument(
+        "--proposal",
+        help="SMC proposal: auto (optimal for continuous signals, encoder for spikes), optimal, encoder or bootstrap",
+    )
     lowrank.add_argument("--obs", help="observation model: auto, poisson or gaussian")
-    lowrank.add_argument("--activation", help="relu, clipped_relu or tanh (default clipped_relu)")
+    lowrank.add_argument("--activation", help="relu, clipped_relu, tanh or identity (default clipped_relu)")
     srnn = parser.add_argument_group("switching RNN (--model srnn)")
     srnn.add_argument("--states", type=int, help="discrete states K (default 2)")
     srnn.add_argument("--latent-dim", type=int, help="continuous latent size P (default 3)")
@@ -199,6 +202,26 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report_parser(commands: argparse._SubParsersAction) -> None:
+    report_parser = commands.add_parser(
+        "report",
+        help="draw a fit's figures (PNG) and an index.html that shows them with its metrics",
+        description="Draw every figure that applies to RESULT (states, latents, flow field and fixed points, "
+        "observed vs reconstructed rates, training curves, generated vs real spike statistics) into DIR with an "
+        "index.html; prints the page's path.",
+    )
+    report_parser.add_argument("result", help="an NWB file written by nwb-dyn fit")
+    report_parser.add_argument("--out", default="nwb-dyn-report", help="directory for the figures and index.html")
+    report_parser.set_defaults(handler=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from nwb_dyn.api import report
+
+    print(report(args.result, out=args.out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``nwb-dyn`` parser (also used to generate the CLI reference in ``docs/``)."""
     parser = argparse.ArgumentParser(
@@ -225,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls_parser.set_defaults(handler=_run_ls)
     _add_select_parser(commands)
     _add_evaluate_parser(commands)
+    _add_report_parser(commands)
     return parser
 
 

@@ -66,26 +66,67 @@ class DataConfig:
 
 @dataclass
 class LowRankConfig:
-    """Stochastic low-rank RNN (Pals et al. 2024) and its variational SMC."""
+    """Stochastic low-rank RNN (Pals et al. 2024) and its variational SMC.
+
+    ``auto`` picks the paper's choice per data type: spike counts → Poisson likelihood (softplus link), encoder
+    proposal, diagonal latent noise; continuous signals → Gaussian likelihood, optimal proposal, full latent noise.
+    The learning rate decays exponentially per epoch from ``trainer.learning_rate`` to ``learning_rate_final``
+    (RAdam, as the authors).
+    """
 
     rank: int = 3
     units: int = 64
     particles: int = 16
-    proposal: str = "bootstrap"
+    proposal: str = "auto"
     obs: str = "auto"
     activation: str = "clipped_relu"
     decay_init: float = 0.9
     transition_noise_std_init: float = 0.1
+    initial_noise_std_init: float = 1.0
+    observation_noise_std_init: float = 0.1
+    noise_covariance: str = "auto"
+    readout: str = "affine"
+    link: str = "softplus"
+    encoder_kernel_sizes: list[int] = field(default_factory=lambda: [21, 11, 1])
+    encoder_channels: list[int] = field(default_factory=lambda: [64, 64])
+    encoder_padding: str = "causal"
+    learning_rate_final: float = 1e-5
 
     def validate(self) -> None:
         _require(self.rank >= 1, "lowrank.rank", "must be >= 1")
         _require(self.units >= self.rank, "lowrank.units", f"must be >= rank ({self.rank})")
         _require(self.particles >= 1, "lowrank.particles", "must be >= 1")
-        _choice(self.proposal, ("bootstrap",), "lowrank.proposal")
+        _choice(self.proposal, ("auto", "optimal", "bootstrap", "encoder"), "lowrank.proposal")
         _choice(self.obs, ("auto", "poisson", "gaussian"), "lowrank.obs")
-        _choice(self.activation, ("relu", "clipped_relu", "tanh"), "lowrank.activation")
+        _choice(self.activation, ("relu", "clipped_relu", "tanh", "identity"), "lowrank.activation")
         _require(0 < self.decay_init < 1, "lowrank.decay_init", "must lie in (0, 1)")
-        _require(self.transition_noise_std_init > 0, "lowrank.transition_noise_std_init", "must be > 0")
+        for key in ("transition_noise_std_init", "initial_noise_std_init", "observation_noise_std_init"):
+            _require(getattr(self, key) > 0, f"lowrank.{key}", "must be > 0")
+        _choice(self.noise_covariance, ("auto", "diag", "full"), "lowrank.noise_covariance")
+        _choice(self.readout, ("affine", "one_to_one"), "lowrank.readout")
+        _choice(self.link, ("softplus", "exp"), "lowrank.link")
+        _choice(self.encoder_padding, ("causal", "acausal"), "lowrank.encoder_padding")
+        _require(
+            len(self.encoder_kernel_sizes) >= 1 and all(k >= 1 for k in self.encoder_kernel_sizes),
+            "lowrank.encoder_kernel_sizes",
+            "must list one or more kernel sizes >= 1",
+        )
+        _require(
+            len(self.encoder_channels) == len(self.encoder_kernel_sizes) - 1 and all(c >= 1 for c in self.encoder_channels),
+            "lowrank.encoder_channels",
+            f"must list {len(self.encoder_kernel_sizes) - 1} channel counts >= 1 (one per hidden encoder layer)",
+        )
+        _require(self.learning_rate_final > 0, "lowrank.learning_rate_final", "must be > 0")
+        _require(
+            not (self.proposal == "optimal" and self.obs == "poisson"),
+            "lowrank.proposal",
+            "'optimal' needs Gaussian observations; use --proposal encoder (or bootstrap) with --obs poisson",
+        )
+        _require(
+            not (self.proposal == "encoder" and self.noise_covariance == "full"),
+            "lowrank.noise_covariance",
+            "must be diag (or auto) with --proposal encoder: the encoder proposal multiplies diagonal Gaussians",
+        )
 
 
 @dataclass
@@ -93,7 +134,8 @@ class SrnnConfig:
     """Switching RNN (Zhang & Saxena 2024) fitted by the collapsed ELBO with a bidirectional-LSTM encoder.
 
     The first ``label_fraction`` of the epochs add the paper's cross-entropy to initial labels (``init``), weighted
-    by ``label_weight``, so that every state is used; the rest optimise the plain ELBO.
+    by ``label_weight``, so that every state is used; the rest optimise the plain ELBO. The labels are computed
+    after Gaussian smoothing in time by ``init_smoothing_s`` (unset: 0.1 s for spike counts, none for signals).
     """
 
     states: int = 2
@@ -101,7 +143,7 @@ class SrnnConfig:
     encoder_hidden: int = 32
     obs: str = "auto"
     init: str = "hmm"
-    init_smoothing_bins: float = 0.0
+    init_smoothing_s: float | None = None
     label_fraction: float = 0.6
     label_weight: float = 0.5
     stickiness_init: float = 2.0
@@ -112,7 +154,11 @@ class SrnnConfig:
         _require(self.encoder_hidden >= 1, "srnn.encoder_hidden", "must be >= 1")
         _choice(self.obs, ("auto", "poisson", "gaussian"), "srnn.obs")
         _choice(self.init, ("kmeans", "hmm", "random"), "srnn.init")
-        _require(self.init_smoothing_bins >= 0, "srnn.init_smoothing_bins", "must be >= 0 (0 disables smoothing)")
+        _require(
+            self.init_smoothing_s is None or self.init_smoothing_s >= 0,
+            "srnn.init_smoothing_s",
+            "must be >= 0 seconds (0 disables smoothing; leave unset for 0.1 s on spike counts, 0 otherwise)",
+        )
         _require(0 <= self.label_fraction <= 1, "srnn.label_fraction", "must lie in [0, 1]")
         _require(self.label_weight >= 0, "srnn.label_weight", "must be >= 0")
 

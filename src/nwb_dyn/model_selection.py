@@ -109,7 +109,7 @@ def states_of_result(path: Path) -> np.ndarray | None:
 
 def format_ranking(ranked: Sequence[GridSummary], grid_option: str) -> str:
     """The ranking as a plain-text table, one row per grid value, best first."""
-    header = f"{'rank':>4}  {grid_option:>6}  {'score':<10} {'mean':>9} {'sd':>8}  {'state var.':>10}  {'best seed':>9}"
+    header = f"{'#':>4}  {grid_option:>6}  {'score':<10} {'mean':>9} {'sd':>8}  {'state var.':>10}  {'best seed':>9}"
     rows = [
         f"{summary.rank:>4}  {summary.value:>6}  {summary.score_name:<10} {summary.mean_score:>9.4f} "
         f"{summary.sd_score:>8.4f}  {summary.state_variability:>10.4f}  {summary.best_seed:>9}"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO
 
-from tests.conftest import sha256
 from nwb_dyn.results import read
+from tests.conftest import sha256
 from tests.helpers import run_cli
 from tests.nwb_checks import assert_output_clean
 

@@ -35,6 +35,7 @@ def _units() -> Units:
         ("isolated and quality not in ('mua',)", lambda q, s, i: i and q != "mua"),
         ("snr > -1", lambda q, s, i: s > -1),
         ("3 <= snr", lambda q, s, i: 3 <= s),
+        ("id in [0, 5] or snr == 0.2", lambda q, s, i: s in (4.0, 3.0, 0.2)),
     ],
 )
 def test_selection_matches_a_row_by_row_filter(expression: str, oracle) -> None:

@@ -19,10 +19,11 @@ def _reference(latents, current, decay, m, n, h, activation):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("with_input", [False, True])
+@pytest.mark.parametrize("chunk_floats", [7 * 5, 1 << 16])  # several row chunks, or the single-chunk fast path
 def test_fused_transition_matches_autograd_in_value_and_gradient(
-    activation: str, with_input: bool, monkeypatch: pytest.MonkeyPatch
+    activation: str, with_input: bool, chunk_floats: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lowrank_step, "_CHUNK_FLOATS", 7 * 5)  # force several row chunks
+    monkeypatch.setattr(lowrank_step, "_CHUNK_FLOATS", chunk_floats)
     generator = torch.Generator().manual_seed(0)
     make = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)  # noqa: E731
     latents, m, n, h = make(4, 3, 2), make(7, 2), make(2, 7), make(7)

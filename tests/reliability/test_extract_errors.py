@@ -138,3 +138,9 @@ def test_text_column_cannot_be_aligned_on(tmp_path: Path) -> None:
     source = write_nwb(tmp_path / "text.nwb", nwbfile)
     stderr = _fit_error(source, tmp_path, "--align", "condition", "--window", "0", "0.5")
     assert "text.nwb" in stderr and "trials column 'condition'" in stderr and "not times" in stderr
+
+
+def test_series_and_units_where_together_are_refused(tmp_path: Path) -> None:
+    source = write_units_session(tmp_path / "units.nwb")
+    stderr = _fit_error(source, tmp_path, "--series", "acquisition/x", "--units-where", "id > 2")
+    assert "--units-where" in stderr and "--series" in stderr and "only one" in stderr

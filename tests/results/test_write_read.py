@@ -160,6 +160,25 @@ def test_a_fit_without_fixed_points_reads_back_an_empty_set_and_stays_clean(tmp_
     assert read(path).fixed_points is None
 
 
+def test_a_source_without_subject_gets_one_named_from_its_file_and_marked_unknown(tmp_path: Path) -> None:
+    data = mock_neural_data(contiguous=True)
+    data.session.subject = {}
+    path = write_result(tmp_path / "r.nwb", data, mock_model_products(data), mock_fit_record())
+    with NWBHDF5IO(str(path), mode="r") as io:
+        subject = io.read().subject
+        assert (subject.subject_id, subject.species, subject.sex, subject.age) == (
+            "M1",
+            "http://purl.obolibrary.org/obo/NCBITaxon_32644",
+            "U",
+            "P0D/",
+        )
+        assert (
+            "sub-M1_ses-mock_ecephys.nwb" in subject.description
+            and "species not recorded" in subject.description
+        )
+    assert_output_clean(path)
+
+
 def test_read_names_the_file_when_it_is_not_a_result(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="does not exist"):
         read(tmp_path / "missing.nwb")

@@ -84,7 +84,7 @@ def standin_server(mc_maze_small: Path, standin_files: dict[str, Path]) -> Itera
 def standin(standin_server: DandiStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DandiStandin:
     """The stand-in, reset, with nwb-dyn's environment pointing at it and a per-test cache directory."""
     standin_server.reset_traffic()
-    standin_server.fault_rate = 0.0
+    standin_server.inject_faults(0.0)
     standin_server.hang = False
     standin_server.file_status.clear()
     standin_server.other_tokens.clear()

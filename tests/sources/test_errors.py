@@ -68,7 +68,7 @@ def test_embargoed_with_key_lists(standin: DandiStandin, monkeypatch: pytest.Mon
     monkeypatch.setenv("DANDI_API_KEY", API_KEY)
     code, stdout, stderr = run_cli("ls", "dandiset:000777")
     assert code == 0, stderr
-    assert "sub-e/sub-e_ecephys.nwb" in stdout and "units: 5 with" in stdout
+    assert "sub-e/sub-e_ecephys.nwb" in stdout and "  units: 5 units, " in stdout
 
 
 @pytest.mark.parametrize(

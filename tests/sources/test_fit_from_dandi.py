@@ -62,7 +62,7 @@ def test_fit_mc_maze_from_dandiset_records_provenance_and_repeat_makes_no_reques
 def test_dropped_range_requests_still_give_the_clean_runs_numbers(
     standin: DandiStandin, tmp_path: Path
 ) -> None:
-    source = f"dandiset:000999/{SYNTHETIC_PATHS[0]}"
+    source = "dandiset:000999/sub-c/sub-c_ses-1_behavior+ecephys.nwb"
     clean_code, clean_out, clean_err = run_cli(
         "fit",
         source,
@@ -74,7 +74,7 @@ def test_dropped_range_requests_still_give_the_clean_runs_numbers(
     )
     assert clean_code == 0, clean_err
     standin.reset_traffic()
-    standin.fault_rate = 0.3
+    standin.inject_faults(0.3)
     code, stdout, stderr = run_cli(
         "fit",
         source,

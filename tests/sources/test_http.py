@@ -11,13 +11,15 @@ import pytest
 from nwb_dyn.errors import SourceError
 from nwb_dyn.sources.http import RemoteFile, download_file
 from tests.dandi_standin import DandiStandin
+from tests.helpers import run_cli
+from tests.sources.conftest import SYNTHETIC_PATHS
 
 
 @pytest.mark.parametrize("fault_rate", [0.0, 0.3])
 def test_random_reads_equal_the_file(
     standin: DandiStandin, standin_files: dict[str, Path], fault_rate: float
 ) -> None:
-    standin.fault_rate = fault_rate
+    standin.inject_faults(fault_rate)
     expected = standin_files["behaviour"].read_bytes()
     remote = RemoteFile(standin.file_url("behaviour.nwb"))
     assert remote.size == len(expected) and remote.etag is not None
@@ -42,3 +44,25 @@ def test_download_checks_sha256(
     with pytest.raises(SourceError, match="has sha256 .* but the archive lists 0000"):
         download_file(standin.file_url("behaviour.nwb"), tmp_path / "bad.nwb", "0" * 64)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.nwb"]
+
+
+def test_downloaded_asset_is_reused_and_a_corrupt_copy_fetched_again(
+    standin: DandiStandin, tmp_path: Path
+) -> None:
+    source = f"dandiset:000999/{SYNTHETIC_PATHS[1]}"
+    size = next(a.size for a in standin.dandisets["000999"].versions["draft"] if a.path == SYNTHETIC_PATHS[1])
+    argv = ("ls", source, "--download", "--cache-dir", str(tmp_path))
+    first = run_cli(*argv)
+    assert first[0] == 0, first[2]
+    (copy,) = (tmp_path / "downloads").iterdir()
+    assert standin.traffic.blob_bytes == size == copy.stat().st_size
+
+    standin.reset_traffic()
+    assert run_cli(*argv) == first
+    assert standin.traffic.blob_bytes == 0
+
+    content = copy.read_bytes()
+    copy.write_bytes(content[:-1] + bytes([content[-1] ^ 0xFF]))
+    standin.reset_traffic()
+    assert run_cli(*argv) == first
+    assert standin.traffic.blob_bytes == size

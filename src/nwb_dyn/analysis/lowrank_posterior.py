@@ -1,12 +1,28 @@
-"""Posterior latents and rates of a fitted low-rank RNN, by SMC smoothing over every window."""
+"""Posterior latents and rates of a fitted low-rank RNN, by SMC filtering and smoothing over every window."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from nwb_dyn.inference.smc import run_smc
+from nwb_dyn.models.encoders import CNNEncoder
 from nwb_dyn.models.lowrank import LowRankRNN
+
+
+class LowRankPosterior(NamedTuple):
+    """Posterior summaries per window.
+
+    smoothed_latents: (B, T, R) E[z_t | y_{1:T}] from the genealogy of the final weighted particles;
+    filtering_latents: (B, T, R) E[z_t | y_{1:t}]; rates: (B, T, D) E[y_t | y_{1:T}] averaged over smoothed paths
+    (expected counts per bin for spikes, the mean signal for Gaussian data).
+    """
+
+    smoothed_latents: np.ndarray
+    filtering_latents: np.ndarray
+    rates: np.ndarray
 
 
 @torch.no_grad()
@@ -16,22 +32,35 @@ def lowrank_posterior(
     mask: np.ndarray,
     num_particles: int,
     seed: int,
+    proposal: str = "bootstrap",
+    encoder: CNNEncoder | None = None,
+    inputs: np.ndarray | None = None,
     chunk_size: int = 64,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Smoothed posterior mean latents (B, T, R) and predicted rates (B, T, D).
+) -> LowRankPosterior:
+    """Filtering and smoothed posterior means and predicted rates for windows values, mask (B, T, D).
 
-    values, mask: (B, T, D); masked channels (held-out units) do not inform the posterior, so their rates are
-    predictions. The genealogy of the final particles gives the smoothed paths; rates average the observation
-    mean over those weighted paths. Windows are processed in chunks to bound memory.
+    Masked channels (held-out units) do not inform the posterior (nor the encoder), so their rates are predictions.
+    inputs: (B, T, D_u) or None. Windows are processed in chunks of ``chunk_size`` to bound memory.
     """
     generator = torch.Generator().manual_seed(seed)
-    latents, rates = [], []
+    smoothed, filtering, rates = [], [], []
     for start in range(0, len(values), chunk_size):
-        y = torch.as_tensor(values[start : start + chunk_size], dtype=torch.float32)
-        m = torch.as_tensor(mask[start : start + chunk_size], dtype=torch.float32)
-        result = run_smc(model, y, m, num_particles, generator=generator, keep_paths=True)
+        window = slice(start, start + chunk_size)
+        y = torch.as_tensor(values[window], dtype=torch.float32)
+        m = torch.as_tensor(mask[window], dtype=torch.float32)
+        u = None if inputs is None else torch.as_tensor(inputs[window], dtype=torch.float32)
+        encoder_output = None if encoder is None else encoder(y * m)
+        result = run_smc(
+            model, y, m, num_particles, proposal=proposal, inputs=u, encoder_output=encoder_output,
+            generator=generator, keep_paths=True, keep_filtering=True,
+        )
         weights = torch.softmax(result.final_log_weights, dim=0)  # (K, B)
-        latents.append(result.smoothed_mean().numpy())
-        path_rates = model.observation.rates(result.smoothed_paths)  # (K, B, T, D)
+        smoothed.append(result.smoothed_mean().numpy())
+        filtering.append(result.filtering_mean.numpy())
+        path_rates = model.rates(result.smoothed_paths, model.input_current(u))  # (K, B, T, D)
         rates.append(torch.einsum("kb,kbtd->btd", weights, path_rates).numpy())
-    return np.concatenate(latents).astype(np.float32), np.concatenate(rates).astype(np.float32)
+    return LowRankPosterior(
+        np.concatenate(smoothed).astype(np.float32),
+        np.concatenate(filtering).astype(np.float32),
+        np.concatenate(rates).astype(np.float32),
+    )

@@ -16,18 +16,23 @@ from nwb_dyn.extract import NeuralData
 class WindowBatch(NamedTuple):
     """One batch of windows.
 
-    values, mask: (B, T, D) float32 (mask is 1 where observed); index: (B,) row indices into the NeuralData.
+    values, mask: (B, T, D) float32 (mask is 1 where observed); index: (B,) row indices into the NeuralData;
+    inputs: (B, T, D_u) float32 external inputs on the same bins, or None when the data has none.
     """
 
     values: torch.Tensor
     mask: torch.Tensor
     index: torch.Tensor
+    inputs: torch.Tensor | None = None
 
 
 class _Windows(Dataset):
-    def __init__(self, values: torch.Tensor, mask: torch.Tensor, rows: np.ndarray) -> None:
+    def __init__(
+        self, values: torch.Tensor, mask: torch.Tensor, rows: np.ndarray, inputs: torch.Tensor | None = None
+    ) -> None:
         self.values = values
         self.mask = mask
+        self.inputs = inputs
         self.rows = torch.as_tensor(rows, dtype=torch.long)
 
     def __len__(self) -> int:
@@ -35,11 +40,11 @@ class _Windows(Dataset):
 
     def __getitem__(self, item: int) -> WindowBatch:
         row = self.rows[item]
-        return WindowBatch(self.values[row], self.mask[row], row)
+        return WindowBatch(self.values[row], self.mask[row], row, None if self.inputs is None else self.inputs[row])
 
 
 def _collate(items: list[WindowBatch]) -> WindowBatch:
-    return WindowBatch(*(torch.stack(parts) for parts in zip(*items)))
+    return WindowBatch(*(None if parts[0] is None else torch.stack(parts) for parts in zip(*items)))
 
 
 class SeededShardSampler(Sampler[int]):
@@ -94,6 +99,7 @@ class NeuralDataModule(pl.LightningDataModule):
         self.values = torch.as_tensor(data.values, dtype=torch.float32)
         self.mask = torch.as_tensor(data.mask, dtype=torch.float32)
         self.validation_mask = self.mask * torch.as_tensor(~data.held_out, dtype=torch.float32)
+        self.inputs = None if data.inputs is None else torch.as_tensor(data.inputs, dtype=torch.float32)
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -108,7 +114,7 @@ class NeuralDataModule(pl.LightningDataModule):
     def _loader(self, mask: torch.Tensor, rows: np.ndarray, shuffle: bool) -> DataLoader:
         rank, world_size = self._rank_and_world()
         return DataLoader(
-            _Windows(self.values, mask, rows),
+            _Windows(self.values, mask, rows, self.inputs),
             batch_size=self._per_rank_batch(rows, world_size),
             sampler=SeededShardSampler(len(rows), self.seed, shuffle, rank, world_size),
             collate_fn=_collate,

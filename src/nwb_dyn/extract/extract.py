@@ -8,7 +8,7 @@ import numpy as np
 from pynwb import NWBFile, TimeSeries
 
 from nwb_dyn.config import DataConfig
-from nwb_dyn.errors import ExtractionError
+from nwb_dyn.errors import ConfigError, ExtractionError
 from nwb_dyn.extract.continuous import SeriesTiming, read_timing
 from nwb_dyn.extract.intervals import find_interval_table, merge_intervals, valid_time
 from nwb_dyn.extract.inventory import DataChoice, describe_fittable, modality_of
@@ -39,6 +39,8 @@ class _Signal:
 def choose_data(nwbfile: NWBFile, settings: DataConfig, label: str) -> DataChoice:
     """``--series PATH`` when given, else the default of :func:`describe_fittable` (units, else the largest series)."""
     if settings.series is not None:
+        if settings.units_where is not None:
+            raise ConfigError("--units-where selects units, --series a continuous series; pass only one of them")
         series = find_series(nwbfile, settings.series, label, "--series")
         path = settings.series.strip("/")
         return DataChoice(path, modality_of(path, series), "chosen with --series")

@@ -21,7 +21,8 @@ class NeuralData:
         bin_width_s: bin width in seconds.
         trial_ids: (B,) int64 — id of the trial (or window index) each row came from.
         window_intervals_s: (B, 2) float64 — start and stop of each window on the session clock.
-        channel_ids: (D,) int64 — unit ids (Units table ``id``) or channel indices of the series.
+        channel_ids: (D,) int64 — unit ids (Units table ``id``), or the electrode / ROI ids behind a series' columns
+            (column indices when the series links none).
         observation: ``"counts"`` (Poisson-like) or ``"continuous"`` (Gaussian-like).
         data_path: where in the NWB file the data came from (``"units"`` or a series path).
         split: (B,) str — ``"train"`` or ``"val"`` per window.

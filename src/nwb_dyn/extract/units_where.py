@@ -1,7 +1,8 @@
 """``--units-where EXPR``: select Units rows by their columns with a small, safe expression language.
 
 Grammar: comparisons ``COLUMN OP VALUE`` (``==  !=  <  <=  >  >=``, chains such as ``0.5 < snr < 3``),
-``COLUMN in [V, ...]`` / ``not in``, a bare boolean column, joined by ``and`` / ``or`` / ``not`` and parentheses.
+``COLUMN in [V, ...]`` / ``not in``, a bare boolean column, joined by ``and`` / ``or`` / ``not`` and parentheses;
+``id`` names the table's row ids.
 Values are numbers, strings or true/false literals. The text is parsed into Python's syntax tree and only the nodes above
 are interpreted — nothing is ever evaluated as code.
 """
@@ -42,6 +43,8 @@ class _UnitsExpression:
         return ConfigError(f"--units-where '{self.expression}': '{ast.unparse(node)}' is not supported; {_HELP}")
 
     def column(self, name: str) -> np.ndarray:
+        if name == "id" and "id" not in self.table.colnames:
+            return np.asarray(self.table.id[:])
         if name not in self.columns:
             if name not in self.table.colnames:
                 raise ExtractionError(

@@ -51,11 +51,16 @@ class _Observed:
         self.matrix = model.readout_matrix()  # (R, D)
         offset = model.readout_offset(input_current)  # (D,) or (B, T, D)
         self.offsets = offset.expand(observations.shape) if offset.dim() == 1 else offset
+        # Per-step views made once with unbind: indexing [:, t] inside the loop would make autograd build a full
+        # (B, T, D) zero gradient per step in backward, O(T²) work over a sweep.
+        self.step_offsets = self.offsets.unbind(1)
+        self.step_observations = observations.unbind(1)
+        self.step_mask = mask.unbind(1)
 
     def log_likelihood(self, t: int, particles: torch.Tensor) -> torch.Tensor:
         """log p(y_t | z_t) (K, B) for particles (K, B, R)."""
-        predictor = particles @ self.matrix + self.offsets[:, t]
-        return self.model.likelihood.log_prob(self.observations[:, t], predictor, self.mask[:, t])
+        predictor = particles @ self.matrix + self.step_offsets[t]
+        return self.model.likelihood.log_prob(self.step_observations[t], predictor, self.step_mask[t])
 
 
 def _initial_mean(model: LowRankRNN, input_current: torch.Tensor | None, batch: int) -> torch.Tensor:
@@ -78,7 +83,7 @@ class BootstrapProposal:
         self.observed = _Observed(model, observations, mask, input_current)
         initial = _initial_mean(model, input_current, observations.shape[0]) + noise[0] @ model.initial_noise.cholesky().T
         self.first = initial
-        self.transition_noise = noise @ model.transition_noise.cholesky().T  # (T, K, B, R); [0] unused
+        self.transition_noise = (noise @ model.transition_noise.cholesky().T).unbind(0)  # T × (K, B, R); [0] unused
 
     def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.first, self.observed.log_likelihood(0, self.first)
@@ -136,8 +141,13 @@ class OptimalGaussianProposal:
         self.combined, self.data_mean, self.scaled_noise, log_det, self.quadratic_offset, self.linear_term = (
             torch.cat(pair, dim=0 if index == 2 else 1) for index, pair in enumerate(zip(*parts))
         )
-        self.constant = energy + log_det_y + log_det  # (B, T): s + log det S, before −gᵀPg
-        self.constant = self.constant - self.quadratic_offset
+        constant = energy + log_det_y + log_det - self.quadratic_offset  # (B, T): s − gᵀPg + log det S
+        # Per-step views, made once (see _Observed).
+        self.step_combined = self.combined.unbind(1)
+        self.step_data_mean = self.data_mean.unbind(1)
+        self.step_noise = self.scaled_noise.unbind(0)
+        self.step_linear = self.linear_term.unbind(1)
+        self.step_constant = constant.unbind(1)
         self.first_mean = _initial_mean(model, input_current, batch).expand(noise.shape[1:])
         self.rank = rank
 
@@ -172,13 +182,14 @@ class OptimalGaussianProposal:
         return combined, data_mean, scaled_noise, log_det, quadratic_offset, linear
 
     def _propose(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        combined = self.step_combined[t]
         if self.shared:
-            product = prior_mean @ self.combined[0, t]  # (K, B, 2R)
+            product = prior_mean @ combined[0]  # (K, B, 2R)
         else:
-            product = torch.einsum("kbr,brs->kbs", prior_mean, self.combined[:, t])
-        particles = product[..., : self.rank] + self.data_mean[:, t] + self.scaled_noise[t]
-        quadratic = (prior_mean * (product[..., self.rank :] - self.linear_term[:, t])).sum(-1)
-        return particles, -0.5 * (quadratic + self.constant[:, t])
+            product = torch.einsum("kbr,brs->kbs", prior_mean, combined)
+        particles = product[..., : self.rank] + self.step_data_mean[t] + self.step_noise[t]
+        quadratic = (prior_mean * (product[..., self.rank :] - self.step_linear[t])).sum(-1)
+        return particles, -0.5 * (quadratic + self.step_constant[t])
 
     def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self._propose(0, self.first_mean)
@@ -221,17 +232,22 @@ class EncoderProposal:
         self.prior_share = prior_precision * variance  # λ_z/(λ_z + λ_e): weight of F in the proposal mean
         self.data_mean = variance * encoder_precision * encoder_mean  # (B, T, R)
         std = variance.sqrt()
-        self.scaled_noise = noise * std.transpose(0, 1)  # (T, K, B, R)
+        self.scaled_noise = noise * std.transpose(0, 1).unsqueeze(1)  # (T, K, B, R)
         # log N(z; F, σ_z²) − log r(z) = −½ Σ [(z − F)²λ_z − ε² + log(σ_z² (λ_z + λ_e))]
         self.log_ratio_constant = -0.5 * (
-            torch.log(prior_variance * precision).sum(-1).transpose(0, 1) - (noise * noise).sum(-1)
+            torch.log(prior_variance * precision).sum(-1).transpose(0, 1).unsqueeze(1) - (noise * noise).sum(-1)
         )  # (T, K, B)
-        self.prior_precision = prior_precision
+        self.prior_precision = prior_precision.unbind(0)
+        # Per-step views, made once (see _Observed).
+        self.prior_share = self.prior_share.unbind(1)
+        self.data_mean = self.data_mean.unbind(1)
+        self.scaled_noise = self.scaled_noise.unbind(0)
+        self.log_ratio_constant = self.log_ratio_constant.unbind(0)
         self.first_mean = _initial_mean(model, input_current, observations.shape[0])
         self.alpha = float((encoder_precision * variance).detach().mean())
 
     def _propose(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        particles = self.prior_share[:, t] * prior_mean + self.data_mean[:, t] + self.scaled_noise[t]
+        particles = self.prior_share[t] * prior_mean + self.data_mean[t] + self.scaled_noise[t]
         deviation = particles - prior_mean
         log_ratio = self.log_ratio_constant[t] - 0.5 * (deviation * deviation * self.prior_precision[t]).sum(-1)
         return particles, self.observed.log_likelihood(t, particles) + log_ratio

@@ -105,6 +105,7 @@ def run_smc(
     noise, offsets = _draw_randomness(steps, num_particles, batch, model.rank, dtype, observations.device, generator)
     sampler = make_proposal(proposal, model, observations, mask, input_current, noise, encoder_output)
     log_k = math.log(num_particles)
+    step_currents = None if input_current is None else input_current.unbind(1)  # per-step views, made once
 
     particles, log_weights = sampler.initial()
     increments = [torch.logsumexp(log_weights, dim=0)]
@@ -114,7 +115,7 @@ def run_smc(
     for t in range(1, steps):
         ancestors = systematic_resample(log_weights, offsets=offsets[t])  # (K, B)
         particles = torch.gather(particles, 0, ancestors.unsqueeze(-1).expand(-1, -1, model.rank))
-        current = None if input_current is None else input_current[:, t - 1]
+        current = None if step_currents is None else step_currents[t - 1]
         particles, log_weights = sampler.step(t, model.transition_mean(particles, current))
         increments.append(torch.logsumexp(log_weights, dim=0))
         if keep_filtering:

@@ -30,19 +30,20 @@ def apply_activation(name: str, currents: torch.Tensor, bias: torch.Tensor) -> t
 
 def activation_and_slopes(
     name: str, currents: torch.Tensor, bias: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """φ(x; h), ∂φ/∂x and ∂φ/∂h, each shaped like ``currents`` (..., N); ``bias`` is (N,)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """φ(x; h), ∂φ/∂x and ∂φ/∂h, each shaped like ``currents`` (..., N); ``bias`` is (N,).
+
+    ∂φ/∂h is None where it equals −∂φ/∂x (every activation but the clipped ReLU), which saves a pass over N.
+    """
     if name == "relu":
-        active = (currents > bias).to(currents.dtype)
-        return torch.relu(currents - bias), active, -active
+        shifted = currents - bias
+        return torch.relu(shifted), (shifted > 0).to(currents.dtype), None
     if name == "clipped_relu":
         upper = (currents > -bias).to(currents.dtype)
         return torch.relu(currents + bias) - torch.relu(currents), upper - (currents > 0).to(currents.dtype), upper
     if name == "tanh":
         value = torch.tanh(currents - bias)
-        slope = 1.0 - value * value
-        return value, slope, -slope
+        return value, 1.0 - value * value, None
     if name == "identity":
-        ones = torch.ones_like(currents)
-        return currents - bias, ones, -ones
+        return currents - bias, torch.ones_like(currents), None
     raise ValueError(f"unknown activation '{name}'; expected one of {ACTIVATIONS}")

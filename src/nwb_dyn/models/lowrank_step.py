@@ -21,6 +21,13 @@ def _row_chunks(rows: int, units: int) -> list[slice]:
     return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
+def _currents(latents: torch.Tensor, m: torch.Tensor, input_current: torch.Tensor | None) -> torch.Tensor:
+    """x = z·mᵀ (+ c): latents (rows, R), input_current (rows, N) or None → (rows, N)."""
+    if input_current is None:
+        return latents @ m.T
+    return torch.addmm(input_current, latents, m.T)
+
+
 class _FusedLowRankTransition(torch.autograd.Function):
     @staticmethod
     def forward(ctx, latents, input_current, decay, m, n, h, activation):  # type: ignore[override]
@@ -28,13 +35,15 @@ class _FusedLowRankTransition(torch.autograd.Function):
         units = m.shape[0]
         flat = latents.reshape(-1, rank)
         current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
-        out = torch.empty_like(flat)
-        for rows in _row_chunks(flat.shape[0], units):
-            x = flat[rows] @ m.T
-            if current is not None:
-                x = x + current[rows]
-            rates = apply_activation(activation, x, h)
-            torch.addmm(flat[rows] * decay, rates, n.T, out=out[rows])
+        chunks = _row_chunks(flat.shape[0], units)
+        if len(chunks) == 1:
+            rates = apply_activation(activation, _currents(flat, m, current), h)
+            out = torch.addmm(flat * decay, rates, n.T)
+        else:
+            out = torch.empty_like(flat)
+            for rows in chunks:
+                x = _currents(flat[rows], m, None if current is None else current[rows])
+                torch.addmm(flat[rows] * decay, apply_activation(activation, x, h), n.T, out=out[rows])
         ctx.activation = activation
         ctx.save_for_backward(latents, input_current, decay, m, n, h)
         return out.reshape(particles, batch, rank)
@@ -47,22 +56,32 @@ class _FusedLowRankTransition(torch.autograd.Function):
         flat = latents.reshape(-1, rank)
         grad = grad_out.reshape(-1, rank)
         current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
+        chunks = _row_chunks(flat.shape[0], units)
+        if len(chunks) == 1 and input_current is None:
+            # Small problems: the same algebra without chunk bookkeeping (Python overhead dominates here).
+            rates, slope_x, slope_h = activation_and_slopes(ctx.activation, flat @ m.T, h)
+            back = grad @ n
+            delta = back * slope_x
+            grad_h = -delta.sum(0) if slope_h is None else (back * slope_h).sum(0)
+            grad_latents = torch.addmm(grad * decay, delta, m)
+            grad_decay = (grad * flat).sum().reshape(decay.shape)
+            return (grad_latents.reshape(particles, batch, rank), None, grad_decay, delta.T @ flat, grad.T @ rates,
+                    grad_h, None)
         grad_latents = grad * decay
         grad_m = torch.zeros_like(m)
         grad_n = torch.zeros_like(n)
         grad_h = torch.zeros_like(h)
         grad_current = None if input_current is None else torch.empty(particles * batch, units, dtype=flat.dtype)
-        for rows in _row_chunks(flat.shape[0], units):
-            x = flat[rows] @ m.T
-            if current is not None:
-                x = x + current[rows]
+        for rows in chunks:
+            x = _currents(flat[rows], m, None if current is None else current[rows])
             rates, slope_x, slope_h = activation_and_slopes(ctx.activation, x, h)
             back = grad[rows] @ n  # (rows, N): ∂L/∂φ
-            delta = back * slope_x
+            delta = back * slope_x  # ∂L/∂x
             grad_latents[rows] += delta @ m
             grad_m.addmm_(delta.T, flat[rows])
             grad_n.addmm_(grad[rows].T, rates)
-            grad_h += (back * slope_h).sum(0)
+            # ∂φ/∂h = −∂φ/∂x except for the clipped ReLU, whose bias moves only its lower kink.
+            grad_h += -delta.sum(0) if slope_h is None else (back * slope_h).sum(0)
             if grad_current is not None:
                 grad_current[rows] = delta
         grad_decay = (grad * flat).sum().reshape(decay.shape)

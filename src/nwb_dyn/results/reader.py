@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pynwb import NWBHDF5IO
 
-import nwb_dyn.ndx  # noqa: F401  (registers the ndx-dyn classes before reading)
 from nwb_dyn.analysis.products import FixedPointSet, GeneratedSamples
 from nwb_dyn.errors import OutputError
-from nwb_dyn.ndx import DynamicsModel
+from nwb_dyn.ndx import DynamicsModel  # importing nwb_dyn.ndx registers our classes before any read
 from nwb_dyn.results.containers import SOURCE_OPTIONAL_KEYS
 from nwb_dyn.results.rebuild import rebuild_model
 from nwb_dyn.results.writer import MODULE_NAME
@@ -61,7 +60,8 @@ class FitResult:
     latents: (N, R) with timestamps (N,) s (bin centres, session clock); rates: (N, D) for channel_ids (D,);
     states: (N,) int or None; state_probabilities: (N, K) or None; segments, fixed_points, samples: or None;
     windows: the fitted windows; provenance: source / versions / config / seed / command; stored_model: what
-    rebuilds the model. ``model`` rebuilds it (imports torch on first use).
+    rebuilds the model; units_ids: ids of the copied source units, or None. ``model`` rebuilds the model (imports
+    torch on first use).
     """
 
     path: Path
@@ -79,7 +79,7 @@ class FitResult:
     segments: StateSegmentsData | None = None
     fixed_points: FixedPointSet | None = None
     samples: GeneratedSamples | None = None
-    units_ids: np.ndarray | None = field(default=None)
+    units_ids: np.ndarray | None = None
 
     def per_window(self, rows: np.ndarray) -> np.ndarray:
         """(B·T, ...) → (B, T, ...): split a per-bin array back into the fitted windows (in time order)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import numpy as np
@@ -14,10 +15,14 @@ from nwb_dyn.extract import SessionInfo
 # Spike-time spacings are rounded to the nanosecond: float64 noise on a millisecond grid (0.000999999...) is not
 # precision the recording had, and no extracellular system samples faster than 1 GHz.
 _RESOLUTION_DECIMALS = 9
+UNIDENTIFIED_SPECIES = "http://purl.obolibrary.org/obo/NCBITaxon_32644"
 
 
-def new_derived_nwbfile(session: SessionInfo, description: str) -> NWBFile:
-    """A new NWBFile (fresh identifier) with the source's session metadata and a complete subject."""
+def new_derived_nwbfile(session: SessionInfo, description: str, source_name: str) -> NWBFile:
+    """A new NWBFile (fresh identifier) with the source's session metadata and a complete subject.
+
+    ``source_name`` (the source's file name or asset path) names the subject when the source recorded none.
+    """
     nwbfile = NWBFile(
         session_description=description,
         identifier=str(uuid.uuid4()),
@@ -31,17 +36,31 @@ def new_derived_nwbfile(session: SessionInfo, description: str) -> NWBFile:
         source_script="nwb-dyn",
         source_script_file_name="nwb_dyn",
     )
-    if session.subject:
-        nwbfile.subject = complete_subject(session.subject)
+    nwbfile.subject = complete_subject(session.subject or _subject_from_name(source_name))
     return nwbfile
+
+
+def _subject_from_name(source_name: str) -> dict[str, str]:
+    """A subject for a source that recorded none (DANDI needs one): its id from the ``sub-`` entity of the name."""
+    stem = source_name.rsplit("/", 1)[-1]
+    match = re.search(r"(?:^|_)sub-([A-Za-z0-9-]+)", stem)
+    subject_id = match.group(1) if match else "unknown"
+    origin = (
+        f"the 'sub-' entity of the source file name {stem}" if match else "nothing (written as 'unknown')"
+    )
+    return {
+        "subject_id": subject_id,
+        "description": f"The source recorded no subject; subject_id taken from {origin}.",
+    }
 
 
 def complete_subject(fields: dict[str, str]) -> Subject:
     """The source's subject, with unknown age and sex written in NWB's own forms for "unknown".
 
-    DANDI and nwbinspector treat a missing age or sex as critical. We never invent a value: an unknown sex is
-    NWB's ``"U"`` and an unknown age the open ISO 8601 range ``"P0D/"`` ("zero days or older"), and the description
-    says that the source did not record them.
+    DANDI and nwbinspector treat a missing age, sex or species as critical or a violation. We never invent a value:
+    an unknown sex is NWB's ``"U"``, an unknown age the open ISO 8601 range ``"P0D/"`` ("zero days or older"), an
+    unknown species NCBI taxon 32644 ("unidentified", in the taxonomy-link form nwbinspector accepts), and the
+    description says that the source did not record them.
     """
     completed = dict(fields)
     notes = []
@@ -51,6 +70,9 @@ def complete_subject(fields: dict[str, str]) -> Subject:
     if "sex" not in completed:
         completed["sex"] = "U"
         notes.append("sex not recorded in the source (written as U)")
+    if "species" not in completed:
+        completed["species"] = UNIDENTIFIED_SPECIES
+        notes.append("species not recorded in the source (written as NCBI taxon 32644, 'unidentified')")
     description = completed.get("description", "Subject of the source session.")
     completed["description"] = "; ".join([description, *notes]) if notes else description
     return Subject(**completed)

@@ -43,6 +43,7 @@ def build_result_nwbfile(data: NeuralData, products: ModelProducts, record: FitR
     nwbfile = new_derived_nwbfile(
         data.session,
         f"nwb-dyn {products.family} fit of {source_name} ({data.data_path}, {data.bin_width_s} s bins)",
+        source_name,
     )
     copy_trials(nwbfile, data.session)
     copy_units(nwbfile, data.session)

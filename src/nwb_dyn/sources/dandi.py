@@ -2,7 +2,8 @@
 
 Listings of *published* versions never change, so the selected assets of a pinned version are remembered under the
 cache directory: a repeated fit of ``dandiset:ID@VERSION`` then needs no request at all when its extracted arrays are
-cached too. Without a version (latest published, else draft) or for ``draft`` the archive is always asked.
+cached too. Without a version two small requests learn the latest published version (then its remembered listing is
+used); ``draft`` is always listed afresh.
 """
 
 from __future__ import annotations
@@ -120,9 +121,7 @@ class DandiArchive:
                     f"{self.api_url} is not a DANDI API (HTTP 404); check --dandi-api-url"
                 ):
                     self._client = DandiAPIClient(api_url=self.api_url, token=os.environ.get("DANDI_API_KEY"))
-            except RuntimeError as exc:
-                if isinstance(exc, DandiError):
-                    raise
+            except RuntimeError as exc:  # dandi's "Could not retrieve server info from <url>"
                 raise DandiError(
                     f"cannot reach a DANDI server at {self.api_url} ({exc}); check --dandi-api-url or "
                     "NWB_DYN_DANDI_API_URL and your network"
@@ -174,6 +173,10 @@ class DandiArchive:
                     f"{', '.join(known)} (or 'draft')"
                 ) from None
         version = dandiset.version_id
+        if version != "draft":  # the latest published version may be one we have listed before
+            remembered = self._remembered(self._listing_file(target, version, glob))
+            if remembered is not None:
+                return remembered
         with self._translate_errors(f"{name}/{version}: cannot list its assets"):
             assets = {asset.path: asset for asset in dandiset.get_assets()}
         chosen = select_assets(list(assets), target.asset_path, glob)
@@ -208,9 +211,6 @@ class DandiArchive:
                     }
                 ),
             )
-            if target.version is None:  # remember it under the pinned spelling too
-                pinned_target = DandiTarget(target.dandiset_id, version, target.asset_path)
-                write_text_atomically(self._listing_file(pinned_target, version, glob), listing.read_text())
         return selection
 
     @staticmethod

@@ -12,7 +12,9 @@ import hashlib
 import io
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
@@ -24,6 +26,7 @@ MIN_BLOCK_BYTES = 64 * 1024
 # is fetched exactly, in one request, whatever this is).
 MAX_READAHEAD_BYTES = 512 * 1024
 USER_AGENT = "nwb-dyn (+https://github.com/nwb-dyn)"
+T = TypeVar("T")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -99,7 +102,8 @@ class RemoteFile(io.RawIOBase):
             raise http_failure(response.status_code, self.url, self._dandi)
         return response
 
-    def _call(self, action):  # type: ignore[no-untyped-def]
+    def _call(self, action: Callable[[], T]) -> T:
+        """Run one request (with retries); a final failure is remembered in :attr:`failure` and raised."""
         try:
             return with_retries(action, self._policy)
         except SourceError as exc:
@@ -164,7 +168,7 @@ class RemoteFile(io.RawIOBase):
                 self._blocks[offset + block] = body[block : block + MIN_BLOCK_BYTES]
             self._last_fetch_stop = offset = run_stop
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def,override]
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
         stop = min(self.size, self._position + len(view))
         if stop <= self._position:

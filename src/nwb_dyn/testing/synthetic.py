@@ -96,6 +96,8 @@ def mock_model_products(
         logits = rng.standard_normal((*shape, num_states))
         logits[np.arange(shape[0])[:, None], np.arange(shape[1])[None, :], states] += 5.0
         probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    # enough generated runs that time (runs × T) outnumbers channels, as nwbinspector's orientation check wants
+    runs = max(2, -(-data.num_channels // data.num_bins) + 1)
     eigenvalues = rng.standard_normal((3, rank)) + 1j * rng.standard_normal((3, rank))
     return ModelProducts(
         family="lowrank",
@@ -110,8 +112,8 @@ def mock_model_products(
         states=states,
         state_probabilities=probabilities,
         samples=GeneratedSamples(
-            latents=rng.standard_normal((2, data.num_bins, rank)),
-            observations=rng.poisson(1.0, (2, data.num_bins, data.num_channels)).astype(np.float64),
+            latents=rng.standard_normal((runs, data.num_bins, rank)),
+            observations=rng.poisson(1.0, (runs, data.num_bins, data.num_channels)).astype(np.float64),
             seed=seed,
         ),
         fixed_points=FixedPointSet(

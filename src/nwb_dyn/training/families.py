@@ -34,7 +34,8 @@ def likelihood_for(data: NeuralData, requested: str) -> str:
 
 
 def _build_lowrank(config: FitConfig, data: NeuralData) -> pl.LightningModule:
-    return LowRankModule(config, data.num_channels, likelihood_for(data, config.lowrank.obs))
+    num_inputs = 0 if data.inputs is None else data.inputs.shape[-1]
+    return LowRankModule(config, data.num_channels, likelihood_for(data, config.lowrank.obs), num_inputs)
 
 
 def _weights(module: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -59,12 +60,22 @@ def _lowrank_fixed_points(model: torch.nn.Module) -> FixedPointSet | None:
 def _summarise_lowrank(module: pl.LightningModule, data: NeuralData, config: FitConfig) -> ModelProducts:
     model = module.model.eval()
     held_in_mask = data.mask & ~data.held_out[None, None, :]
-    latents, rates = lowrank_posterior(
-        model, data.values, held_in_mask, max(config.lowrank.particles, 32), seed=config.seed
+    posterior = lowrank_posterior(
+        model,
+        data.values,
+        held_in_mask,
+        max(config.lowrank.particles, 32),
+        seed=config.seed,
+        proposal=module.proposal,
+        encoder=None if module.encoder is None else module.encoder.eval(),
+        inputs=data.inputs,
     )
+    latents, rates = posterior.smoothed_latents, posterior.rates
     generator = torch.Generator().manual_seed(config.seed)
+    num_samples = min(data.num_windows, 16)
+    sample_inputs = None if data.inputs is None else torch.as_tensor(data.inputs[:num_samples], dtype=torch.float32)
     sample_latents, sample_observations = model.generate(
-        min(data.num_windows, 16), data.num_bins, generator=generator
+        num_samples, data.num_bins, inputs=sample_inputs, generator=generator
     )
     return ModelProducts(
         family="lowrank",
@@ -75,7 +86,14 @@ def _summarise_lowrank(module: pl.LightningModule, data: NeuralData, config: Fit
         hyperparameters=dict(model.hyperparameters),  # constructor arguments: results.rebuild remakes the model
         fixed_points=_lowrank_fixed_points(model),
         samples=GeneratedSamples(
-            latents=sample_latents.numpy(), observations=sample_observations.numpy(), seed=config.seed
+            latents=sample_latents.numpy(),
+            observations=sample_observations.numpy(),
+            seed=config.seed,
+            conditioning=(
+                "free-running from the learned initial-state distribution"
+                if sample_inputs is None
+                else f"the external inputs of the first {num_samples} windows, from the learned initial state"
+            ),
         ),
     )
 

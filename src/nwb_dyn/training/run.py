@@ -5,7 +5,7 @@ Layout under ``OUT/.nwb-dyn-runs/<output stem>/``::
     config.yaml            the fully resolved configuration of the latest start
     checkpoints/last.ckpt  written (atomically) at the end of every epoch
     checkpoints/best.ckpt  the epoch with the lowest validation objective
-    logs/metrics.csv       one row per logged step/epoch
+    logs/version_N/metrics.csv  one per start (first run, then each resume), a row per logged step/epoch
     summary.json           epochs, steps, best metric (rank 0, end of fit)
 
 Re-running the same ``nwb-dyn fit`` with the same ``--out`` resumes from ``last.ckpt``; ``--resume PATH`` picks
@@ -138,7 +138,7 @@ def summary_lines(summary: dict[str, Any], output: Path) -> list[str]:
         + ("  (stopped early)" if summary.get("stopped_early") else "")
         + (f"  (resumed after epoch {summary['resumed_after_epochs']})" if summary.get("resumed_after_epochs") else ""),
         f"  steps        {summary.get('global_steps', '?')}",
-        f"  best {monitor:<8}{'n/a' if best is None else f'{best:.4f}'}",
+        f"  {'best ' + monitor:<12} {'n/a' if best is None else f'{best:.4f}'}",
         f"  wall time    {summary.get('wall_time_s', 0.0):.1f} s",
         f"  output       {output}",
     ]

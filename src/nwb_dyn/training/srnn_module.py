@@ -113,15 +113,23 @@ class SrnnModule(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
 
 
+#: Smoothing of spike counts before the initial labels: sparse counts alone give near-chance HMM / k-means labels
+#: (measured on the switching-Lorenz demo, 30 units at 20 Hz in 10 ms bins: HMM 0.56 unsmoothed, 0.90 at 0.1 s).
+DEFAULT_COUNT_SMOOTHING_S = 0.1
+
+
 def build_srnn(config: FitConfig, data: NeuralData, emission: str) -> SrnnModule:
     """An :class:`SrnnModule` for ``data``, with initial labels computed from its held-in channels."""
     values, mask = held_in_values(data)
+    smoothing_s = config.srnn.init_smoothing_s
+    if smoothing_s is None:
+        smoothing_s = DEFAULT_COUNT_SMOOTHING_S if data.observation == "counts" else 0.0
     labels = initial_state_labels(
         values * mask,
         config.srnn.states,
         config.srnn.init,
         seed=config.seed,
-        smoothing_bins=config.srnn.init_smoothing_bins,
+        smoothing_bins=smoothing_s / config.data.bin_width_s,
     )
     return SrnnModule(config, data.num_channels, emission, labels, data.held_out)
 

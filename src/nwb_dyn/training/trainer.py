@@ -49,17 +49,21 @@ def _progress_bar_wanted(settings: TrainerConfig) -> bool:
 
 
 def _loggers(run_dir: Path) -> list[Logger]:
-    """A CSV log always; TensorBoard as well when the ``tensorboard`` (or ``tensorboardX``) package is installed."""
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="logs", version="")]
+    """A CSV log always; TensorBoard as well when the ``tensorboard`` (or ``tensorboardX``) package is installed.
+
+    Each start of the run (first, then every resume) logs to a new ``version_N`` folder: Lightning would otherwise
+    delete the earlier epochs' ``metrics.csv`` when a resumed run opens it again.
+    """
+    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="logs")]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
-        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard"))
     return loggers
 
 
 def make_trainer(config: FitConfig, run_dir: Path, has_validation: bool = True) -> pl.Trainer:
     """A Trainer writing checkpoints (``last.ckpt``; ``best.ckpt`` by validation loss), logs and a summary.
 
-    ``run_dir`` layout: ``checkpoints/{last,best}.ckpt``, ``logs/metrics.csv``, ``summary.json`` (see
+    ``run_dir`` layout: ``checkpoints/{last,best}.ckpt``, ``logs/version_N/metrics.csv``, ``summary.json`` (see
     :mod:`nwb_dyn.training.run`). Without validation windows there is no best checkpoint and no early stopping.
     """
     settings = config.trainer

@@ -1,0 +1,99 @@
+"""The published teacher RNNs of Pals et al. 2024 as :class:`LowRankRNN` models, and teacher–student diagnostics.
+
+The shared teacher files (``../shared/data/teacher_rnns``) step ``x_{t+1} = (1 − α) x_t + α (m n / N) relu(x_t + b)``
+with α = 0.1; in latent coordinates that is our model with decay a = 1 − α, n_model = α n / N, h = −b and ReLU
+(algorithms.md §2.6). Observations are the currents x = m z of every unit (one-to-one readout, gain 1, offset 0)
+plus Gaussian noise, or Poisson counts with rate softplus(4·x − 3).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nwb_dyn.models.lowrank import LowRankRNN
+
+TEACHER_ALPHA = 0.1
+
+
+def load_teacher(
+    path: str | Path,
+    likelihood: str = "gaussian",
+    latent_noise_std: float = 0.2,
+    observation_noise_std: float = 0.1,
+    initial_std: float = 2.0,
+) -> LowRankRNN:
+    """A teacher file as a LowRankRNN with isotropic latent noise (std ``latent_noise_std``, paper: Σ_z = 0.04·I).
+
+    Gaussian teachers read out the currents with noise std ``observation_noise_std`` (paper: Σ_y = 0.01·I); the
+    Poisson teacher reads out softplus(4·x − 3) (gain 4, offset −3 inside the softplus link). The initial state is
+    N(0, initial_std²·I), like the authors' random-radius, random-phase starts.
+    """
+    arrays = np.load(path)
+    m, n, bias = arrays["m"], arrays["n"], arrays["b_rec"]
+    units = m.shape[0]
+    model = LowRankRNN(
+        rank=m.shape[1],
+        num_units=units,
+        num_channels=units,
+        likelihood=likelihood,
+        activation="relu",
+        decay_init=1 - TEACHER_ALPHA,
+        transition_noise_std_init=latent_noise_std,
+        initial_noise_std_init=initial_std,
+        noise_covariance="diag",
+        readout="one_to_one",
+        observation_noise_std_init=observation_noise_std,
+    )
+    with torch.no_grad():
+        model.m.copy_(torch.as_tensor(m, dtype=torch.float32))
+        model.n.copy_(torch.as_tensor(TEACHER_ALPHA * n / units, dtype=torch.float32))
+        model.h.copy_(torch.as_tensor(-bias, dtype=torch.float32))
+        if likelihood == "poisson":
+            model.readout.weight.fill_(4.0)
+            model.readout.bias.fill_(-3.0)
+    return model
+
+
+def unit_space_noise_std(model: LowRankRNN) -> float:
+    """√(mean of the R non-zero eigenvalues of m Σ_z mᵀ): the latent noise's size as seen by the units.
+
+    Unlike Σ_z itself this does not depend on the (arbitrary) basis of the latent space, so teacher and student
+    compare directly.
+    """
+    with torch.no_grad():
+        covariance = model.m.double() @ model.transition_noise.covariance().double() @ model.m.double().T
+        eigenvalues = torch.linalg.eigvalsh(covariance)[-model.rank :]
+    return float(eigenvalues.mean().sqrt())
+
+
+def oscillation_frequency(model: LowRankRNN, steps: int = 2000, burn_in: int = 500) -> float:
+    """Dominant frequency (cycles per step) of the noise-free latent dynamics from a generic start.
+
+    The deterministic map z ↦ F(z) is iterated; the currents' first principal component after the burn-in is
+    Fourier-transformed and the peak located (0 if the dynamics settle to a fixed point).
+    """
+    with torch.no_grad():
+        latent = torch.full((1, 1, model.rank), 1.0)
+        path = []
+        for _ in range(steps):
+            latent = model.transition_mean(latent)
+            path.append(latent[0, 0].clone())
+        currents = (torch.stack(path[burn_in:]) @ model.m.T).double().numpy()
+    currents = currents - currents.mean(0)
+    if np.abs(currents).max() < 1e-6:
+        return 0.0
+    _, _, axes = np.linalg.svd(currents, full_matrices=False)
+    trace = currents @ axes[0]
+    power = np.abs(np.fft.rfft(trace * np.hanning(len(trace)))) ** 2
+    frequencies = np.fft.rfftfreq(len(trace))
+    return float(frequencies[1:][np.argmax(power[1:])])
+
+
+def teacher_period_steps(model: LowRankRNN) -> float:
+    """Oscillation period in time steps (inf for a fixed point)."""
+    frequency = oscillation_frequency(model)
+    return math.inf if frequency == 0 else 1.0 / frequency
