@@ -15,6 +15,7 @@ from nwb_dyn.errors import OutputError
 from nwb_dyn.extract import NeuralData, extract_neural_data
 from nwb_dyn.extract.cache import ExtractionCache, extraction_cache_key
 from nwb_dyn.provenance import package_versions
+from nwb_dyn.results.atomic import ensure_writable_directory
 from nwb_dyn.results.naming import derived_file_name
 from nwb_dyn.sources import SourceOptions, SourceRef, resolve_sources
 
@@ -219,7 +220,9 @@ def fit(
         download=download,
     )
     extraction_cache = ExtractionCache(source_options.cache_root() / "extracted")
-    for ref in resolve_sources(source, source_options):
+    refs = resolve_sources(source, source_options)
+    ensure_writable_directory(out_dir)  # a bad source creates nothing; a bad --out fails before any training
+    for ref in refs:
         data = _session_data(ref, resolved, extraction_cache)
         session = _fit_session(
             ref,

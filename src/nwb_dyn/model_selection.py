@@ -16,6 +16,7 @@ import numpy as np
 
 from nwb_dyn.analysis.metrics.selection import GridFit, GridSummary, rank_grid
 from nwb_dyn.errors import ConfigError, OutputError
+from nwb_dyn.results.atomic import atomic_path
 
 #: The fit option that sets each family's size: the number of discrete states, or the latent rank.
 GRID_OPTION_OF_FAMILY: dict[str, str] = {"srnn": "states", "lowrank": "rank"}
@@ -95,7 +96,8 @@ def select_model(
         raise OutputError(
             f"{destination} already exists; pass --overwrite to replace it, or choose another --out"
         )
-    shutil.copy2(chosen, destination)
+    with atomic_path(destination) as temporary:  # a kill mid-copy never leaves a partial file at destination
+        shutil.copy2(chosen, temporary)
     return SelectionOutcome(ranked=ranked, chosen_output=destination, grid_outputs=outputs)
 
 

@@ -19,7 +19,9 @@ def _provenance(output: Path) -> dict[str, str]:
         record = io.read().processing["misc"]["provenance"]
         return {
             key: getattr(record, key)
-            for key in ("source_kind", "dandiset_id", "dandiset_version", "asset_path", "asset_id", "sha256")
+            for key in (
+                "source_kind", "dandiset_id", "dandiset_version", "asset_path", "asset_id", "sha256", "api_url"
+            )
         }
 
 
@@ -43,6 +45,7 @@ def test_fit_mc_maze_from_dandiset_records_provenance_and_repeat_makes_no_reques
         "asset_path": MC_MAZE_PATH,
         "asset_id": asset.asset_id,
         "sha256": asset.sha256,
+        "api_url": standin.api_url,
     }
     assert 0 < standin.traffic.blob_bytes <= 2 * asset.size
 

@@ -251,6 +251,7 @@ def _model_types() -> list[NWBDatasetSpec | NWBGroupSpec]:
             _text_attribute("dandiset_version", "DANDI dandiset version.", required=False),
             _text_attribute("asset_path", "Path of the asset inside the dandiset.", required=False),
             _text_attribute("asset_id", "DANDI asset id.", required=False),
+            _text_attribute("api_url", "DANDI API URL the asset was resolved through.", required=False),
             _text_attribute(
                 "versions", "Package name -> version of nwb-dyn, torch, Lightning, pynwb, ..., JSON."
             ),

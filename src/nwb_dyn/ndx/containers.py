@@ -240,7 +240,7 @@ class DynamicsModel(MultiContainerInterface):
 class FitProvenance(NWBDataInterface):
     """Source identity (path/URL/DANDI asset and digests), package versions, resolved config, seed and command."""
 
-    _OPTIONAL = ("sha256", "etag", "dandiset_id", "dandiset_version", "asset_path", "asset_id")
+    _OPTIONAL = ("sha256", "etag", "dandiset_id", "dandiset_version", "asset_path", "asset_id", "api_url")
     __nwbfields__ = ("source_kind", "source_location", *_OPTIONAL, "versions", "config", "seed", "command")
 
     @docval(

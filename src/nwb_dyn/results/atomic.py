@@ -11,6 +11,22 @@ from pathlib import Path
 from nwb_dyn.errors import OutputError
 
 
+def ensure_writable_directory(directory: Path) -> None:
+    """Create ``directory`` if needed and raise :class:`OutputError` naming it unless files can be written there.
+
+    Checked before any work starts, so a fit does not train for an hour and then fail to save its result.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the output directory {directory} ({exc.strerror}); pass an --out directory you can "
+            "write to"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into {directory} (permission denied); pass an --out directory you can write to")
+
+
 @contextlib.contextmanager
 def atomic_path(final_path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final_path``; on success it is flushed and renamed onto ``final_path``.

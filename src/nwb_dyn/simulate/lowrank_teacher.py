@@ -74,7 +74,7 @@ def oscillation_frequency(model: LowRankRNN, steps: int = 2000, burn_in: int = 5
     """Dominant frequency (cycles per step) of the noise-free latent dynamics from a generic start.
 
     The deterministic map z ↦ F(z) is iterated; the currents' first principal component after the burn-in is
-    Fourier-transformed and the peak located (0 if the dynamics settle to a fixed point).
+    Fourier-transformed and the peak located (0 if the dynamics settle to a fixed point, NaN if they diverge).
     """
     with torch.no_grad():
         latent = torch.full((1, 1, model.rank), 1.0)
@@ -83,6 +83,8 @@ def oscillation_frequency(model: LowRankRNN, steps: int = 2000, burn_in: int = 5
             latent = model.transition_mean(latent)
             path.append(latent[0, 0].clone())
         currents = (torch.stack(path[burn_in:]) @ model.m.T).double().numpy()
+    if not np.all(np.isfinite(currents)):
+        return math.nan  # the dynamics diverge
     currents = currents - currents.mean(0)
     if np.abs(currents).max() < 1e-6:
         return 0.0

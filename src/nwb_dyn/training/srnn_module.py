@@ -13,6 +13,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from nwb_dyn.analysis.generation import generated_run_count
 from nwb_dyn.analysis.numeric_fixed_points import find_fixed_points_numeric
 from nwb_dyn.analysis.products import FixedPointSet, GeneratedSamples, ModelProducts
 from nwb_dyn.config import FitConfig
@@ -167,7 +168,8 @@ def summarise_srnn(module: pl.LightningModule, data: NeuralData, config: FitConf
     values, mask = held_in_values(data)
     posterior = infer_posterior(model, encoder, values, mask=mask)
     generator = torch.Generator().manual_seed(config.seed)
-    sample = model.generate(min(data.num_windows, 16), data.num_bins, generator=generator)
+    runs = generated_run_count(data.num_windows, data.num_bins, data.num_channels)
+    sample = model.generate(runs, data.num_bins, generator=generator)
     latents = posterior.latents.numpy()
     return ModelProducts(
         family="srnn",
@@ -180,6 +182,8 @@ def summarise_srnn(module: pl.LightningModule, data: NeuralData, config: FitConf
             "latent_dim": model.latent_dim,
             "observation_dim": model.observation_dim,
             "emission": model.emission,
+            "input_dim": model.input_dim,
+            "min_std": model.min_std,
         },
         states=posterior.map_states.numpy(),
         state_probabilities=posterior.state_probabilities.numpy(),
