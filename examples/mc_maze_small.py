@@ -22,8 +22,12 @@ DANDI_SOURCE = "dandiset:000140@0.220113.0408/sub-Jenkins/sub-Jenkins_ses-small_
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", default=DANDI_SOURCE, help="NWB path, URL or dandiset address of the session")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--source", default=DANDI_SOURCE, help="NWB path, URL or dandiset address of the session"
+    )
     parser.add_argument("--out", default="maze-out", help="output directory")
     parser.add_argument("--model", default="lowrank", help="lowrank or srnn")
     parser.add_argument("--max-epochs", type=int, default=100)
@@ -31,10 +35,23 @@ def main() -> int:
     parser.add_argument("--particles", type=int, default=16, help="SMC particles of the low-rank model")
     args = parser.parse_args()
     out = Path(args.out)
-    sizes = {"units": args.units, "particles": args.particles, "rank": 3} if args.model == "lowrank" else {"states": 3}
+    sizes = (
+        {"units": args.units, "particles": args.particles, "rank": 3}
+        if args.model == "lowrank"
+        else {"states": 3}
+    )
     outcome = fit(
-        args.source, model=args.model, out=out, overwrite=True, fresh=True, bin_width=0.02,
-        align="move_onset_time", window=[-0.25, 0.45], heldout_fraction=0.2, max_epochs=args.max_epochs, **sizes,
+        args.source,
+        model=args.model,
+        out=out,
+        overwrite=True,
+        fresh=True,
+        bin_width=0.02,
+        align="move_onset_time",
+        window=[-0.25, 0.45],
+        heldout_fraction=0.2,
+        max_epochs=args.max_epochs,
+        **sizes,
     )
     result = read(outcome.outputs[0])
     print(f"output: {result.path}")

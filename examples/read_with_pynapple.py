@@ -17,7 +17,9 @@ import pynapple as nap
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("result", help="an NWB file written by nwb-dyn fit")
     parser.add_argument("--units-shown", type=int, default=5, help="print rates of this many units")
     args = parser.parse_args()
@@ -25,8 +27,10 @@ def main() -> int:
         warnings.simplefilter("ignore", UserWarning)  # pynapple nudges abutting interval ends and says so
         nwb = nap.load_file(args.result)
         latents = nwb["latents"]
-        print(f"latents: {type(latents).__name__} of {latents.shape[0]} bins x {latents.shape[1]} dims, "
-              f"{latents.times()[0]:.3f}-{latents.times()[-1]:.3f} s")
+        print(
+            f"latents: {type(latents).__name__} of {latents.shape[0]} bins x {latents.shape[1]} dims, "
+            f"{latents.times()[0]:.3f}-{latents.times()[-1]:.3f} s"
+        )
         windows = nwb["fit_windows"]
         print(f"fit windows: {len(windows)}")
         keys = set(nwb.keys())
@@ -39,7 +43,10 @@ def main() -> int:
         for state in np.unique(segments["state"]):
             in_state = segments[segments["state"] == state]
             rates = np.asarray(spikes.restrict(in_state).rates)[: args.units_shown]
-            print(f"state {int(state)}: {in_state.tot_length():.2f} s, rates (Hz) " + " ".join(f"{r:.1f}" for r in rates))
+            print(
+                f"state {int(state)}: {in_state.tot_length():.2f} s, rates (Hz) "
+                + " ".join(f"{r:.1f}" for r in rates)
+            )
     return 0
 
 

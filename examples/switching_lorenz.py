@@ -15,9 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from demo import latent_recovery_r2
+
 from nwb_dyn.analysis.metrics.states import match_states
 from nwb_dyn.api import fit
 from nwb_dyn.results import read
@@ -26,7 +25,9 @@ from nwb_dyn.simulate.nwb_session import poisson_spikes_from_latents
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="lorenz-out", help="output directory")
     parser.add_argument("--trials", type=int, default=32, help="simulated trials")
     parser.add_argument("--steps", type=int, default=200, help="bins per trial")
@@ -44,8 +45,15 @@ def main() -> int:
     )
     print(f"simulated session: {source}")
     outcome = fit(
-        str(source), model="srnn", out=out / "fit", overwrite=True, fresh=True,
-        states=2, latent_dim=3, bin_width=args.bin_width, max_epochs=args.max_epochs,
+        str(source),
+        model="srnn",
+        out=out / "fit",
+        overwrite=True,
+        fresh=True,
+        states=2,
+        latent_dim=3,
+        bin_width=args.bin_width,
+        max_epochs=args.max_epochs,
     )
     result = read(outcome.outputs[0])
     # windows are the simulated trials in time order, so rows line up with the truth trial by trial

@@ -34,7 +34,9 @@ def _shape(spec: dict[str, Any]) -> str:
 
 def _quantity(spec: dict[str, Any]) -> str:
     quantity = spec.get("quantity", 1)
-    return {1: "required", "?": "optional", "*": "any number", "+": "one or more"}.get(quantity, str(quantity))
+    return {1: "required", "?": "optional", "*": "any number", "+": "one or more"}.get(
+        quantity, str(quantity)
+    )
 
 
 def _attribute_rows(attributes: list[dict[str, Any]]) -> list[str]:
@@ -93,11 +95,15 @@ def render_output_format(spec_dir: Path = SPEC_DIR) -> str:
         "",
         f"Namespace **{namespace['name']}** version {namespace['version']}: {_cell(namespace['doc'])}",
         "",
-        "Generated at documentation build time from `spec/ndx-dyn.extensions.yaml`, the spec every result file "
-        "caches, so tools read the file without nwb-dyn installed. Where these objects sit in a result file and how "
-        "to read them is in [Reading outputs](../reading-outputs.md).",
+        (
+            "Generated at documentation build time from `spec/ndx-dyn.extensions.yaml`, the spec every result file "
+            "caches, so tools read the file without nwb-dyn installed. Where these objects sit in a result file and "
+            "how to read them is in [Reading outputs](../reading-outputs.md)."
+        ),
         "",
-        "Types: " + ", ".join(f"[{t['neurodata_type_def']}](#{t['neurodata_type_def'].lower()})" for t in types) + ".",
+        "Types: "
+        + ", ".join(f"[{t['neurodata_type_def']}](#{t['neurodata_type_def'].lower()})" for t in types)
+        + ".",
         "",
     ]
     for spec in types:

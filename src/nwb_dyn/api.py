@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import warnings
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nwb_dyn.config import FitConfig, resolve_config
-from nwb_dyn.errors import OutputError
+from nwb_dyn.errors import OutputError, TrainingError
 from nwb_dyn.extract import NeuralData, extract_neural_data
 from nwb_dyn.extract.cache import ExtractionCache, extraction_cache_key
 from nwb_dyn.provenance import package_versions
@@ -163,12 +164,39 @@ def _fit_session(
     )
 
 
+def _is_multi_process(config: FitConfig) -> bool:
+    """True when this fit runs as several processes (DDP devices or nodes, or a torchrun/SLURM launch)."""
+    launched_world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    return config.trainer.devices > 1 or config.trainer.num_nodes > 1 or launched_world > 1
+
+
+def _wait_for_node_extraction(key: str, cache: ExtractionCache, label: str) -> NeuralData:
+    """On local ranks > 0: load the arrays that local rank 0 extracts, instead of reading the source again."""
+    deadline = time.monotonic() + float(os.environ.get("NWB_DYN_EXTRACTION_WAIT_S", "3600"))
+    while time.monotonic() < deadline:
+        cached = cache.load(key)
+        if cached is not None:
+            return cached
+        time.sleep(0.5)
+    raise TrainingError(
+        f"{label}: local rank 0 did not finish extracting the session in time; check rank 0's log, or raise "
+        "NWB_DYN_EXTRACTION_WAIT_S"
+    )
+
+
 def _session_data(ref: SourceRef, config: FitConfig, cache: ExtractionCache) -> NeuralData:
-    """Extract one session, or take it from the cache without opening the source (so no network for a repeat)."""
-    key = extraction_cache_key(ref.identity, config.data, config.seed)
+    """Extract one session, or take it from the cache without opening the source (so no network for a repeat).
+
+    In a multi-process run only local rank 0 of each node reads the source (Lightning's ``prepare_data``
+    contract); the other ranks wait for its cache entry.
+    """
+    multi_process = _is_multi_process(config)
+    key = extraction_cache_key(ref.identity, config.data, config.seed, include_local=multi_process)
     cached = None if key is None else cache.load(key)
     if cached is not None:
         return cached
+    if multi_process and key is not None and int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
+        return _wait_for_node_extraction(key, cache, ref.identity.location)
     with ref.open() as nwbfile:
         data = extract_neural_data(nwbfile, config.data, config.seed, ref.identity.location)
     if key is not None:

@@ -83,6 +83,19 @@ def test_heldout_fraction_is_deterministic_by_seed(tmp_path: Path) -> None:
     assert seeds[0].sum() == 5 and np.array_equal(seeds[0], seeds[1]) and not np.array_equal(seeds[0], seeds[2])
 
 
+def test_heldout_column_is_used_when_it_holds_out_any_unit(tmp_path: Path) -> None:
+    trains = poisson_trains(np.random.default_rng(7), 8, 5.0)
+    chosen = []
+    for column in ([False] * 8, [True, False] * 4):
+        nwbfile = empty_nwbfile()
+        nwbfile.add_unit_column(name="heldout", description="NLB held-out units")
+        for times, held in zip(trains, column):
+            nwbfile.add_unit(spike_times=times, heldout=held)
+        chosen.append(_extract(nwbfile, tmp_path, DataConfig(bin_width_s=0.1, heldout_fraction=0.25)).held_out)
+    assert chosen[0].sum() == 2  # an all-False column chooses nothing: the fraction applies
+    assert np.array_equal(chosen[1], [True, False] * 4)
+
+
 def test_units_where_selects_rows_and_their_ids(tmp_path: Path) -> None:
     nwbfile = empty_nwbfile()
     nwbfile.add_unit_column(name="quality", description="curation")
@@ -130,3 +143,14 @@ def test_named_intervals_give_the_windows_for_a_file_without_trials(shared_dir: 
     assert data.session.trials_source == "encoding_table" and "stimCategory" in data.session.trials
     assert np.array_equal(data.trial_ids, np.arange(90)) and np.allclose(data.window_intervals_s[:, 0], starts)
     assert data.num_bins == int(np.floor(np.min(stops - starts) / 0.1 + 1e-9)) and data.num_channels == 35
+
+
+def test_unsorted_spike_times_are_counted_like_sorted_ones(tmp_path: Path) -> None:
+    times = np.random.default_rng(8).uniform(0, 2, size=300)  # deliberately not sorted
+    nwbfile = empty_nwbfile()
+    nwbfile.add_trial(start_time=0.0, stop_time=1.0)
+    nwbfile.add_trial(start_time=1.0, stop_time=2.0)
+    nwbfile.add_unit(spike_times=times)
+    data = _extract(nwbfile, tmp_path, DataConfig(bin_width_s=0.1))
+    expected = [np.histogram(times, bins=start + np.arange(12) * 0.1)[0][:10] for start in (0.0, 1.0)]
+    assert np.array_equal(data.values[:, :, 0], np.stack(expected))

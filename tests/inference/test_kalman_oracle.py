@@ -7,12 +7,21 @@ bootstrap, and with K = 1, T = 1 the optimal proposal's weight is the exact pred
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from nwb_dyn.inference.kalman import kalman_log_likelihood
+from nwb_dyn.inference.kalman import kalman_filter, kalman_log_likelihood
 from nwb_dyn.inference.smc import run_smc
 from nwb_dyn.models.lowrank import LowRankRNN
 
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small sequential tensors: extra intra-op threads only add overhead on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 def _linear_model(readout: str = "affine", seed: int = 0, noise: str = "full") -> LowRankRNN:
     torch.manual_seed(seed)
@@ -37,10 +46,11 @@ def _linear_model(readout: str = "affine", seed: int = 0, noise: str = "full") -
     return model
 
 
-def _kalman(model: LowRankRNN, observations: torch.Tensor) -> torch.Tensor:
+def _kalman(model: LowRankRNN, observations: torch.Tensor, means: bool = False):
     with torch.no_grad():
         rank = model.rank
-        return kalman_log_likelihood(
+        run = kalman_filter if means else kalman_log_likelihood
+        return run(
             observations,
             model.initial_mean,
             model.initial_noise.covariance(),
@@ -110,3 +120,15 @@ def test_encoder_proposal_is_unbiased_for_any_encoder_output() -> None:
                          encoder_output=encoder_output, generator=torch.Generator().manual_seed(6))
     torch.testing.assert_close(result.log_marginal, exact, rtol=0, atol=0.1)  # MC error ≈ 0.03
     assert result.encoder_alpha is not None and 0.01 < result.encoder_alpha < 0.99
+
+
+def test_smc_filtering_means_match_the_kalman_filter() -> None:
+    model = _linear_model()
+    observations = _data(model, trials=3, steps=15)
+    exact = _kalman(model, observations, means=True).filtered_means
+    with torch.no_grad():
+        result = run_smc(model, observations, torch.ones_like(observations), 4000, proposal="optimal",
+                         generator=torch.Generator().manual_seed(3), keep_filtering=True, keep_paths=True)
+    torch.testing.assert_close(result.filtering_mean, exact, rtol=0, atol=0.03)
+    # the smoothed means use all data: at the last step they are the filtered ones
+    torch.testing.assert_close(result.smoothed_mean()[:, -1], exact[:, -1], rtol=0, atol=0.03)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from nwb_dyn.models import lowrank_step
 from nwb_dyn.models.activations import ACTIVATIONS, apply_activation
 from nwb_dyn.models.lowrank import LowRankRNN
-from nwb_dyn.models import lowrank_step
 from nwb_dyn.models.lowrank_step import fused_transition_mean
 
 
@@ -25,7 +25,7 @@ def test_fused_transition_matches_autograd_in_value_and_gradient(
 ) -> None:
     monkeypatch.setattr(lowrank_step, "_CHUNK_FLOATS", chunk_floats)
     generator = torch.Generator().manual_seed(0)
-    make = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)  # noqa: E731
+    make = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64, requires_grad=True)
     latents, m, n, h = make(4, 3, 2), make(7, 2), make(2, 7), make(7)
     decay = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
     current = make(1, 3, 7) if with_input else None

@@ -23,8 +23,15 @@ from pynwb.epoch import TimeIntervals
 from pynwb.misc import Units
 
 from nwb_dyn import api
-from nwb_dyn.errors import ConfigError, DandiError, ExtractionError, NwbDynError, OutputError, SourceError
-from nwb_dyn.errors import TrainingError
+from nwb_dyn.errors import (
+    ConfigError,
+    DandiError,
+    ExtractionError,
+    NwbDynError,
+    OutputError,
+    SourceError,
+    TrainingError,
+)
 from nwb_dyn.ls import list_source
 from nwb_dyn.model_selection import select_model
 from tests.dandi_standin import DandiStandin
@@ -67,7 +74,9 @@ def fit_command(source: str | Path, out: Path, model: str = "lowrank", **options
 
 
 def ls_command(source: str | Path, **options: Any) -> Invocation:
-    return Invocation(("ls", str(source), *_flags(options)), functools.partial(list_source, str(source), **options))
+    return Invocation(
+        ("ls", str(source), *_flags(options)), functools.partial(list_source, str(source), **options)
+    )
 
 
 def evaluate_command(result: Path) -> Invocation:
@@ -75,12 +84,27 @@ def evaluate_command(result: Path) -> Invocation:
 
 
 def report_command(result: Path, out: Path) -> Invocation:
-    return Invocation(("report", str(result), "--out", str(out)), functools.partial(api.report, result, out=out))
+    return Invocation(
+        ("report", str(result), "--out", str(out)), functools.partial(api.report, result, out=out)
+    )
 
 
 def select_command(source: Path, out: Path, model: str, ranks: Sequence[int]) -> Invocation:
-    argv = ("select", str(source), "--model", model, "--rank", *map(str, ranks), "--seeds", "1", "--out", str(out))
-    call = functools.partial(select_model, str(source), model, list(ranks), grid_option="rank", seeds=1, out=out)
+    argv = (
+        "select",
+        str(source),
+        "--model",
+        model,
+        "--rank",
+        *map(str, ranks),
+        "--seeds",
+        "1",
+        "--out",
+        str(out),
+    )
+    call = functools.partial(
+        select_model, str(source), model, list(ranks), grid_option="rank", seeds=1, out=out
+    )
     return Invocation(argv, call)
 
 
@@ -209,160 +233,274 @@ def _hanging_server(ws: Workspace) -> Invocation:
 
 CASES: tuple[BadInput, ...] = (
     # sources
-    BadInput("missing-file", lambda ws: fit_command(ws.root / "nope.nwb", ws.out), SourceError, ("nope.nwb", "no such file")),
-    BadInput("directory", lambda ws: fit_command(ws.root, ws.out), SourceError, ("is a directory",)),
     BadInput(
-        "not-hdf5", lambda ws: fit_command(ws.text("notes.nwb", "just text"), ws.out), SourceError,
+        "missing-file",
+        lambda ws: fit_command(ws.root / "nope.nwb", ws.out),
+        SourceError,
+        ("nope.nwb", "no such file"),
+    ),
+    BadInput("directory", lambda ws: fit_command(ws.root, ws.out), SourceError, ("work is a directory",)),
+    BadInput(
+        "not-hdf5",
+        lambda ws: fit_command(ws.text("notes.nwb", "just text"), ws.out),
+        SourceError,
         ("notes.nwb", "not an HDF5 file"),
     ),
     BadInput("truncated-hdf5", _truncated, SourceError, ("truncated.nwb", "truncated")),
     BadInput("hdf5-not-nwb", _plain_hdf5, SourceError, ("plain.h5", "not an NWB file")),
-    BadInput("ftp-url", lambda ws: ls_command("ftp://example.org/x.nwb"), SourceError, ("ftp://", "https://")),
-    BadInput("file-url", lambda ws: fit_command("file:///etc/passwd", ws.out), SourceError, ("file://",)),
-    BadInput("malformed-dandiset", lambda ws: fit_command("dandiset:12", ws.out), SourceError, ("dandiset:12", "6-digit")),
     BadInput(
-        "malformed-dandi-version", lambda ws: fit_command("dandiset:000140@v1", ws.out), SourceError,
+        "ftp-url", lambda ws: ls_command("ftp://example.org/x.nwb"), SourceError, ("ftp://", "https://")
+    ),
+    BadInput("file-url", lambda ws: fit_command("file:///etc/passwd", ws.out), SourceError, ("file://",)),
+    BadInput(
+        "malformed-dandiset",
+        lambda ws: fit_command("dandiset:12", ws.out),
+        SourceError,
+        ("dandiset:12", "6-digit"),
+    ),
+    BadInput(
+        "malformed-dandi-version",
+        lambda ws: fit_command("dandiset:000140@v1", ws.out),
+        SourceError,
         ("'v1'", "not a DANDI version"),
     ),
     # extraction
-    BadInput("no-fittable-data", lambda ws: fit_command(ws.nwb("empty.nwb"), ws.out), ExtractionError, ("empty.nwb", "Units")),
     BadInput(
-        "empty-units-table", lambda ws: fit_command(ws.nwb("nounits.nwb", _empty_units), ws.out), ExtractionError,
+        "no-fittable-data",
+        lambda ws: fit_command(ws.nwb("empty.nwb"), ws.out),
+        ExtractionError,
+        ("empty.nwb", "Units"),
+    ),
+    BadInput(
+        "empty-units-table",
+        lambda ws: fit_command(ws.nwb("nounits.nwb", _empty_units), ws.out),
+        ExtractionError,
         ("nounits.nwb", "Units"),
     ),
     BadInput(
-        "units-without-spikes", lambda ws: fit_command(ws.nwb("silent.nwb", _silent_units), ws.out), ExtractionError,
+        "units-without-spikes",
+        lambda ws: fit_command(ws.nwb("silent.nwb", _silent_units), ws.out),
+        ExtractionError,
         ("silent.nwb", "spike"),
     ),
     BadInput(
         "all-nan-series",
         lambda ws: fit_command(ws.nwb("nan.nwb", _nan_series), ws.out, series="acquisition/broken"),
-        ExtractionError, ("nan.nwb", "acquisition/broken", "NaN"),
+        ExtractionError,
+        ("nan.nwb", "acquisition/broken", "NaN"),
     ),
     BadInput(
         "non-monotonic-timestamps",
         lambda ws: fit_command(ws.nwb("jumpy.nwb", _jumpy_timestamps), ws.out, series="acquisition/jumpy"),
-        ExtractionError, ("jumpy.nwb", "acquisition/jumpy", "not monotonic"),
+        ExtractionError,
+        ("jumpy.nwb", "acquisition/jumpy", "not monotonic"),
     ),
     BadInput(
-        "zero-length-trial", lambda ws: fit_command(ws.nwb("zero.nwb", _zero_length_trial), ws.out), ExtractionError,
+        "zero-length-trial",
+        lambda ws: fit_command(ws.nwb("zero.nwb", _zero_length_trial), ws.out),
+        ExtractionError,
         ("zero.nwb", "row 1 of the trials table", "stop_time"),
     ),
     BadInput(
         "window-outside-the-data",
         lambda ws: fit_command(ws.units_session(), ws.out, align="start_time", window=(500, 501)),
-        ExtractionError, ("units.nwb", "--window"),
+        ExtractionError,
+        ("units.nwb", "--window"),
     ),
     BadInput(
         "unknown-series-path",
-        lambda ws: fit_command(ws.nwb("one.nwb", _units_and_a_signal), ws.out, series="acquisition/ElectricalSeries"),
-        ExtractionError, ("one.nwb", "acquisition/ElectricalSeries", "acquisition/signal"),
+        lambda ws: fit_command(
+            ws.nwb("one.nwb", _units_and_a_signal), ws.out, series="acquisition/ElectricalSeries"
+        ),
+        ExtractionError,
+        ("one.nwb", "acquisition/ElectricalSeries", "acquisition/signal"),
     ),
     BadInput(
         "unknown-trials-column",
         lambda ws: fit_command(ws.units_session(), ws.out, align="go_cue_time", window=(-0.1, 0.1)),
-        ExtractionError, ("units.nwb", "go_cue_time"),
+        ExtractionError,
+        ("units.nwb", "go_cue_time"),
     ),
     BadInput(
         "unknown-units-column",
         lambda ws: fit_command(ws.units_session(), ws.out, units_where="quality == 'good'"),
-        ExtractionError, ("units.nwb", "--units-where", "quality"),
+        ExtractionError,
+        ("units.nwb", "--units-where", "quality"),
     ),
     BadInput(
         "unknown-input-series",
         lambda ws: fit_command(ws.units_session(), ws.out, inputs=["acquisition/nothing"]),
-        ExtractionError, ("units.nwb", "--inputs acquisition/nothing"),
+        ExtractionError,
+        ("units.nwb", "--inputs acquisition/nothing"),
     ),
     BadInput(
         "unknown-intervals-table",
         lambda ws: fit_command(ws.nwb("one.nwb", _units_and_a_signal), ws.out, intervals="encoding"),
-        ExtractionError, ("one.nwb", "--intervals encoding", "blocks"),
+        ExtractionError,
+        ("one.nwb", "--intervals encoding", "blocks"),
     ),
     BadInput(
-        "bin-width-longer-than-trials", lambda ws: fit_command(ws.units_session(), ws.out, bin_width=0.75),
-        ExtractionError, ("units.nwb", "--bin-width"),
+        "bin-width-longer-than-trials",
+        lambda ws: fit_command(ws.units_session(), ws.out, bin_width=0.75),
+        ExtractionError,
+        ("units.nwb", "--bin-width"),
     ),
     # configuration
-    BadInput("zero-bin-width", lambda ws: fit_command(ws.units_session(), ws.out, bin_width=0), ConfigError, ("data.bin_width_s", "> 0")),
     BadInput(
-        "negative-bin-width", lambda ws: fit_command(ws.units_session(), ws.out, bin_width=-0.02), ConfigError,
+        "zero-bin-width",
+        lambda ws: fit_command(ws.units_session(), ws.out, bin_width=0),
+        ConfigError,
         ("data.bin_width_s", "> 0"),
     ),
-    BadInput("unknown-model", lambda ws: fit_command(ws.units_session(), ws.out, model="lstm"), ConfigError, ("lstm", "lowrank")),
-    BadInput("zero-rank", lambda ws: fit_command(ws.units_session(), ws.out, rank=0), ConfigError, ("lowrank.rank",)),
-    BadInput("unknown-config-key", lambda ws: _yaml(ws, "trainer:\n  max_epoch: 3\n"), ConfigError, ("'trainer.max_epoch'",)),
     BadInput(
-        "config-value-of-wrong-type", lambda ws: _yaml(ws, "lowrank:\n  rank: three\n"), ConfigError,
+        "negative-bin-width",
+        lambda ws: fit_command(ws.units_session(), ws.out, bin_width=-0.02),
+        ConfigError,
+        ("data.bin_width_s", "> 0"),
+    ),
+    BadInput(
+        "unknown-model",
+        lambda ws: fit_command(ws.units_session(), ws.out, model="lstm"),
+        ConfigError,
+        ("lstm", "lowrank"),
+    ),
+    BadInput(
+        "zero-rank",
+        lambda ws: fit_command(ws.units_session(), ws.out, rank=0),
+        ConfigError,
+        ("lowrank.rank",),
+    ),
+    BadInput(
+        "unknown-config-key",
+        lambda ws: _yaml(ws, "trainer:\n  max_epoch: 3\n"),
+        ConfigError,
+        ("'trainer.max_epoch'",),
+    ),
+    BadInput(
+        "config-value-of-wrong-type",
+        lambda ws: _yaml(ws, "lowrank:\n  rank: three\n"),
+        ConfigError,
         ("'lowrank.rank'", "integer"),
     ),
-    BadInput("config-not-yaml", lambda ws: _yaml(ws, "trainer: [unclosed\n"), ConfigError, ("fit.yaml", "not valid YAML")),
-    BadInput("config-not-a-mapping", lambda ws: _yaml(ws, "- 1\n- 2\n"), ConfigError, ("fit.yaml", "mapping")),
+    BadInput(
+        "config-not-yaml",
+        lambda ws: _yaml(ws, "trainer: [unclosed\n"),
+        ConfigError,
+        ("fit.yaml", "not valid YAML"),
+    ),
+    BadInput(
+        "config-not-a-mapping", lambda ws: _yaml(ws, "- 1\n- 2\n"), ConfigError, ("fit.yaml", "mapping")
+    ),
     BadInput(
         "missing-config-file",
-        lambda ws: fit_command(ws.units_session(), ws.out, config=ws.root / "nope.yaml"), ConfigError,
+        lambda ws: fit_command(ws.units_session(), ws.out, config=ws.root / "nope.yaml"),
+        ConfigError,
         ("nope.yaml", "--config"),
     ),
     BadInput(
-        "select-unknown-model", lambda ws: select_command(ws.units_session(), ws.out, "lstm", [2]), ConfigError,
+        "select-unknown-model",
+        lambda ws: select_command(ws.units_session(), ws.out, "lstm", [2]),
+        ConfigError,
         ("lstm",),
     ),
     # outputs
     BadInput(
-        "out-is-a-file", lambda ws: fit_command(ws.units_session(), ws.text("taken", "")), OutputError,
+        "out-is-a-file",
+        lambda ws: fit_command(ws.units_session(), ws.text("taken", "")),
+        OutputError,
         ("taken", "--out"),
     ),
     BadInput(
-        "out-under-a-file", lambda ws: fit_command(ws.units_session(), ws.text("taken", "") / "out"), OutputError,
+        "out-under-a-file",
+        lambda ws: fit_command(ws.units_session(), ws.text("taken", "") / "out"),
+        OutputError,
         ("taken/out", "--out"),
     ),
-    BadInput("existing-output-without-overwrite", _existing_output, OutputError, (UNITS_OUTPUT_NAME, "--overwrite")),
     BadInput(
-        "evaluate-a-file-that-is-no-result", lambda ws: evaluate_command(ws.units_session()), OutputError,
+        "existing-output-without-overwrite", _existing_output, OutputError, (UNITS_OUTPUT_NAME, "--overwrite")
+    ),
+    BadInput(
+        "evaluate-a-file-that-is-no-result",
+        lambda ws: evaluate_command(ws.units_session()),
+        OutputError,
         ("units.nwb", "no nwb-dyn result"),
     ),
     BadInput(
-        "evaluate-a-missing-result", lambda ws: evaluate_command(ws.root / "gone.nwb"), OutputError,
+        "evaluate-a-missing-result",
+        lambda ws: evaluate_command(ws.root / "gone.nwb"),
+        OutputError,
         ("gone.nwb", "does not exist"),
     ),
     BadInput(
-        "report-a-file-that-is-no-result", lambda ws: report_command(ws.units_session(), ws.root / "report"),
-        OutputError, ("units.nwb", "no nwb-dyn result"),
+        "report-a-file-that-is-no-result",
+        lambda ws: report_command(ws.units_session(), ws.root / "report"),
+        OutputError,
+        ("units.nwb", "no nwb-dyn result"),
     ),
     # checkpoints
     BadInput(
         "checkpoint-of-an-incompatible-model",
-        lambda ws: _checkpoint(ws, {"epoch": 0, "state_dict": {"model.n": torch.zeros(7, 7)}}), TrainingError,
+        lambda ws: _checkpoint(ws, {"epoch": 0, "state_dict": {"model.n": torch.zeros(7, 7)}}),
+        TrainingError,
         ("given.ckpt", "incompatible model", "--fresh"),
     ),
     BadInput(
-        "checkpoint-that-is-not-one", lambda ws: _checkpoint(ws, b"PK\x03\x04 not a checkpoint"), TrainingError,
+        "checkpoint-that-is-not-one",
+        lambda ws: _checkpoint(ws, b"PK\x03\x04 not a checkpoint"),
+        TrainingError,
         ("given.ckpt", "cannot be read"),
     ),
     BadInput(
-        "missing-checkpoint", lambda ws: fit_command(ws.units_session(), ws.out, resume=ws.root / "gone.ckpt"),
-        TrainingError, ("gone.ckpt", "does not exist"),
+        "missing-checkpoint",
+        lambda ws: fit_command(ws.units_session(), ws.out, resume=ws.root / "gone.ckpt"),
+        TrainingError,
+        ("gone.ckpt", "does not exist"),
     ),
     # DANDI and the network (the stand-in of tests/dandi_standin.py)
     BadInput(
-        "unknown-dandiset", lambda ws: fit_command("dandiset:000404", ws.out), DandiError,
-        ("dandiset 000404 does not exist",), network=True,
-    ),
-    BadInput(
-        "unknown-dandi-version", lambda ws: fit_command("dandiset:000140@0.999999.9999", ws.out), DandiError,
-        ("DANDI:000140", "'0.999999.9999'"), network=True,
-    ),
-    BadInput(
-        "unknown-dandi-asset", lambda ws: fit_command("dandiset:000999/sub-z/sub-z_ecephys.nwb", ws.out), DandiError,
-        ("'sub-z/sub-z_ecephys.nwb'", "nwb-dyn ls"), network=True,
-    ),
-    BadInput(
-        "embargoed-without-key", lambda ws: ls_command("dandiset:000777"), DandiError, ("HTTP 401", "DANDI_API_KEY"),
+        "unknown-dandiset",
+        lambda ws: fit_command("dandiset:000404", ws.out),
+        DandiError,
+        ("dandiset 000404 does not exist",),
         network=True,
     ),
-    BadInput("http-403", lambda ws: _http_failure(ws, 403), SourceError, ("HTTP 403", "session.nwb"), network=True),
-    BadInput("http-404", lambda ws: _http_failure(ws, 404), SourceError, ("HTTP 404", "session.nwb"), network=True),
-    BadInput("http-500", lambda ws: _http_failure(ws, 500), SourceError, ("HTTP 500", "session.nwb"), network=True),
-    BadInput("server-hangs", _hanging_server, SourceError, ("session.nwb", "did not answer within 0.3 s"), network=True),
+    BadInput(
+        "unknown-dandi-version",
+        lambda ws: fit_command("dandiset:000140@0.999999.9999", ws.out),
+        DandiError,
+        ("DANDI:000140", "'0.999999.9999'"),
+        network=True,
+    ),
+    BadInput(
+        "unknown-dandi-asset",
+        lambda ws: fit_command("dandiset:000999/sub-z/sub-z_ecephys.nwb", ws.out),
+        DandiError,
+        ("'sub-z/sub-z_ecephys.nwb'", "nwb-dyn ls"),
+        network=True,
+    ),
+    BadInput(
+        "embargoed-without-key",
+        lambda ws: ls_command("dandiset:000777"),
+        DandiError,
+        ("HTTP 401", "DANDI_API_KEY"),
+        network=True,
+    ),
+    BadInput(
+        "http-403", lambda ws: _http_failure(ws, 403), SourceError, ("HTTP 403", "session.nwb"), network=True
+    ),
+    BadInput(
+        "http-404", lambda ws: _http_failure(ws, 404), SourceError, ("HTTP 404", "session.nwb"), network=True
+    ),
+    BadInput(
+        "http-500", lambda ws: _http_failure(ws, 500), SourceError, ("HTTP 500", "session.nwb"), network=True
+    ),
+    BadInput(
+        "server-hangs",
+        _hanging_server,
+        SourceError,
+        ("session.nwb", "did not answer within 0.3 s"),
+        network=True,
+    ),
 )
 
 
@@ -378,7 +516,12 @@ def _fingerprints(root: Path) -> dict[Path, tuple[str, int]]:
 def test_the_table_covers_at_least_30_distinct_bad_inputs() -> None:
     assert len({case.id for case in CASES}) == len(CASES) >= 30
     assert {case.error for case in CASES} == {
-        SourceError, DandiError, ExtractionError, ConfigError, TrainingError, OutputError
+        SourceError,
+        DandiError,
+        ExtractionError,
+        ConfigError,
+        TrainingError,
+        OutputError,
     }
 
 
@@ -408,4 +551,6 @@ def test_bad_input_gives_one_clear_line_exit_2_and_our_error(
 
     after = _fingerprints(workspace.root)
     assert {path: after.get(path) for path in before} == before, "a failed command changed an existing file"
-    assert not [path for path in after if path.suffix == ".nwb" and path not in before], "a failed command wrote NWB"
+    assert not [path for path in after if path.suffix == ".nwb" and path not in before], (
+        "a failed command wrote NWB"
+    )

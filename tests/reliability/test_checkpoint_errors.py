@@ -11,19 +11,17 @@ import pytest
 import torch
 
 from tests.conftest import PROJECT_ROOT
-from tests.helpers import run_cli, write_units_session
+from tests.helpers import run_cli
+from tests.reliability.conftest import FinishedFit
 
 TINY = ("--max-epochs", "1", "--units", "8", "--particles", "4", "--batch-size", "4", "--bin-width", "0.05")
 
 
 @pytest.fixture(scope="module")
-def fitted_rank_2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A tiny session and the output directory of a 1-epoch rank-2 fit of it."""
-    root = tmp_path_factory.mktemp("ckpt")
-    source = write_units_session(root / "session.nwb", num_units=5, num_trials=6)
-    code, _, stderr = run_cli("fit", str(source), "--out", str(root / "out"), "--rank", "2", *TINY)
-    assert code == 0, stderr
-    return source, root / "out"
+def fitted_rank_2(finished_fit: FinishedFit, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny session and (a copy of) the output directory of a 1-epoch rank-2 fit of it, shared with the suite."""
+    fit = finished_fit.copy_to(tmp_path_factory.mktemp("ckpt"))
+    return fit.source, fit.out
 
 
 def _last_checkpoint(out: Path) -> Path:

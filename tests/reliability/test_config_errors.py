@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from nwb_dyn.api import fit
 from nwb_dyn.errors import ConfigError
-from tests.helpers import run_cli
+from tests.helpers import run_cli, write_units_session
 
 
 @pytest.mark.parametrize(
@@ -57,3 +58,10 @@ def test_command_line_overrides_the_yaml_file_and_both_are_checked(tmp_path: Pat
 def test_python_api_rejects_unknown_options_with_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown option\\(s\\) strategyy"):
         fit(str(tmp_path / "x.nwb"), strategyy="ddp")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_gpu_requested_without_one_is_a_config_error(tmp_path: Path) -> None:
+    source = write_units_session(tmp_path / "session.nwb", num_units=3, num_trials=4)
+    code, _, stderr = run_cli("fit", str(source), "--out", str(tmp_path / "out"), "--accelerator", "gpu")
+    assert code == 2 and "accelerator=gpu" in stderr and "change --accelerator" in stderr

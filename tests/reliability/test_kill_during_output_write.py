@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 from pynwb import NWBHDF5IO
 
 from tests.conftest import PROJECT_ROOT
+from tests.reliability.conftest import TINY_FIT_ARGS, FinishedFit
 
 # The child builds a real result with the real writer, but kills itself right after HDF5 has written the data
 # and before the atomic rename: the worst moment.
@@ -52,7 +55,8 @@ CHILD = textwrap.dedent(
 
 def _run_child(source: Path, final: Path) -> int:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}
-    return subprocess.run([sys.executable, "-c", CHILD, str(source), str(final)], env=env, timeout=120).returncode
+    command = [sys.executable, "-c", CHILD, str(source), str(final)]
+    return subprocess.run(command, env=env, timeout=120, check=False).returncode
 
 
 @pytest.fixture()
@@ -80,3 +84,55 @@ def test_kill_during_write_keeps_the_previous_complete_file(tmp_path: Path, sour
     assert final.read_bytes() == before
     with NWBHDF5IO(str(final), "r") as io:
         assert len(io.read().units) == 6
+
+
+# The real `nwb-dyn fit` in its own process. The only change: once HDF5 has written the result (to the temporary
+# file) the process pauses before the atomic rename, so the parent's SIGKILL lands during the output write every
+# time instead of by luck.
+SLOW_CLI = textwrap.dedent(
+    """
+    import sys, time
+    import pynwb
+    from nwb_dyn.cli import main
+
+    original_write = pynwb.NWBHDF5IO.write
+    def write_then_pause(self, *args, **kwargs):
+        original_write(self, *args, **kwargs)
+        time.sleep(120)
+    pynwb.NWBHDF5IO.write = write_then_pause
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def _sigkill_once_partial_output_is_written(argv: list[str], out: Path, final: Path) -> int:
+    """Run the CLI fit in a child; SIGKILL it as soon as its temporary result file has bytes; return its code."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}
+    child = subprocess.Popen([sys.executable, "-c", SLOW_CLI, *argv], cwd=PROJECT_ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240  # imports alone take many seconds on a busy 2-core machine
+    while child.poll() is None and time.monotonic() < deadline:
+        if any(p.stat().st_size > 0 for p in out.glob(f".{final.name}.*.partial.nwb")):
+            os.kill(child.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    else:
+        child.kill()
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL, stderr.decode()
+    return child.returncode
+
+
+def test_cli_fit_killed_while_writing_keeps_the_previous_result(
+    finished_fit: FinishedFit, tmp_path: Path
+) -> None:
+    fit = finished_fit.copy_to(tmp_path)
+    previous = fit.output.read_bytes()
+    argv = ["fit", str(fit.source), "--out", str(fit.out), "--overwrite", *TINY_FIT_ARGS]
+
+    _sigkill_once_partial_output_is_written(argv, fit.out, fit.output)
+    assert fit.output.read_bytes() == previous  # the complete old result, untouched
+    with NWBHDF5IO(str(fit.output), "r", load_namespaces=True) as io:
+        assert "misc" in io.read().processing
+    # the killed write's temporary file is hidden (a leading dot) and never carries a final name
+    assert [p.name for p in fit.out.glob("*.nwb") if not p.name.startswith(".")] == [fit.output.name]

@@ -43,8 +43,17 @@ def simulated_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _fit_and_report(family: str, source: Path, folder: Path) -> ReportedFit:
     code, stdout, stderr = run_cli(
-        "fit", str(source), "--model", family, "--bin-width", str(BIN_WIDTH_S), "--max-epochs", "1",
-        "--out", str(folder / "fit"), *FAMILY_OPTIONS[family],
+        "fit",
+        str(source),
+        "--model",
+        family,
+        "--bin-width",
+        str(BIN_WIDTH_S),
+        "--max-epochs",
+        "1",
+        "--out",
+        str(folder / "fit"),
+        *FAMILY_OPTIONS[family],
     )
     assert code == 0, stderr
     result = Path(stdout.strip().splitlines()[-1])

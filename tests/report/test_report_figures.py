@@ -68,7 +68,9 @@ def test_observed_counts_match_histogram_of_source_spike_times(reported_srnn: Re
     inputs = load_report_inputs(reported_srnn.result)
     with NWBHDF5IO(str(reported_srnn.source), mode="r") as io:
         units = io.read().units
-        spikes = {int(unit_id): np.asarray(units["spike_times"][row]) for row, unit_id in enumerate(units.id[:])}
+        spikes = {
+            int(unit_id): np.asarray(units["spike_times"][row]) for row, unit_id in enumerate(units.id[:])
+        }
     assert inputs.observed is not None and inputs.observed.shape == (6, 40, 10)
     for window, starts in enumerate(inputs.bin_start_s):
         edges = np.append(starts, starts[-1] + inputs.bin_width_s)
@@ -94,7 +96,9 @@ def test_flow_field_marks_the_stored_fixed_points(reported_srnn: ReportedFit) ->
     points = inputs.result.fixed_points
     figure = draw_flow_field(inputs)
     for state, axis in enumerate(figure.axes[: inputs.result.num_states]):
-        marked = [c for c in axis.collections if c.get_label() in ("stable fixed point", "unstable fixed point")]
+        marked = [
+            c for c in axis.collections if c.get_label() in ("stable fixed point", "unstable fixed point")
+        ]
         located = np.vstack([c.get_offsets() for c in marked if len(c.get_offsets())])
         expected = points.location[points.state == state]  # R = 2: the plotted plane is the latent plane
         np.testing.assert_allclose(np.sort(located, axis=0), np.sort(expected, axis=0), rtol=1e-6)

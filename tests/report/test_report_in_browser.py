@@ -20,9 +20,16 @@ from tests.report.conftest import ReportedFit
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "report"
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--allow-file-access-from-files", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-file-access-from-files",
+    "--hide-scrollbars",
 )
 # A page that loads the report in a same-origin frame and writes, once it has loaded, how many images it has and
 # which did not decode; Chromium's --dump-dom prints the DOM after the load event, so the verdict is in it.
@@ -46,14 +53,19 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("no headless Chromium found: run `make chromium` (as root: apt-get install chromium) to enable")
+    pytest.skip(
+        "no headless Chromium found: run `make chromium` (as root: apt-get install chromium) to enable"
+    )
 
 
 def _run_chromium(chromium: str, *arguments: str) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory(prefix="nwb-dyn-chromium-") as profile:
         return subprocess.run(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments],
-            capture_output=True, text=True, timeout=120,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
 
@@ -79,7 +91,10 @@ def test_report_page_loads_with_every_image_and_is_screenshotted(
     screenshot = ARTIFACTS / "srnn-report.png"
     screenshot.unlink(missing_ok=True)
     completed = _run_chromium(
-        chromium, "--window-size=1100,1800", f"--screenshot={screenshot}", (report_dir / "index.html").as_uri()
+        chromium,
+        "--window-size=1100,1800",
+        f"--screenshot={screenshot}",
+        (report_dir / "index.html").as_uri(),
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000

@@ -31,11 +31,15 @@ CACHE_FORMAT = 1
 _log = logging.getLogger(__name__)
 
 
-def extraction_cache_key(identity: SourceIdentity, settings: DataConfig, seed: int) -> str | None:
+def extraction_cache_key(
+    identity: SourceIdentity, settings: DataConfig, seed: int, include_local: bool = False
+) -> str | None:
     """Hex key for one session's extraction, or None when the source has no content identity to trust.
 
     Remote sources are keyed by what identifies their bytes (DANDI asset id and sha256/etag; a URL's ETag); the
-    settings and seed are part of the key because windows, splits and held-out units depend on them.
+    settings and seed are part of the key because windows, splits and held-out units depend on them. Local files
+    are keyed (by path and sha256) only when ``include_local``: a multi-process run extracts once per node and the
+    other ranks load the cached arrays.
     """
     if identity.kind == "dandi":
         content = [identity.api_url, identity.asset_id, identity.sha256 or identity.etag]
@@ -45,6 +49,8 @@ def extraction_cache_key(identity: SourceIdentity, settings: DataConfig, seed: i
         if identity.etag is None:
             return None
         content = [identity.location, identity.etag, identity.size_bytes]
+    elif include_local and identity.sha256 is not None:
+        content = [identity.location, identity.sha256]
     else:
         return None  # local files are read directly; caching them would only duplicate them
     material = json.dumps(

@@ -108,7 +108,7 @@ def _bin_neural(
             bin_start = window_starts[:, None] + np.arange(num_bins)[None, :] * width
             inside = _span_mask(signal.valid_intervals_s, bin_start, width)
             mask = np.repeat(inside[:, :, None], len(units.ids), axis=2)
-        counts[~mask] = 0.0
+        np.putmask(counts, ~mask, 0.0)
         return counts, mask, signal.channel_ids, {}
     binned = bin_series(signal.series, signal.timing, window_starts, num_bins, width, label, signal.series_path)
     values, extra = binned.values, {"unit": binned.unit}
@@ -199,7 +199,8 @@ def extract_neural_data(nwbfile: NWBFile, settings: DataConfig, seed: int, label
     values, mask, channel_ids, extra = _bin_neural(signal, window_starts, num_bins, settings, label)
     keep = _checked_windows(mask, window_starts, num_bins, settings, signal, label)
     dropped = len(window_starts) - len(keep)
-    values, mask, window_starts, trial_ids = values[keep], mask[keep], window_starts[keep], trial_ids[keep]
+    if dropped:  # copying (B, T, D) arrays only when some window must go keeps memory at one copy
+        values, mask, window_starts, trial_ids = values[keep], mask[keep], window_starts[keep], trial_ids[keep]
     split_column = session.trials["split"][trial_ids] if has_trials and "split" in session.trials else None
     bin_start_s = window_starts[:, None] + np.arange(num_bins)[None, :] * settings.bin_width_s
     width = settings.bin_width_s

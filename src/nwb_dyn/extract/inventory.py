@@ -223,9 +223,12 @@ def describe_fittable(nwbfile: NWBFile) -> Inventory:
     if trials is not None and trials.rows:
         windows = f"one per row of the trials table ({trials.rows}); --align COLUMN --window START STOP to align"
     else:
-        named = f" or --intervals {others[0].name}" if others else ""
-        windows = f"no trials table: contiguous --window-length windows over the valid time{named}"
+        named = f" (or pass --intervals {others[0].name})" if others else ""
+        windows = (
+            "no trials table: contiguous --window-length windows over the valid time (obs_intervals or the series' "
+            f"range, within epochs, minus invalid_times){named}"
+        )
     inventory = Inventory(units, series, trials, others, default, reason, windows)
     if units is not None and "obs_intervals" not in units.columns and default is not None and default.path == "units":
-        inventory.notes.append("units have no obs_intervals; every bin between the first and last spike counts")
+        inventory.notes.append("units have no obs_intervals; every bin from the first to the last spike counts as observed")
     return inventory

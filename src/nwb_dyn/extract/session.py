@@ -43,7 +43,7 @@ def _plain_column(values: Any) -> np.ndarray | None:
     """A trials column as a 1-D numpy array, or None when it is ragged, nested or a reference."""
     try:
         array = np.asarray(values[:])
-    except Exception:  # references and ragged columns do not copy into a flat array
+    except Exception:  # noqa: BLE001 — references and ragged columns fail in many ways; all mean "not plain"
         return None
     if array.ndim != 1 or array.dtype == object and not all(isinstance(v, str) for v in array):
         return None

@@ -22,7 +22,7 @@ def train_val_split(
     undecided = np.flatnonzero(split == "")
     if len(undecided):
         order = np.random.default_rng(seed).permutation(undecided)
-        num_val = int(round(validation_fraction * len(undecided)))
+        num_val = round(validation_fraction * len(undecided))
         if validation_fraction > 0 and num_windows >= 2:
             num_val = max(num_val, 1)
         num_val = min(num_val, len(undecided) - (0 if np.any(split == "train") else 1))
@@ -34,11 +34,15 @@ def train_val_split(
 def held_out_channels(
     num_channels: int, heldout_fraction: float, seed: int, heldout_column: np.ndarray | None
 ) -> np.ndarray:
-    """(D,) bool: the ``heldout`` column when given, else a seeded random ``heldout_fraction`` of channels."""
-    if heldout_column is not None:
+    """(D,) bool: the ``heldout`` column when it marks any unit, else a seeded random ``heldout_fraction`` of channels.
+
+    A column that holds out nothing (as in the NLB test splits, where it is all False) carries no choice, so the
+    fraction applies rather than silently holding out no unit.
+    """
+    if heldout_column is not None and np.asarray(heldout_column).astype(bool).any():
         return np.asarray(heldout_column).astype(bool)
     held_out = np.zeros(num_channels, dtype=bool)
-    count = int(round(heldout_fraction * num_channels))
+    count = round(heldout_fraction * num_channels)
     if count:
         chosen = np.random.default_rng(seed + 1).choice(num_channels, size=count, replace=False)
         held_out[chosen] = True

@@ -8,11 +8,24 @@ A low-rank RNN with identity φ is such a model: A = a·I + n·m, b = −n·h (a
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
 
-def kalman_log_likelihood(
+class KalmanFilterResult(NamedTuple):
+    """log_likelihood: (B,) log p(y_{1:T}); filtered_means: (B, T, R) E[z_t | y_{1:t}]."""
+
+    log_likelihood: torch.Tensor
+    filtered_means: torch.Tensor
+
+
+def kalman_log_likelihood(*args: torch.Tensor) -> torch.Tensor:
+    """log p(y_{1:T}) per sequence (B,); the arguments of :func:`kalman_filter`."""
+    return kalman_filter(*args).log_likelihood
+
+
+def kalman_filter(
     observations: torch.Tensor,
     initial_mean: torch.Tensor,
     initial_covariance: torch.Tensor,
@@ -23,7 +36,7 @@ def kalman_log_likelihood(
     readout_offset: torch.Tensor,
     observation_variance: torch.Tensor,
 ) -> torch.Tensor:
-    """log p(y_{1:T}) per sequence (B,) for observations (B, T, D).
+    """Exact filtering of observations (B, T, D): log-likelihood per sequence and filtered means.
 
     initial_mean (R,), initial_covariance (R, R), transition_matrix A (R, R), transition_offset b (R,),
     transition_covariance Q (R, R), readout W (R, D), readout_offset c (D,), observation_variance σ² (D,).
@@ -32,6 +45,7 @@ def kalman_log_likelihood(
     mean = initial_mean.expand(batch, -1)
     covariance = initial_covariance.expand(batch, -1, -1)
     total = torch.zeros(batch, dtype=observations.dtype)
+    means = []
     for t in range(steps):
         if t > 0:
             mean = mean @ transition_matrix.T + transition_offset
@@ -47,4 +61,5 @@ def kalman_log_likelihood(
         mean = mean + (gain @ residual.unsqueeze(-1)).squeeze(-1)
         covariance = covariance - gain @ readout.T @ covariance
         covariance = 0.5 * (covariance + covariance.transpose(-1, -2))
-    return total
+        means.append(mean)
+    return KalmanFilterResult(total, torch.stack(means, dim=1))

@@ -219,7 +219,7 @@ class LowRankRNN(nn.Module):
         predictor = latents @ self.readout_matrix() + self.readout_offset(currents)
         return latents, self.likelihood.sample(predictor, generator=generator)
 
-    def fixed_points(self, constant_input: np.ndarray | None = None):  # noqa: ANN201 (FixedPoints, imported lazily)
+    def fixed_points(self, constant_input: np.ndarray | None = None):
         """Every fixed point of the noise-free latent map under a constant input u (D_u,), with its stability.
 
         Exact region-by-region enumeration (algorithms.md §2) through
@@ -237,7 +237,7 @@ class LowRankRNN(nn.Module):
             if not self.num_inputs:
                 raise ConfigError("constant_input was given but this model was fitted without external inputs")
             current = self.input_weights.detach().cpu().numpy().astype(float) @ np.asarray(constant_input, float)
-        as_numpy = lambda tensor: tensor.detach().cpu().numpy().astype(float)  # noqa: E731
+        as_numpy = lambda tensor: tensor.detach().cpu().numpy().astype(float)
         return discrete_time_fixed_points(
             float(self.decay.detach()), as_numpy(self.n), as_numpy(self.m), as_numpy(self.h), current, self.activation
         )

@@ -1,14 +1,15 @@
-"""What every report figure shares: one fixed pixel size, the state colours, and the "does not apply" signal."""
+"""What every report figure shares: one fixed pixel size, the state colours, and the "does not apply" signal.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects drawn on the Agg canvas directly, not through pyplot,
+so making a report neither needs a display nor changes the backend of the caller's session (e.g. a notebook).
+"""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # the report is written to files, never shown; Agg needs no display
-
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 #: Every figure is saved at exactly this size (width, height) in pixels, so pages lay out predictably.
 FIGURE_SIZE_PX: tuple[int, int] = (1000, 600)
@@ -20,25 +21,19 @@ class NotApplicable(Exception):
 
 
 def new_figure(rows: int = 1, columns: int = 1, **subplot_options: object) -> tuple[Figure, np.ndarray]:
-    """A figure of :data:`FIGURE_SIZE_PX` with a ``rows`` × ``columns`` array of axes (always 2-D)."""
-    figure, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(FIGURE_SIZE_PX[0] / DPI, FIGURE_SIZE_PX[1] / DPI),
-        dpi=DPI,
-        squeeze=False,
-        **subplot_options,
-    )
+    """A figure of :data:`FIGURE_SIZE_PX` on an Agg canvas with a ``rows`` × ``columns`` array of axes (always 2-D)."""
+    figure = Figure(figsize=(FIGURE_SIZE_PX[0] / DPI, FIGURE_SIZE_PX[1] / DPI), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, columns, squeeze=False, **subplot_options)
     return figure, axes
 
 
 def state_colours(num_states: int) -> np.ndarray:
     """(K, 4) RGBA colours, one per discrete state (or condition), distinct for up to 10 and cycling after."""
-    palette = plt.get_cmap("tab10").colors
+    palette = colormaps["tab10"].colors
     return np.array([(*palette[k % len(palette)], 1.0) for k in range(num_states)])
 
 
 def save_png(figure: Figure, path: str) -> None:
-    """Write ``figure`` as a PNG of exactly :data:`FIGURE_SIZE_PX` and free its memory."""
+    """Write ``figure`` as a PNG of exactly :data:`FIGURE_SIZE_PX`."""
     figure.savefig(path, dpi=DPI, format="png")
-    plt.close(figure)

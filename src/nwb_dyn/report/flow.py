@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from nwb_dyn.analysis.flow_field import FlowField, flow_field
+from nwb_dyn.errors import OutputError
 from nwb_dyn.report.canvas import NotApplicable, new_figure, state_colours
 from nwb_dyn.report.inputs import ReportInputs
 
@@ -59,7 +60,11 @@ def _panel_field(latent_map: LatentMap, inputs: ReportInputs, state: int | None)
     projected = (inputs.result.latents - plane.origin) @ plane.basis.T  # (N, 2)
     points = inputs.result.fixed_points
     if points is not None and points.num_points:
-        keep = np.ones(points.num_points, bool) if state is None or points.state is None else points.state == state
+        keep = (
+            np.ones(points.num_points, bool)
+            if state is None or points.state is None
+            else points.state == state
+        )
         located = (points.location[keep] - plane.origin) @ plane.basis.T
         centre, span = projected.mean(axis=0), np.ptp(projected, axis=0).max() + 1e-12
         near = np.abs(located - centre).max(axis=1, initial=0.0) <= _FIXED_POINT_REACH * span
@@ -70,22 +75,40 @@ def _panel_field(latent_map: LatentMap, inputs: ReportInputs, state: int | None)
     return flow_field(latent_map, latents=inputs.result.latents, bounds=bounds, resolution=25)
 
 
-def _draw_panel(axis: object, field: FlowField, inputs: ReportInputs, state: int | None, colour: np.ndarray) -> None:
+def _draw_panel(
+    axis: object, field: FlowField, inputs: ReportInputs, state: int | None, colour: np.ndarray
+) -> None:
     axis.streamplot(
-        field.axis_x, field.axis_y, field.velocity[..., 0], field.velocity[..., 1],
-        color=field.speed, cmap="Greys", density=1.0, linewidth=0.8, arrowsize=0.8,
+        field.axis_x,
+        field.axis_y,
+        field.velocity[..., 0],
+        field.velocity[..., 1],
+        color=field.speed,
+        cmap="Greys",
+        density=1.0,
+        linewidth=0.8,
+        arrowsize=0.8,
     )
     projected = (inputs.result.latents - field.origin) @ field.basis.T
     for window in inputs.result.per_window(projected):
         axis.plot(window[:, 0], window[:, 1], color=colour, linewidth=0.5, alpha=0.5)
     points = inputs.result.fixed_points
     if points is not None and points.num_points:
-        keep = np.ones(points.num_points, bool) if state is None or points.state is None else points.state == state
+        keep = (
+            np.ones(points.num_points, bool)
+            if state is None or points.state is None
+            else points.state == state
+        )
         location = (points.location[keep] - field.origin) @ field.basis.T
         stable = points.stable[keep]
         axis.scatter(*location[stable].T, s=70, color="black", zorder=4, label="stable fixed point")
         axis.scatter(
-            *location[~stable].T, s=70, facecolor="white", edgecolor="black", linewidth=1.5, zorder=4,
+            *location[~stable].T,
+            s=70,
+            facecolor="white",
+            edgecolor="black",
+            linewidth=1.5,
+            zorder=4,
             label="unstable fixed point",
         )
     axis.set_xlim(field.axis_x[0], field.axis_x[-1])
@@ -99,8 +122,8 @@ def draw_flow_field(inputs: ReportInputs) -> Figure:
         raise NotApplicable("the latents are 1-D; a flow field needs a plane (rank or latent dim ≥ 2)")
     try:
         model = result.model
-    except Exception as exc:  # a file from another version whose model no longer rebuilds
-        raise NotApplicable(f"the stored model could not be rebuilt ({type(exc).__name__}: {exc})") from None
+    except OutputError as exc:  # e.g. a file from another version whose model no longer rebuilds
+        raise NotApplicable(f"the stored model could not be rebuilt ({exc})") from None
     maps = latent_maps(model)
     shown = maps[:_MAX_PANELS]
     figure, axes = new_figure(1, len(shown))
@@ -110,7 +133,9 @@ def draw_flow_field(inputs: ReportInputs) -> Figure:
         state = index if len(maps) > 1 else None
         field = _panel_field(latent_map, inputs, state)
         axis = axes[0, index]
-        _draw_panel(axis, field, inputs, state, colours[index] if state is not None else np.array([0.2, 0.4, 0.8, 1]))
+        _draw_panel(
+            axis, field, inputs, state, colours[index] if state is not None else np.array([0.2, 0.4, 0.8, 1])
+        )
         axis.set_title(f"state {index}" if state is not None else f"{result.stored_model.family} flow")
         axis.set_xlabel("latent 1" if result.latents.shape[1] == 2 else "PC 1")
         axis.set_ylabel("latent 2" if result.latents.shape[1] == 2 else "PC 2")

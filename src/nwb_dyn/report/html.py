@@ -42,19 +42,19 @@ def _number(value: Any) -> str:
 
 def _rows(values: dict[str, Any]) -> str:
     return "\n".join(
-        f"<tr><th>{escape(str(key))}</th><td class=\"number\">{_number(value)}</td></tr>"
+        f'<tr><th>{escape(str(key))}</th><td class="number">{_number(value)}</td></tr>'
         for key, value in sorted(values.items())
     )
 
 
 def _figure_block(figure: RenderedFigure) -> str:
-    heading = f"<h3 id=\"{escape(figure.name)}\">{escape(figure.title)}</h3>"
+    heading = f'<h3 id="{escape(figure.name)}">{escape(figure.title)}</h3>'
     if figure.file_name is None:
-        return f"<section>{heading}<p class=\"skipped\">Not drawn: {escape(figure.reason or '')}.</p></section>"
+        return f'<section>{heading}<p class="skipped">Not drawn: {escape(figure.reason or "")}.</p></section>'
     width, height = FIGURE_SIZE_PX
     return (
-        f"<figure>{heading}<img src=\"{escape(figure.file_name)}\" alt=\"{escape(figure.title)}\" "
-        f"width=\"{width}\" height=\"{height}\"><figcaption>{escape(figure.caption)}</figcaption></figure>"
+        f'<figure>{heading}<img src="{escape(figure.file_name)}" alt="{escape(figure.title)}" '
+        f'width="{width}" height="{height}"><figcaption>{escape(figure.caption)}</figcaption></figure>'
     )
 
 
@@ -79,12 +79,12 @@ def write_index(
 <p>Result file <code>{escape(str(result_path))}</code>.</p>
 <table>{_rows(summary)}</table>
 <h2>Metrics</h2>
-<table>{_rows(metrics) if metrics else '<tr><td>no metrics were recorded</td></tr>'}</table>
+<table>{_rows(metrics) if metrics else "<tr><td>no metrics were recorded</td></tr>"}</table>
 <h2>Figures</h2>
-{''.join(_figure_block(figure) for figure in figures)}
+{"".join(_figure_block(figure) for figure in figures)}
 <h2>Model</h2>
 <pre>{escape(json.dumps(hyperparameters, indent=2, sort_keys=True))}</pre>
-<p>Command: <code>{escape(str(provenance.get('command', 'n/a')))}</code></p>
+<p>Command: <code>{escape(str(provenance.get("command", "n/a")))}</code></p>
 </body>
 </html>
 """

@@ -86,7 +86,9 @@ def _trials(nwbfile: object) -> TrialEvents | None:
             for name in frame.columns
             if name not in _NOT_CONDITIONS
             and not name.endswith("_time")
-            and (is_string_dtype(frame[name]) or is_object_dtype(frame[name]) or is_integer_dtype(frame[name]))
+            and (
+                is_string_dtype(frame[name]) or is_object_dtype(frame[name]) or is_integer_dtype(frame[name])
+            )
             and 1 < frame[name].astype(str).nunique() <= 20
         ),
         None,
@@ -100,14 +102,16 @@ def _trials(nwbfile: object) -> TrialEvents | None:
     )
 
 
-def _observed_counts(nwbfile: object, result: FitResult, bin_start_s: np.ndarray, bin_width_s: float) -> np.ndarray:
+def _observed_counts(
+    nwbfile: object, result: FitResult, bin_start_s: np.ndarray, bin_width_s: float
+) -> np.ndarray:
     """(B, T, D) spike counts of the modelled units (rates' channel_ids are Units ids) in the fitted bins."""
     units = nwbfile.units
     row_of_id = {int(unit_id): row for row, unit_id in enumerate(units.id[:])}
     edges = np.concatenate([bin_start_s, bin_start_s[:, -1:] + bin_width_s], axis=1)  # (B, T + 1)
     counts = np.empty((*bin_start_s.shape, len(result.channel_ids)))
     for column, unit_id in enumerate(result.channel_ids):
-        spikes = np.asarray(units["spike_times"][row_of_id[int(unit_id)]], dtype=np.float64)
+        spikes = np.sort(np.asarray(units["spike_times"][row_of_id[int(unit_id)]], dtype=np.float64))
         counts[:, :, column] = np.diff(np.searchsorted(spikes, edges, side="left"), axis=1)
     return counts
 
@@ -140,7 +144,9 @@ def _training_log(result: FitResult) -> tuple[TrainingLog | None, str | None]:
                 continue
             for name, value in row.items():
                 if value and name not in _NOT_CURVES and not name.endswith("_step"):
-                    points.setdefault(name.removesuffix("_epoch"), []).append((int(row["epoch"]), float(value)))
+                    points.setdefault(name.removesuffix("_epoch"), []).append(
+                        (int(row["epoch"]), float(value))
+                    )
     curves = {}
     for name, pairs in points.items():  # values logged per step are averaged within their epoch
         epochs = np.array([epoch for epoch, _ in pairs])

@@ -35,7 +35,7 @@ def draw_observed_vs_reconstructed(inputs: ReportInputs) -> Figure:
         axis.plot(times, predicted[:, :, column].mean(axis=0), color="tab:red", linewidth=1.5, label="model")
         axis.set_title(f"unit id {int(result.channel_ids[column])}", fontsize=10)
         axis.set_ylabel("rate (Hz)")
-    for axis in axes.reshape(-1)[len(units):]:
+    for axis in axes.reshape(-1)[len(units) :]:
         axis.set_visible(False)
     for axis in axes[-1]:
         axis.set_xlabel("time from window start (s)")

@@ -33,32 +33,38 @@ class FigureSpec:
 #: Every figure the report knows, in page order.
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
-        "states", "Discrete states against trial events",
+        "states",
+        "Discrete states against trial events",
         "Most probable state in every bin, one row per fitted window; markers are the trials table's event times.",
         draw_state_raster,
     ),
     FigureSpec(
-        "latents", "Posterior latents per trial",
+        "latents",
+        "Posterior latents per trial",
         "Posterior latent trajectories (PCA plane when R > 2); colour is the discrete state, else the trial condition.",
         draw_latent_trajectories,
     ),
     FigureSpec(
-        "flow_field", "Flow field and fixed points",
+        "flow_field",
+        "Flow field and fixed points",
         "Step F(z) − z of the fitted map; filled dots are stable fixed points, hollow ones unstable.",
         draw_flow_field,
     ),
     FigureSpec(
-        "rates", "Observed vs reconstructed rates",
+        "rates",
+        "Observed vs reconstructed rates",
         "Mean over windows of observed spike rate (black, ± s.e.m.) and of the model's predicted rate (red).",
         draw_observed_vs_reconstructed,
     ),
     FigureSpec(
-        "training", "Training curves",
+        "training",
+        "Training curves",
         "Per-epoch losses and metrics from the run's CSV log.",
         draw_training_curves,
     ),
     FigureSpec(
-        "spike_statistics", "Generated vs real spike statistics",
+        "spike_statistics",
+        "Generated vs real spike statistics",
         "Each dot is a unit (or pair); on the dashed diagonal the free-running model matches the data.",
         draw_spike_statistics,
     ),
@@ -75,7 +81,9 @@ class Report:
     @property
     def images(self) -> list[Path]:
         """Paths of the PNG files written."""
-        return [self.index.parent / figure.file_name for figure in self.figures if figure.file_name is not None]
+        return [
+            self.index.parent / figure.file_name for figure in self.figures if figure.file_name is not None
+        ]
 
 
 def render_report(result: str | Path, out: str | Path) -> Report:
@@ -86,7 +94,9 @@ def render_report(result: str | Path, out: str | Path) -> Report:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the report directory {out} ({exc.strerror}); pass another --out") from None
+        raise OutputError(
+            f"cannot create the report directory {out} ({exc.strerror}); pass another --out"
+        ) from None
     rendered = []
     for spec in FIGURES:
         try:
@@ -99,7 +109,12 @@ def render_report(result: str | Path, out: str | Path) -> Report:
         rendered.append(RenderedFigure(spec.name, spec.title, spec.caption, file_name))
     stored = inputs.result.stored_model
     index = write_index(
-        out / "index.html", result, stored.family, stored.metrics, stored.hyperparameters,
-        inputs.result.provenance, rendered,
+        out / "index.html",
+        result,
+        stored.family,
+        stored.metrics,
+        stored.hyperparameters,
+        inputs.result.provenance,
+        rendered,
     )
     return Report(index=index, figures=tuple(rendered))

@@ -24,7 +24,9 @@ def ensure_writable_directory(directory: Path) -> None:
             "write to"
         ) from None
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write into {directory} (permission denied); pass an --out directory you can write to")
+        raise OutputError(
+            f"cannot write into {directory} (permission denied); pass an --out directory you can write to"
+        )
 
 
 @contextlib.contextmanager

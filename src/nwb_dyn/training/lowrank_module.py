@@ -143,7 +143,7 @@ class LowRankModule(pl.LightningModule):
         loss, _ = self._loss(batch, VALIDATION_STREAM)
         self.log("val_loss", loss, prog_bar=True, batch_size=batch.values.shape[0], sync_dist=True)
 
-    def configure_optimizers(self):  # noqa: ANN201 (Lightning's optimiser/scheduler dict)
+    def configure_optimizers(self):
         optimizer = torch.optim.RAdam(self.parameters(), lr=self.learning_rate)
         epochs = max(1, self.config.trainer.max_epochs)
         gamma = (self.config.lowrank.learning_rate_final / self.learning_rate) ** (1.0 / epochs)

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from nwb_dyn.config import FitConfig, TrainerConfig
+from nwb_dyn.errors import ConfigError
 from nwb_dyn.training.callbacks import (
     LearningRateSchedule,
     NonFiniteGuard,
@@ -90,6 +92,18 @@ def make_trainer(config: FitConfig, run_dir: Path, has_validation: bool = True) 
     progress = _progress_bar_wanted(settings)
     if progress:
         callbacks.append(RichProgressBar(console_kwargs={"stderr": True}))
+    try:
+        return _trainer(settings, run_dir, callbacks, progress)
+    except MisconfigurationException as exc:  # e.g. --accelerator gpu on a machine without one
+        raise ConfigError(
+            f"the trainer settings accelerator={settings.accelerator}, devices={settings.devices}, "
+            f"num_nodes={settings.num_nodes}, strategy={settings.strategy}, precision={settings.precision} "
+            f"cannot run here ({exc}); change --accelerator, --devices, --strategy or --precision"
+        ) from None
+
+
+def _trainer(settings: TrainerConfig, run_dir: Path, callbacks: list[Callback], progress: bool) -> pl.Trainer:
+    """The Lightning Trainer itself; the DataModule's seeded shard sampler replaces Lightning's distributed one."""
     return pl.Trainer(
         max_epochs=settings.max_epochs,
         accelerator=settings.accelerator,
