@@ -6,6 +6,7 @@ import re
 import uuid
 
 import numpy as np
+from hdmf.common import VectorData, VectorIndex
 from pynwb import NWBFile
 from pynwb.file import Subject
 from pynwb.misc import Units
@@ -122,10 +123,21 @@ def copy_units(nwbfile: NWBFile, session: SessionInfo) -> None:
             if resolution is not None
             else "the source recorded no resolution and its spike times do not bound one; left unset."
         )
+    # Columns are built whole: add_unit per unit makes hdmf convert spike times element by element (seconds for
+    # a few hundred thousand spikes).
+    trains = [np.asarray(times, dtype=np.float64) for times in session.units_spike_times]
+    spike_times = VectorData(
+        name="spike_times",
+        description="the spike times for each unit in seconds",
+        data=np.concatenate(trains) if trains else np.zeros(0),
+    )
+    spike_times_index = VectorIndex(
+        name="spike_times_index", data=np.cumsum([len(times) for times in trains]).astype(np.int64), target=spike_times
+    )
     nwbfile.units = Units(
         name="units",
+        id=np.asarray(session.units_ids, dtype=np.int64),
+        columns=[spike_times, spike_times_index],
         description=f"Units of the source session (original ids and spike times); {note}",
         resolution=resolution,
     )
-    for unit_id, times in zip(session.units_ids, session.units_spike_times):
-        nwbfile.add_unit(id=int(unit_id), spike_times=np.asarray(times, dtype=np.float64))

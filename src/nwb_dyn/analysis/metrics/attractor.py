@@ -90,13 +90,43 @@ def state_space_kl_binned(
         # A constant true dimension leaves no grid to bin on (e.g. a silent neuron): not scorable.
         return float("nan")
     grid = [np.linspace(low, high, n_bins + 1) for low, high in zip(lower, upper)]
-    true_counts = np.histogramdd(true_rows, bins=grid)[0].ravel()
-    generated_counts = np.histogramdd(generated_rows, bins=grid)[0].ravel()
+    true_cells, true_counts = _occupied_cells(true_rows, grid)
+    generated_cells, generated_counts = _occupied_cells(generated_rows, grid)
     if generated_counts.sum() == 0:
         return float("nan")
-    p = (true_counts + smoothing) / (true_counts.sum() + smoothing * true_counts.size)
-    q = (generated_counts + smoothing) / (generated_counts.sum() + smoothing * generated_counts.size)
-    return float(np.sum(p * np.log(p / q)))
+    # Only occupied cells are stored (n_bins^D dense histograms do not fit for D = 5); every empty cell has the
+    # same smoothed p and q, so the empty ones contribute one shared term.
+    n_cells = float(n_bins) ** true_rows.shape[1]
+    cells = np.union1d(true_cells, generated_cells)
+    p_counts = np.zeros(len(cells))
+    q_counts = np.zeros(len(cells))
+    p_counts[np.searchsorted(cells, true_cells)] = true_counts
+    q_counts[np.searchsorted(cells, generated_cells)] = generated_counts
+    p_total = true_counts.sum() + smoothing * n_cells
+    q_total = generated_counts.sum() + smoothing * n_cells
+    p = (p_counts + smoothing) / p_total
+    q = (q_counts + smoothing) / q_total
+    p_empty, q_empty = smoothing / p_total, smoothing / q_total
+    return float(np.sum(p * np.log(p / q)) + (n_cells - len(cells)) * p_empty * np.log(p_empty / q_empty))
+
+
+def _occupied_cells(rows: np.ndarray, grid: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices and counts of the grid cells that rows (n, D) fall in, with ``numpy.histogramdd``'s edge rules
+    (half-open bins, the last one closed; points outside the grid are dropped)."""
+    n_bins = len(grid[0]) - 1
+    inside = np.ones(len(rows), dtype=bool)
+    indices = []
+    for dimension, edges in enumerate(grid):
+        values = rows[:, dimension]
+        index = np.searchsorted(edges, values, side="right") - 1
+        index[values == edges[-1]] = n_bins - 1
+        inside &= (index >= 0) & (index < n_bins)
+        indices.append(index)
+    if not inside.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    flat = np.ravel_multi_index([index[inside] for index in indices], (n_bins,) * len(grid))
+    cells, counts = np.unique(flat, return_counts=True)
+    return cells, counts.astype(np.float64)
 
 
 def state_space_divergence(true_data: np.ndarray, generated_data: np.ndarray) -> float:
