@@ -104,6 +104,7 @@ def _fit_session(
     from nwb_dyn.evaluate import fit_metrics
     from nwb_dyn.results.writer import FitRecord, write_result
     from nwb_dyn.training.families import FAMILIES
+    from nwb_dyn.training.history import read_training_history
     from nwb_dyn.training.run import (
         check_compatible,
         choose_resume_point,
@@ -148,6 +149,7 @@ def _fit_session(
         **read_summary(run),
         "wall_time_s": round(wall_s, 3),
         "run_dir": str(run.root),
+        "history": read_training_history(run.root),
         "resumed_after_epochs": None if point is None else point.epochs_done,
     }
     record = FitRecord(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -554,3 +555,21 @@ def test_bad_input_gives_one_clear_line_exit_2_and_our_error(
     assert not [path for path in after if path.suffix == ".nwb" and path not in before], (
         "a failed command wrote NWB"
     )
+
+
+def test_read_only_out_directory_is_refused_before_any_work(tmp_path: Path) -> None:
+    source = write_units_session(tmp_path / "units.nwb")
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o555)
+    if os.access(read_only, os.W_OK):
+        pytest.skip("this user (root) can write into a read-only directory")
+    invocation = fit_command(source, read_only)
+    code, stdout, stderr = run_cli(*invocation.argv)
+    assert (code, stdout) == (2, "")
+    assert stderr == (
+        f"nwb-dyn: error: cannot write into {read_only} (permission denied); "
+        "pass an --out directory you can write to\n"
+    )
+    with pytest.raises(OutputError, match="cannot write into .*read-only"):
+        invocation.call()
+    assert list(read_only.iterdir()) == []

@@ -89,6 +89,22 @@ def test_training_curve_reads_the_logged_loss(reported_srnn: ReportedFit) -> Non
     np.testing.assert_allclose(values, [final], rtol=1e-6)
 
 
+def test_training_curves_survive_deleting_the_run_directory(reported_srnn: ReportedFit, tmp_path: Path) -> None:
+    """The history is stored in the result file, so the curves do not depend on the run directory."""
+    import shutil
+
+    inputs = load_report_inputs(reported_srnn.result)
+    run_dir = Path(inputs.result.stored_model.training_summary["run_dir"])
+    moved = tmp_path / "moved-run"
+    shutil.move(str(run_dir), moved)
+    try:
+        after = load_report_inputs(reported_srnn.result)
+    finally:
+        shutil.move(str(moved), run_dir)
+    assert after.training_log is not None and "stored in the result file" in after.training_log.origin
+    np.testing.assert_array_equal(after.training_log.curves["train_loss"][1], inputs.training_log.curves["train_loss"][1])
+
+
 def test_flow_field_marks_the_stored_fixed_points(reported_srnn: ReportedFit) -> None:
     from nwb_dyn.report.flow import draw_flow_field
 
@@ -127,7 +143,7 @@ def test_report_of_a_version_0_1_0_file_skips_only_what_it_lacks(tmp_path: Path)
     assert "earlier nwb-dyn version" in skipped["training"]
     assert len(report.images) == len(FIGURES) - 1
     assert all(png_size(path) == FIGURE_SIZE_PX for path in report.images)
-    assert "Not drawn: the result file records no run directory" in report.index.read_text()
+    assert "Not drawn: the result file records no training history" in report.index.read_text()
 
 
 def test_report_of_a_file_that_is_not_a_result_is_a_user_error(tmp_path: Path) -> None:

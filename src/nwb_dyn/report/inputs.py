@@ -7,7 +7,6 @@ Pieces that are absent are ``None`` with a sentence saying why, which the page s
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,12 +15,12 @@ from pandas.api.types import is_integer_dtype, is_numeric_dtype, is_object_dtype
 from pynwb import NWBHDF5IO
 
 from nwb_dyn.results import FitResult, read
+from nwb_dyn.training.history import read_training_history
 
 #: Trials-table columns that are bookkeeping, not trial events or conditions.
 _NOT_EVENTS = {"start_time", "stop_time"}
 _NOT_CONDITIONS = {"split", "data_split", "timeseries", "tags"}
 #: CSV-log columns that are not training curves.
-_NOT_CURVES = {"epoch", "step", "learning_rate", "encoder_alpha"}
 
 
 @dataclass(frozen=True)
@@ -38,9 +37,9 @@ class TrialEvents:
 
 @dataclass(frozen=True)
 class TrainingLog:
-    """Per-epoch training curves from the run's CSV log: metric name → (epochs (E,), values (E,))."""
+    """Per-epoch training curves: metric name → (epochs (E,), values (E,)); ``origin`` says where they came from."""
 
-    path: Path
+    origin: str
     curves: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
@@ -131,31 +130,23 @@ def _observed_reason(nwbfile: object, result: FitResult) -> str | None:
 
 
 def _training_log(result: FitResult) -> tuple[TrainingLog | None, str | None]:
-    run_dir = result.stored_model.training_summary.get("run_dir")
-    if not run_dir:
-        return None, "the result file records no run directory (written by an earlier nwb-dyn version)"
-    logs = sorted(Path(run_dir).glob("logs/version_*/metrics.csv"))
-    if not logs:
-        return None, f"no training log found under {run_dir}/logs (the run directory was moved or deleted)"
-    points: dict[str, list[tuple[int, float]]] = {}
-    with logs[-1].open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if not row.get("epoch"):
-                continue
-            for name, value in row.items():
-                if value and name not in _NOT_CURVES and not name.endswith("_step"):
-                    points.setdefault(name.removesuffix("_epoch"), []).append(
-                        (int(row["epoch"]), float(value))
-                    )
-    curves = {}
-    for name, pairs in points.items():  # values logged per step are averaged within their epoch
-        epochs = np.array([epoch for epoch, _ in pairs])
-        values = np.array([value for _, value in pairs])
-        unique = np.unique(epochs)
-        curves[name] = (unique, np.array([values[epochs == epoch].mean() for epoch in unique]))
-    if not curves:
-        return None, f"the training log {logs[-1]} holds no per-epoch values"
-    return TrainingLog(path=logs[-1], curves=curves), None
+    """Curves stored in the result (``training_summary["history"]``), else read from the run directory's logs."""
+    summary = result.stored_model.training_summary
+    history = summary.get("history")
+    origin = "stored in the result file"
+    if not history:
+        run_dir = summary.get("run_dir")
+        if not run_dir:
+            return None, "the result file records no training history (written by an earlier nwb-dyn version)"
+        history = read_training_history(Path(run_dir))
+        origin = f"read from the run log under {run_dir}"
+        if not history:
+            return None, f"no training log found under {run_dir}/logs (the run directory was moved or deleted)"
+    curves = {
+        name: (np.asarray(curve["epoch"], dtype=np.int64), np.asarray(curve["value"], dtype=np.float64))
+        for name, curve in history.items()
+    }
+    return TrainingLog(origin=origin, curves=curves), None
 
 
 def load_report_inputs(path: str | Path) -> ReportInputs:

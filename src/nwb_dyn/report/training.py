@@ -23,6 +23,6 @@ def draw_training_curves(inputs: ReportInputs) -> Figure:
         axis.plot(epochs, values, marker="o", markersize=3, color="tab:blue")
         axis.set_title(name)
         axis.set_xlabel("epoch")
-    figure.suptitle(f"Training curves ({log.path.parent.name} of the run log)")
+    figure.suptitle(f"Training curves ({log.origin})")
     figure.tight_layout()
     return figure
