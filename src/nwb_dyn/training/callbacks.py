@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
+from nwb_dyn.atomic import write_text_atomically
 from nwb_dyn.config import TrainerConfig
 from nwb_dyn.errors import TrainingError
 
@@ -159,4 +160,4 @@ class RunSummaryWriter(Callback):
             },
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(summary, indent=2))
+        write_text_atomically(self.path, json.dumps(summary, indent=2))

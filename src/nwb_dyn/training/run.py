@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import yaml
 
+from nwb_dyn.atomic import write_text_atomically
 from nwb_dyn.config import FitConfig
 from nwb_dyn.errors import ConfigError, TrainingError
 from nwb_dyn.training.checkpoint_io import read_checkpoint
@@ -84,7 +85,7 @@ def prepare_run(run: RunDirectory, config: FitConfig, fresh: bool) -> None:
     if fresh and run.root.exists():
         shutil.rmtree(run.root)
     run.root.mkdir(parents=True, exist_ok=True)
-    run.config_path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text_atomically(run.config_path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def choose_resume_point(run: RunDirectory, resume: Path | None, fresh: bool) -> ResumePoint | None:
