@@ -35,5 +35,8 @@ $(CHROMIUM_STAMP):
 test: $(STAMP) $(CHROMIUM_STAMP)
 	DANDI_NO_ET=1 $(PY) -m pytest
 
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
+
 clean:
 	rm -rf $(VENV) demo-out site

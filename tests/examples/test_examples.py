@@ -71,9 +71,11 @@ def test_teacher_student_compares_fixed_points(tmp_path: Path) -> None:
     assert printed["student fixed points"].startswith(f"{count} (")
 
 
-def test_demo_reports_latent_recovery(tmp_path: Path) -> None:
+def test_demo_reports_state_and_latent_recovery(tmp_path: Path) -> None:
     printed = run_example("demo.py", "--out", str(tmp_path), *TINY)
     assert read(printed["output"]).latents.shape[0] == 4 * 40
+    accuracy = float(printed["discrete-state accuracy (after optimal label matching, chance 0.5)"])
+    assert 0.5 <= accuracy <= 1.0  # optimal matching of 2 labels never scores below one half
     assert -1.0 <= float(printed["latent recovery (affine R² against the true Lorenz state)"]) <= 1.0
 
 
