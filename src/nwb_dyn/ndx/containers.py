@@ -240,8 +240,8 @@ class DynamicsModel(MultiContainerInterface):
 class FitProvenance(NWBDataInterface):
     """Source identity (path/URL/DANDI asset and digests), package versions, resolved config, seed and command."""
 
-    _OPTIONAL = ("sha256", "etag", "dandiset_id", "dandiset_version", "asset_path", "asset_id", "api_url")
-    __nwbfields__ = ("source_kind", "source_location", *_OPTIONAL, "versions", "config", "seed", "command")
+    OPTIONAL_SOURCE_FIELDS = ("sha256", "etag", "dandiset_id", "dandiset_version", "asset_path", "asset_id", "api_url")
+    __nwbfields__ = ("source_kind", "source_location", *OPTIONAL_SOURCE_FIELDS, "versions", "config", "seed", "command")
 
     @docval(
         {"name": "name", "type": str, "doc": "Name of this record.", "default": "provenance"},
@@ -251,7 +251,7 @@ class FitProvenance(NWBDataInterface):
         {"name": "config", "type": str, "doc": "Resolved configuration, JSON text."},
         {"name": "seed", "type": int, "doc": "Seed of the run."},
         {"name": "command", "type": str, "doc": "Command line of the run."},
-        *({"name": key, "type": str, "doc": f"Source {key}.", "default": None} for key in _OPTIONAL),
+        *({"name": key, "type": str, "doc": f"Source {key}.", "default": None} for key in OPTIONAL_SOURCE_FIELDS),
     )
     def __init__(self, **kwargs) -> None:
         fields = {key: kwargs.pop(key) for key in list(kwargs) if key != "name"}

@@ -33,7 +33,7 @@ from nwb_dyn.ndx import (
     StateSegments,
 )
 
-SOURCE_OPTIONAL_KEYS = ("sha256", "etag", "dandiset_id", "dandiset_version", "asset_path", "asset_id", "api_url")
+SOURCE_OPTIONAL_KEYS = FitProvenance.OPTIONAL_SOURCE_FIELDS
 
 
 def to_json(value: Any) -> str:
