@@ -144,7 +144,8 @@ def _fit_session(
         return None
     module.float()  # posteriors and products are float32 whatever trainer.precision trained in
     products = family.summarise(module, data, config)
-    products.metrics = fit_metrics(data, products)
+    forecasts = None if family.forecast is None else family.forecast(module.model, data, config)
+    products.metrics = fit_metrics(data, products, forecasts=forecasts)
     training_summary = {
         **read_summary(run),
         "wall_time_s": round(wall_s, 3),

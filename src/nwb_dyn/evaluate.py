@@ -11,12 +11,14 @@ it is the same session and the same windows before scoring.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nwb_dyn.analysis.forecast import Forecasts
 from nwb_dyn.analysis.metrics import DecoderTraining, epoch_labels_from_events, evaluate_arrays
 from nwb_dyn.analysis.products import ModelProducts
 from nwb_dyn.config import FitConfig, resolve_config
@@ -37,6 +39,7 @@ def fit_metrics(
     products: ModelProducts,
     reference_states: np.ndarray | None = None,
     condition_columns: Sequence[str] | None = None,
+    forecasts: Forecasts | None = None,
 ) -> dict[str, float]:
     """Every applicable metric of a fit, on its validation windows (on all windows when there are none).
 
@@ -44,7 +47,9 @@ def fit_metrics(
     latents (B, T, ·), optional states (B, T) and generated samples); reference_states: optional (B, T) ints for
     all windows in ``data`` order (negative = unlabelled), e.g. from :func:`event_epoch_labels`;
     condition_columns: trials columns whose joint value is a trial's condition for PSTH R² (None = the first of
-    :data:`CONDITION_COLUMN_CHOICES` present in the trials table).
+    :data:`CONDITION_COLUMN_CHOICES` present in the trials table); forecasts: the model's forecasts of every window
+    (``ModelFamily.forecast``), scored as ``k_step_mse_<k>`` and forward prediction (``fp_bps`` for counts,
+    ``fp_mse`` for signals) on the bins the filter could observe.
     """
     evaluation = data.split_indices("val")
     if evaluation.size == 0:
@@ -57,6 +62,7 @@ def fit_metrics(
             rates=products.rates[training], targets=targets[training], latents=products.latents[training]
         )
     conditions = trial_conditions(data, condition_columns)
+    forward_counts, forward_rates = _forward_prediction(data, forecasts, evaluation)
     return evaluate_arrays(
         data.values[evaluation],
         products.rates[evaluation],
@@ -71,7 +77,25 @@ def fit_metrics(
         reference_states=None if reference_states is None else np.asarray(reference_states)[evaluation],
         estimated_states=None if products.states is None else products.states[evaluation],
         generated=None if products.samples is None else products.samples.observations,
+        forecasts=None if forecasts is None else {k: f[evaluation] for k, f in forecasts.k_step.items()},
+        forward_counts=forward_counts,
+        forward_rates=forward_rates,
     )
+
+
+def _forward_prediction(
+    data: NeuralData, forecasts: Forecasts | None, evaluation: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Observed values and predictions (B_eval, T − s, D) of the forward tail of the evaluation windows.
+
+    Bins outside a unit's observation intervals are NaN in both, so they are left out of fp-bps / fp-MSE.
+    """
+    if forecasts is None:
+        return None, None
+    tail = slice(forecasts.forward_start, None)
+    observed = data.mask[evaluation, tail]
+    counts = np.where(observed, data.values[evaluation, tail], np.nan)
+    return counts, np.where(observed, forecasts.forward[evaluation, tail], np.nan)
 
 
 def trial_conditions(data: NeuralData, condition_columns: Sequence[str] | None = None) -> np.ndarray | None:
@@ -156,7 +180,27 @@ def evaluate_result(
         samples=result.samples,
     )
     reference = None if labels is None else reference_labels(labels, data, result, order)
-    return fit_metrics(data, products, reference_states=reference)
+    return fit_metrics(data, products, reference_states=reference, forecasts=result_forecasts(result, data))
+
+
+def result_forecasts(result: FitResult, data: NeuralData) -> Forecasts | None:
+    """Forecasts of ``data``'s windows by the model rebuilt from ``result`` (None if its family has none).
+
+    The forecast filter uses the generative model alone and the fit's seed, so these equal the fit-time forecasts.
+    A result whose stored model cannot be rebuilt still gets every metric that needs only its arrays: the forecast
+    metrics are left out with a warning naming why.
+    """
+    from nwb_dyn.training.families import FAMILIES  # imports Lightning: only when a model is rebuilt
+
+    family = FAMILIES.get(result.stored_model.family)
+    if family is None or family.forecast is None:
+        return None
+    try:
+        model = result.model
+    except OutputError as error:
+        warnings.warn(f"no k-step forecasts: {error}", stacklevel=2)
+        return None
+    return family.forecast(model, data, config_of_result(result))
 
 
 def source_of_result(result: FitResult) -> str:

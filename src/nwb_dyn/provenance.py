@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
-RECORDED_PACKAGES = ("nwb-dyn", "torch", "pytorch-lightning", "pynwb", "hdmf", "h5py", "numpy", "dandi", "remfile")
+RECORDED_PACKAGES = ("nwb-dyn", "torch", "pytorch-lightning", "pynwb", "hdmf", "h5py", "numpy", "dandi")
 
 
 def package_versions() -> dict[str, str]:

@@ -9,9 +9,12 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from nwb_dyn.analysis.forecast import Forecasts
+from nwb_dyn.analysis.lowrank_forecast import lowrank_forecasts
 from nwb_dyn.analysis.lowrank_posterior import lowrank_posterior
 from nwb_dyn.analysis.products import FixedPointSet, GeneratedSamples, ModelProducts
 from nwb_dyn.config import FitConfig
+from nwb_dyn.analysis.srnn_forecast import srnn_forecasts
 from nwb_dyn.extract import NeuralData
 from nwb_dyn.training.lowrank_module import LowRankModule
 from nwb_dyn.training.srnn_module import build_srnn, summarise_srnn
@@ -24,6 +27,9 @@ class ModelFamily:
     name: str
     build: Callable[[FitConfig, NeuralData], pl.LightningModule]
     summarise: Callable[[pl.LightningModule, NeuralData, FitConfig], ModelProducts]
+    #: k-step-ahead and forward-tail forecasts of every window from the fitted generative model alone (the
+    #: LightningModule's ``model``, or one rebuilt from a result file), so fit and ``nwb-dyn evaluate`` agree.
+    forecast: Callable[[torch.nn.Module, NeuralData, FitConfig], Forecasts] | None = None
 
 
 def likelihood_for(data: NeuralData, requested: str) -> str:
@@ -99,10 +105,11 @@ def _summarise_lowrank(module: pl.LightningModule, data: NeuralData, config: Fit
 
 
 FAMILIES: dict[str, ModelFamily] = {
-    "lowrank": ModelFamily("lowrank", _build_lowrank, _summarise_lowrank),
+    "lowrank": ModelFamily("lowrank", _build_lowrank, _summarise_lowrank, lowrank_forecasts),
     "srnn": ModelFamily(
         "srnn",
         lambda config, data: build_srnn(config, data, likelihood_for(data, config.srnn.obs)),
         summarise_srnn,
+        srnn_forecasts,
     ),
 }

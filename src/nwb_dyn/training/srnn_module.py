@@ -3,6 +3,10 @@
 Training follows Zhang & Saxena 2024 (algorithms.md §4.4): for the first ``srnn.label_fraction`` of the epochs the
 loss adds a cross-entropy between the posterior state marginals and initial labels (HMM / k-means / random on the
 held-in channels), then the plain collapsed ELBO. Losses are in nats per time step.
+
+External inputs x (B, T, U), when the data has them, drive the state RNNs and the discrete transitions (both read
+x_t when stepping to t) and are also read by the encoder: the exact posterior p(h | y, x) depends on x through the
+dynamics prior, so an encoder blind to x would have to guess the input-driven part of h from y alone.
 """
 
 from __future__ import annotations
@@ -34,11 +38,22 @@ def held_in_values(data: NeuralData) -> tuple[torch.Tensor, torch.Tensor]:
     return values, mask
 
 
+def input_tensor(data: NeuralData) -> torch.Tensor | None:
+    """The external inputs (W, T, U) float32, or None when the data has none."""
+    return None if data.inputs is None else torch.as_tensor(data.inputs, dtype=torch.float32)
+
+
+def input_dim_of(data: NeuralData) -> int:
+    """U, the number of external input channels (0 for none)."""
+    return 0 if data.inputs is None else data.inputs.shape[-1]
+
+
 class SrnnModule(pl.LightningModule):
     """Wires :class:`SwitchingRNN` and its :class:`BidirectionalEncoder` to the collapsed ELBO.
 
     initial_labels: (W, T) int64 initial state labels for every window row of the NeuralData.
     held_out: (D,) bool channels the encoder never reads (they are scored by co-smoothing).
+    input_dim: U external inputs (0 for none); batches must then carry ``inputs`` (B, T, U).
     """
 
     def __init__(
@@ -48,6 +63,7 @@ class SrnnModule(pl.LightningModule):
         emission: str,
         initial_labels: torch.Tensor,
         held_out: np.ndarray,
+        input_dim: int = 0,
     ) -> None:
         super().__init__()
         settings = config.srnn
@@ -56,6 +72,7 @@ class SrnnModule(pl.LightningModule):
             num_states=settings.states,
             latent_dim=settings.latent_dim,
             observation_dim=num_channels,
+            input_dim=input_dim,
             emission=emission,
             stickiness_init=settings.stickiness_init,
         )
@@ -63,6 +80,7 @@ class SrnnModule(pl.LightningModule):
             num_channels,
             settings.latent_dim,
             settings.encoder_hidden,
+            input_dim=input_dim,
             log_transform_observations=emission == "poisson",
         )
         self.register_buffer("initial_labels", initial_labels.long(), persistent=False)
@@ -82,6 +100,7 @@ class SrnnModule(pl.LightningModule):
             self.model,
             self.encoder,
             batch.values,
+            inputs=batch.inputs,
             labels=self.initial_labels[batch.index] if with_labels else None,
             generator=generators,
             mask=batch.mask,
@@ -132,11 +151,14 @@ def build_srnn(config: FitConfig, data: NeuralData, emission: str) -> SrnnModule
         seed=config.seed,
         smoothing_bins=smoothing_s / config.data.bin_width_s,
     )
-    return SrnnModule(config, data.num_channels, emission, labels, data.held_out)
+    return SrnnModule(config, data.num_channels, emission, labels, data.held_out, input_dim_of(data))
 
 
 def srnn_fixed_points(model: SwitchingRNN, latents: np.ndarray) -> FixedPointSet | None:
-    """Fixed points of every state's latent map h ↦ tanh(A_k h + c_k), searched from the posterior latents."""
+    """Fixed points of every state's latent map h ↦ tanh(A_k h + c_k), searched from the posterior latents.
+
+    With external inputs these are the fixed points at x = 0, the mean of the z-scored inputs.
+    """
     double_model = copy.deepcopy(model).double()  # the numeric finder differentiates in float64
     locations, eigenvalues, stable, owners = [], [], [], []
     for state in range(model.num_states):
@@ -162,14 +184,26 @@ def srnn_fixed_points(model: SwitchingRNN, latents: np.ndarray) -> FixedPointSet
 
 
 def summarise_srnn(module: pl.LightningModule, data: NeuralData, config: FitConfig) -> ModelProducts:
-    """Posterior states, state probabilities, latents and rates on every window; samples; per-state fixed points."""
+    """Posterior states, state probabilities, latents and rates on every window; samples; per-state fixed points.
+
+    With external inputs, the posterior reads every window's inputs and the samples are driven by the inputs of the
+    first windows (cycled when more runs than windows are generated).
+    """
     model = module.model.eval().cpu()
     encoder = module.encoder.eval().cpu()
     values, mask = held_in_values(data)
-    posterior = infer_posterior(model, encoder, values, mask=mask)
+    inputs = input_tensor(data)
+    posterior = infer_posterior(model, encoder, values, inputs, mask=mask)
     generator = torch.Generator().manual_seed(config.seed)
     runs = generated_run_count(data.num_windows, data.num_bins, data.num_channels)
-    sample = model.generate(runs, data.num_bins, generator=generator)
+    sample_inputs = None if inputs is None else inputs[torch.arange(runs) % data.num_windows]
+    sample = model.generate(runs, data.num_bins, inputs=sample_inputs, generator=generator)
+    conditioning = (
+        "free-running from the learned initial-state distribution"
+        if sample_inputs is None
+        else f"the external inputs of the first {min(runs, data.num_windows)} windows (cycled over {runs} runs), "
+        "from the learned initial-state distribution"
+    )
     latents = posterior.latents.numpy()
     return ModelProducts(
         family="srnn",
@@ -188,7 +222,10 @@ def summarise_srnn(module: pl.LightningModule, data: NeuralData, config: FitConf
         states=posterior.map_states.numpy(),
         state_probabilities=posterior.state_probabilities.numpy(),
         samples=GeneratedSamples(
-            latents=sample.latents.numpy(), observations=sample.observations.numpy(), seed=config.seed
+            latents=sample.latents.numpy(),
+            observations=sample.observations.numpy(),
+            seed=config.seed,
+            conditioning=conditioning,
         ),
         fixed_points=srnn_fixed_points(model, latents),
     )

@@ -1,0 +1,165 @@
+"""k-step-ahead forecasts of a fitted low-rank RNN: filter with SMC, then roll the weighted particles forward.
+
+The filter uses only the generative model, so a model rebuilt from a result file forecasts exactly as at fit time:
+the optimal proposal for Gaussian observations (it reads y_t alone) and the bootstrap proposal otherwise. The
+training proposal may be an encoder, but the encoder is not stored in results and an acausal one would read future
+bins. Forecasts propagate every filtering particle (not the filtering mean through the mean map: φ is nonlinear, so
+F(E[z]) ≠ E[F(z)]) with fresh transition noise and average the expected observation over particles and noise.
+
+All random numbers are drawn in shapes that depend only on (B, T, K), never on the data, so a forecast made at t
+is a deterministic function of y_{≤ t} and the seed: changing later bins cannot change it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nwb_dyn.analysis.forecast import (
+    DEFAULT_HORIZONS,
+    Forecasts,
+    concatenate,
+    forecast_horizons,
+    forward_start,
+    forward_tail,
+    place_ahead,
+)
+from nwb_dyn.config import FitConfig
+from nwb_dyn.extract import NeuralData
+from nwb_dyn.inference.resampling import systematic_resample
+from nwb_dyn.inference.smc import make_proposal
+from nwb_dyn.models.lowrank import LowRankRNN
+
+#: Fewest particles a forecast filters with, whatever the (often small) training particle count.
+MIN_FORECAST_PARTICLES = 64
+
+
+def lowrank_forecasts(model: torch.nn.Module, data: NeuralData, config: FitConfig) -> Forecasts:
+    """Forecasts (horizons :data:`DEFAULT_HORIZONS`, and the forward tail) of every window of ``data``.
+
+    The filter reads the observed held-in channels; every channel is forecast. Seeded by ``config.seed``.
+    """
+    if not isinstance(model, LowRankRNN):
+        raise TypeError(f"lowrank_forecasts needs a LowRankRNN, got {type(model).__name__}")
+    return forecast_windows(
+        model,
+        data.values,
+        data.mask & ~data.held_out[None, None, :],
+        max(config.lowrank.particles, MIN_FORECAST_PARTICLES),
+        seed=config.seed,
+        inputs=data.inputs,
+    )
+
+
+@torch.no_grad()
+def forecast_windows(
+    model: LowRankRNN,
+    values: np.ndarray,
+    mask: np.ndarray,
+    num_particles: int,
+    seed: int,
+    inputs: np.ndarray | None = None,
+    horizons: tuple[int, ...] = DEFAULT_HORIZONS,
+    chunk_size: int = 16,
+) -> Forecasts:
+    """Forecasts for windows values, mask (B, T, D) (mask True = the filter may read the entry), inputs (B, T, D_u).
+
+    Windows are processed ``chunk_size`` at a time: rolling all T origins holds (K, chunk·T, D) rates per step.
+    """
+    model = model.eval()
+    num_bins = values.shape[1]
+    leads = forecast_horizons(num_bins, horizons)
+    start = forward_start(num_bins)
+    generator = torch.Generator().manual_seed(seed)
+    dtype = next(model.parameters()).dtype
+    chunks = []
+    for first in range(0, len(values), chunk_size):
+        window = slice(first, first + chunk_size)
+        observations = torch.as_tensor(values[window], dtype=dtype)
+        observed = torch.as_tensor(mask[window], dtype=dtype)
+        currents = None if inputs is None else model.input_current(torch.as_tensor(inputs[window], dtype=dtype))
+        particles, log_weights = filtering_particles(
+            model, observations, observed, currents, num_particles, generator
+        )
+        weights = torch.softmax(log_weights, dim=0)
+        every_origin = torch.arange(num_bins)
+        ahead = roll_forward(model, particles, weights, currents, every_origin, max(leads, default=0), generator)
+        k_step = {k: place_ahead(ahead[k - 1].numpy(), k) for k in leads}
+        origin = start - 1
+        tail = roll_forward(
+            model,
+            particles[:, :, origin : origin + 1],
+            weights[:, :, origin : origin + 1],
+            currents,
+            torch.tensor([origin]),
+            num_bins - start,
+            generator,
+        )
+        forward = forward_tail(torch.cat(tail, dim=1).numpy(), num_bins, start)
+        chunks.append(Forecasts(k_step, forward, start))
+    return concatenate(chunks)
+
+
+def filtering_particles(
+    model: LowRankRNN,
+    observations: torch.Tensor,
+    mask: torch.Tensor,
+    currents: torch.Tensor | None,
+    num_particles: int,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted particles of p(z_t | y_{≤ t}) at every t: particles (K, B, T, R) and log-weights (K, B, T).
+
+    observations, mask (B, T, D); currents (B, T, N) input currents W_u·u or None. Systematic resampling before
+    every step, as in :func:`nwb_dyn.inference.smc.run_smc`; the proposal reads y_t only (see the module doc).
+    """
+    batch, steps, _ = observations.shape
+    proposal = "optimal" if model.likelihood.name == "gaussian" else "bootstrap"
+    noise = torch.randn((steps, num_particles, batch, model.rank), generator=generator, dtype=observations.dtype)
+    offsets = torch.rand((steps, batch), generator=generator, dtype=torch.float64)
+    sampler = make_proposal(proposal, model, observations, mask, currents, noise)
+    particles, log_weights = sampler.initial()
+    cloud, cloud_log_weights = [particles], [log_weights]
+    for t in range(1, steps):
+        ancestors = systematic_resample(log_weights, offsets=offsets[t])
+        particles = torch.gather(particles, 0, ancestors.unsqueeze(-1).expand(-1, -1, model.rank))
+        current = None if currents is None else currents[:, t - 1]
+        particles, log_weights = sampler.step(t, model.transition_mean(particles, current))
+        cloud.append(particles)
+        cloud_log_weights.append(log_weights)
+    return torch.stack(cloud, dim=2), torch.stack(cloud_log_weights, dim=2)
+
+
+def roll_forward(
+    model: LowRankRNN,
+    particles: torch.Tensor,
+    weights: torch.Tensor,
+    currents: torch.Tensor | None,
+    origins: torch.Tensor,
+    steps: int,
+    generator: torch.Generator,
+) -> list[torch.Tensor]:
+    """Expected observations 1..``steps`` bins after each origin, without observations.
+
+    particles (K, B, O, R) and normalised weights (K, B, O) of the filtering posterior at origin bins ``origins``
+    (O,); currents (B, T, N) or None (inputs are known ahead: they are not observations). The transition into
+    bin s uses the input of bin s − 1 and the readout at s the input of s (the model's convention). Returns
+    ``steps`` tensors (B, O, D); leads that run past the window reuse its last input and are never scored.
+    """
+    num_particles, batch, num_origins, rank = particles.shape
+    latents = particles.reshape(num_particles, batch * num_origins, rank)
+    flat_weights = weights.reshape(num_particles, batch * num_origins)
+    noise_factor = model.transition_noise.cholesky()
+
+    def current_at(bins: torch.Tensor) -> torch.Tensor | None:
+        if currents is None:
+            return None
+        return currents[:, bins.clamp(max=currents.shape[1] - 1)].reshape(batch * num_origins, -1)
+
+    predictions = []
+    for lead in range(1, steps + 1):
+        noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype)
+        latents = model.transition_mean(latents, current_at(origins + lead - 1)) + noise @ noise_factor.T
+        expected = model.rates(latents, current_at(origins + lead))  # (K, B·O, D)
+        predictions.append(torch.einsum("kn,knd->nd", flat_weights, expected).reshape(batch, num_origins, -1))
+    return predictions
