@@ -103,6 +103,7 @@ def _fit_session(
     from nwb_dyn.data import NeuralDataModule
     from nwb_dyn.evaluate import fit_metrics
     from nwb_dyn.results.writer import FitRecord, write_result
+    from nwb_dyn.training.checkpoint_io import load_best_weights
     from nwb_dyn.training.families import FAMILIES
     from nwb_dyn.training.history import read_training_history
     from nwb_dyn.training.run import (
@@ -142,6 +143,7 @@ def _fit_session(
     wall_s = time.perf_counter() - started
     if not trainer.is_global_zero:
         return None
+    weights_used = load_best_weights(trainer, module)
     module.float()  # posteriors and products are float32 whatever trainer.precision trained in
     products = family.summarise(module, data, config)
     forecasts = None if family.forecast is None else family.forecast(module.model, data, config)
@@ -151,6 +153,7 @@ def _fit_session(
         "wall_time_s": round(wall_s, 3),
         "run_dir": str(run.root),
         "history": read_training_history(run.root),
+        "weights": weights_used,
         "resumed_after_epochs": None if point is None else point.epochs_done,
     }
     record = FitRecord(

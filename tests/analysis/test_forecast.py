@@ -96,8 +96,8 @@ def test_linear_gaussian_forecasts_converge_to_the_kalman_predictive_mean() -> N
         exact_tail = _kalman_forecasts(model, observations, 1)[:, start]
         errors[particles, "tail"] = np.abs(forecasts.forward[:, start] - exact_tail).max()
     for key in (1, 5, "tail"):
-        assert errors[4096, key] < 0.05, errors
-        assert errors[4096, key] < errors[16, key] / 2, errors
+        assert errors[4096, key] < 0.08, errors
+        assert errors[4096, key] < errors[16, key] / 4, errors  # Monte Carlo error ∝ 1/√K: 16× fewer here
 
 
 def _changed_after(values: np.ndarray, cut: int) -> np.ndarray:
@@ -106,28 +106,32 @@ def _changed_after(values: np.ndarray, cut: int) -> np.ndarray:
     return later
 
 
-def _assert_causal(forecast, values: np.ndarray, cut: int) -> None:
-    """Forecasts made from origins ≤ cut are identical after y_{cut+1:} changes; some later ones differ."""
+def _assert_causal(forecast, values: np.ndarray) -> None:
+    """Forecasts made from origins ≤ cut are identical after y_{cut+1:} changes, later ones differ, for a cut
+    inside the filtered part and one at the last bin the forward tail is forecast from."""
     mask = np.ones(values.shape, dtype=bool)
     before = forecast(values, mask)
-    after = forecast(_changed_after(values, cut), mask)
-    for lead, predicted in before.k_step.items():
-        made_by_cut = slice(lead, cut + lead + 1)  # bins t whose origin t − lead ≤ cut
-        np.testing.assert_array_equal(predicted[:, made_by_cut], after.k_step[lead][:, made_by_cut])
-        assert not np.allclose(predicted[:, cut + lead + 1 :], after.k_step[lead][:, cut + lead + 1 :])
-    assert before.forward_start - 1 <= cut
-    np.testing.assert_array_equal(before.forward, after.forward)
+    tail_origin = before.forward_start - 1
+    for cut in (12, tail_origin):
+        after = forecast(_changed_after(values, cut), mask)
+        for lead, predicted in before.k_step.items():
+            made_by_cut = slice(lead, cut + lead + 1)  # bins t whose origin t − lead ≤ cut
+            np.testing.assert_array_equal(predicted[:, made_by_cut], after.k_step[lead][:, made_by_cut])
+            if cut + lead + 1 < values.shape[1]:
+                assert not np.allclose(predicted[:, cut + lead + 1 :], after.k_step[lead][:, cut + lead + 1 :])
+        tail = slice(before.forward_start, None)
+        same_tail = np.array_equal(before.forward[:, tail], after.forward[:, tail])
+        assert same_tail == (cut >= tail_origin)
 
 
 @pytest.mark.parametrize("likelihood", ["poisson", "gaussian"])
 def test_lowrank_forecasts_never_read_later_observations(likelihood: str) -> None:
     torch.manual_seed(0)
     model = LowRankRNN(rank=2, num_units=8, num_channels=5, likelihood=likelihood, activation="clipped_relu")
-    _, observations = model.generate(4, 20, generator=torch.Generator().manual_seed(1))
+    _, observations = model.generate(4, 30, generator=torch.Generator().manual_seed(1))
     _assert_causal(
         lambda values, mask: lowrank_forecast.forecast_windows(model, values, mask, 32, seed=0),
         observations.numpy(),
-        cut=16,
     )
 
 
@@ -135,11 +139,10 @@ def test_lowrank_forecasts_never_read_later_observations(likelihood: str) -> Non
 def test_srnn_forecasts_never_read_later_observations(emission: str) -> None:
     torch.manual_seed(0)
     model = SwitchingRNN(num_states=3, latent_dim=2, observation_dim=5, emission=emission)
-    sample = model.generate(4, 20, generator=torch.Generator().manual_seed(1))
+    sample = model.generate(4, 30, generator=torch.Generator().manual_seed(1))
     _assert_causal(
         lambda values, mask: srnn_forecast.forecast_windows(model, values, mask, 64, seed=0),
         sample.observations.numpy(),
-        cut=16,
     )
 
 

@@ -43,3 +43,20 @@ def read_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
             f"checkpoint {path} cannot be read as a weights-only nwb-dyn checkpoint ({type(exc).__name__}); "
             "delete it or pass --fresh to start over"
         ) from None
+
+
+def load_best_weights(trainer: Any, module: torch.nn.Module) -> str:
+    """Put the weights of the best checkpoint (by the validation objective) into ``module``; say which were used.
+
+    Early stopping and a noisy objective mean the last epoch is rarely the best one; the result file should hold
+    the model that validated best. Without validation windows there is no best checkpoint and the last weights stay.
+    """
+    checkpoint = trainer.checkpoint_callback
+    best_path = getattr(checkpoint, "best_model_path", "") if getattr(checkpoint, "monitor", None) else ""
+    if not best_path or not Path(best_path).is_file():
+        return "last epoch (no validation windows, so no best checkpoint)"
+    state = read_checkpoint(Path(best_path))
+    module.load_state_dict(state["state_dict"])
+    score = getattr(checkpoint, "best_model_score", None)
+    described = "" if score is None else f", {checkpoint.monitor} {float(score):.4f}"
+    return f"best checkpoint by {checkpoint.monitor} (epoch {state.get('epoch', '?')}{described})"

@@ -13,8 +13,8 @@ from nwb_dyn.analysis.forecast import Forecasts
 from nwb_dyn.analysis.lowrank_forecast import lowrank_forecasts
 from nwb_dyn.analysis.lowrank_posterior import lowrank_posterior
 from nwb_dyn.analysis.products import FixedPointSet, GeneratedSamples, ModelProducts
-from nwb_dyn.config import FitConfig
 from nwb_dyn.analysis.srnn_forecast import srnn_forecasts
+from nwb_dyn.config import FitConfig
 from nwb_dyn.extract import NeuralData
 from nwb_dyn.training.lowrank_module import LowRankModule
 from nwb_dyn.training.srnn_module import build_srnn, summarise_srnn
