@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from nwb_dyn.api import FitOutcome
 
 
-def fit(source: str, model: str = "lowrank", out: str = "nwb-dyn-out", **options: Any) -> "FitOutcome":
+def fit(source: str, model: str = "lowrank", out: str = "nwb-dyn-out", **options: Any) -> FitOutcome:
     """Fit ``model`` to every session named by ``source`` and write one derived NWB file per session under ``out``.
 
     See :func:`nwb_dyn.api.fit` for the options (they match ``nwb-dyn fit --help``).

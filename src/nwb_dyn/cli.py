@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _internal_error_log(exc: BaseException) -> Path:
-    handle = tempfile.NamedTemporaryFile("w", prefix="nwb-dyn-error-", suffix=".log", delete=False)
+    handle = tempfile.NamedTemporaryFile("w", prefix="nwb-dyn-error-", suffix=".log", delete=False)  # noqa: SIM115 (closed below)
     with handle:
         traceback.print_exception(exc, file=handle)
     return Path(handle.name)
@@ -272,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nwb-dyn: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # internal error: one line here, the traceback in a log file
+    except Exception as exc:  # noqa: BLE001 — internal error: one line here, the traceback in a log file
         log = _internal_error_log(exc)
         print(f"nwb-dyn: internal error: {type(exc).__name__}: {exc}; traceback in {log}", file=sys.stderr)
         return 1

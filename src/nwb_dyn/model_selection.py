@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from nwb_dyn.analysis.metrics.selection import GridFit, GridSummary, rank_grid
-from nwb_dyn.errors import ConfigError, OutputError
 from nwb_dyn.atomic import atomic_path
+from nwb_dyn.errors import ConfigError, OutputError
 
 #: The fit option that sets each family's size: the number of discrete states, or the latent rank.
 GRID_OPTION_OF_FAMILY: dict[str, str] = {"srnn": "states", "lowrank": "rank"}

@@ -41,7 +41,7 @@ def test_latents_have_one_row_per_bin_inside_trials(fitted: tuple[Path, str, str
         windows = result.processing["misc"]["fit_windows"].to_dataframe()
     with NWBHDF5IO(str(mc_maze_small), mode="r") as io:
         trials = io.read().trials.to_dataframe()
-    bins_per_window = int(round(0.7 / 0.02))
+    bins_per_window = round(0.7 / 0.02)
     assert data.shape == (len(trials) * bins_per_window, 3)
     assert len(timestamps) == len(data) and np.all(np.diff(timestamps) > 0)
     starts, stops = trials["start_time"].to_numpy(), trials["stop_time"].to_numpy()

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from nwb_dyn.atomic import write_bytes_atomically, write_text_atomically
 from nwb_dyn.config import DataConfig
 from nwb_dyn.extract.neural_data import NeuralData
 from nwb_dyn.extract.session import SessionInfo
-from nwb_dyn.atomic import write_bytes_atomically, write_text_atomically
 from nwb_dyn.sources.identity import SourceIdentity
 
 #: Bump when the stored layout or the meaning of extracted arrays changes, so old entries stop matching.

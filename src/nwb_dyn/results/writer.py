@@ -17,9 +17,9 @@ import numpy as np
 from pynwb import NWBHDF5IO, NWBFile
 
 from nwb_dyn.analysis.products import ModelProducts
+from nwb_dyn.atomic import atomic_path
 from nwb_dyn.extract import NeuralData
 from nwb_dyn.results import containers
-from nwb_dyn.atomic import atomic_path
 from nwb_dyn.results.session_copy import copy_trials, copy_units, new_derived_nwbfile
 
 MODULE_NAME = "misc"

@@ -21,8 +21,8 @@ from typing import Any
 
 import requests
 
-from nwb_dyn.errors import DandiError
 from nwb_dyn.atomic import write_text_atomically
+from nwb_dyn.errors import DandiError
 from nwb_dyn.sources.parse import DandiTarget
 
 LISTING_FORMAT = 1

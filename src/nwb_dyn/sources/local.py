@@ -58,7 +58,7 @@ def open_nwb_file(handle_or_path: Path | object, label: str) -> Iterator[NWBFile
             nwbfile = io.read()
     except SourceError:
         raise
-    except Exception as exc:  # pynwb/hdmf raise many types for a malformed file
+    except Exception as exc:  # noqa: BLE001 — pynwb/hdmf raise many types for a malformed file
         raise SourceError(
             f"{label} could not be read as NWB ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
             "check that it is a valid NWB 2.x file (nwbinspector can tell what is wrong)"
