@@ -17,6 +17,7 @@ from nwb_dyn.extract import NeuralData, extract_neural_data
 from nwb_dyn.extract.cache import ExtractionCache, extraction_cache_key
 from nwb_dyn.provenance import package_versions
 from nwb_dyn.results.atomic import ensure_writable_directory
+from nwb_dyn.results.layout import require_non_overlapping_windows
 from nwb_dyn.results.naming import derived_file_name
 from nwb_dyn.sources import SourceOptions, SourceRef, resolve_sources
 
@@ -117,6 +118,7 @@ def _fit_session(
     from nwb_dyn.training.trainer import make_trainer
 
     _quiet_lightning()
+    require_non_overlapping_windows(data, ref.identity.location)
     modality = data.modality
     output = out_dir / derived_file_name(ref.identity.display_name, data.session, config.model, modality)
     if output.exists() and not overwrite:
