@@ -136,3 +136,15 @@ def test_cli_fit_killed_while_writing_keeps_the_previous_result(
         assert "misc" in io.read().processing
     # the killed write's temporary file is hidden (a leading dot) and never carries a final name
     assert [p.name for p in fit.out.glob("*.nwb") if not p.name.startswith(".")] == [fit.output.name]
+
+
+def test_next_write_clears_temporaries_left_by_a_killed_writer(tmp_path: Path, source: Path) -> None:
+    from nwb_dyn.results.writer import write_result
+    from nwb_dyn.testing.synthetic import mock_fit_record, mock_model_products, mock_neural_data
+
+    final = tmp_path / "out" / "result.nwb"
+    assert _run_child(source, final) == -9
+    assert any(p.name.endswith(".partial.nwb") for p in final.parent.iterdir())
+    data = mock_neural_data()
+    write_result(final, data, mock_model_products(data), mock_fit_record())
+    assert [p.name for p in final.parent.iterdir()] == ["result.nwb"]

@@ -84,6 +84,9 @@ def build_result_nwbfile(data: NeuralData, products: ModelProducts, record: FitR
 def write_result(path: Path, data: NeuralData, products: ModelProducts, record: FitRecord) -> Path:
     """Write the derived NWB file to ``path`` atomically (the spec is cached in it) and return ``path``."""
     nwbfile = build_result_nwbfile(data, products, record)
+    # Temporaries of this output left by writers that were killed: only one process (rank 0) writes an output.
+    for stale in path.parent.glob(f".{path.name}.*.partial.nwb"):
+        stale.unlink(missing_ok=True)
     with atomic_path(path) as temporary, NWBHDF5IO(str(temporary), mode="w") as io:
         io.write(nwbfile, cache_spec=True)
     return path
