@@ -19,7 +19,7 @@ def _reference(latents, current, decay, m, n, h, activation):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("with_input", [False, True])
-@pytest.mark.parametrize("chunk_floats", [7 * 5, 1 << 16])  # several row chunks, or the single-chunk fast path
+@pytest.mark.parametrize("chunk_floats", [7 * 5, 1 << 16])  # several row chunks, or one
 def test_fused_transition_matches_autograd_in_value_and_gradient(
     activation: str, with_input: bool, chunk_floats: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
