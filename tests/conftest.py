@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("DANDI_NO_ET", "1")
 os.environ.setdefault("NWB_DYN_NUM_THREADS", "1")
@@ -35,3 +36,12 @@ def mc_maze_small(shared_dir: Path) -> Path:
 def sha256(path: Path) -> str:
     """Hex sha256 of a file."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test runs torch on one intra-op thread: the tensors are small and the CI machine has 2 shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

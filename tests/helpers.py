@@ -48,3 +48,32 @@ def write_units_session(path: Path, num_units: int = 6, num_trials: int = 8, see
         count = rng.poisson(15 * 1.5 * num_trials)
         nwbfile.add_unit(spike_times=np.sort(rng.uniform(0, 1.5 * num_trials, size=count)))
     return write_nwb(path, nwbfile)
+
+
+def linear_gaussian_lowrank(readout: str = "affine", seed: int = 0, noise: str = "full"):
+    """A float64 low-rank RNN with identity φ and Gaussian observations: a linear-Gaussian state-space model whose
+    exact likelihood and predictions the Kalman filter gives (the oracle of the SMC and forecast tests)."""
+    import torch
+
+    from nwb_dyn.models.lowrank import LowRankRNN
+
+    torch.manual_seed(seed)
+    model = LowRankRNN(
+        rank=2,
+        num_units=6,
+        num_channels=4,
+        likelihood="gaussian",
+        activation="identity",
+        decay_init=0.8,
+        transition_noise_std_init=0.3,
+        initial_noise_std_init=0.5,
+        noise_covariance=noise,
+        readout=readout,
+        observation_noise_std_init=0.4,
+    ).double()
+    with torch.no_grad():
+        if noise == "full":
+            model.transition_noise.raw[1, 0] = 0.2  # a genuinely full Σ_z
+        model.h.uniform_(-0.3, 0.3)
+        model.initial_mean.copy_(torch.tensor([0.3, -0.2]))
+    return model

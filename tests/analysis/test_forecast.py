@@ -12,15 +12,7 @@ from nwb_dyn.analysis.forecast import forecast_horizons, forward_start, place_ah
 from nwb_dyn.inference.kalman import kalman_filter
 from nwb_dyn.models.lowrank import LowRankRNN
 from nwb_dyn.models.srnn import SwitchingRNN
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small sequential tensors: extra intra-op threads only add overhead on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.helpers import linear_gaussian_lowrank
 
 
 def test_horizons_are_clipped_to_the_window_and_the_forward_tail_is_a_fifth() -> None:
@@ -39,24 +31,7 @@ def test_place_ahead_moves_each_prediction_to_the_bin_it_predicts() -> None:
 
 
 def _linear_gaussian_model() -> LowRankRNN:
-    torch.manual_seed(0)
-    model = LowRankRNN(
-        rank=2,
-        num_units=6,
-        num_channels=4,
-        likelihood="gaussian",
-        activation="identity",
-        decay_init=0.8,
-        transition_noise_std_init=0.3,
-        initial_noise_std_init=0.5,
-        noise_covariance="full",
-        observation_noise_std_init=0.4,
-    ).double()
-    with torch.no_grad():
-        model.transition_noise.raw[1, 0] = 0.2
-        model.h.uniform_(-0.3, 0.3)
-        model.initial_mean.copy_(torch.tensor([0.3, -0.2]))
-    return model
+    return linear_gaussian_lowrank()
 
 
 def _kalman_forecasts(model: LowRankRNN, observations: torch.Tensor, lead: int) -> np.ndarray:

@@ -7,43 +7,16 @@ bootstrap, and with K = 1, T = 1 the optimal proposal's weight is the exact pred
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from nwb_dyn.inference.kalman import kalman_filter, kalman_log_likelihood
 from nwb_dyn.inference.smc import run_smc
 from nwb_dyn.models.lowrank import LowRankRNN
+from tests.helpers import linear_gaussian_lowrank
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small sequential tensors: extra intra-op threads only add overhead on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 def _linear_model(readout: str = "affine", seed: int = 0, noise: str = "full") -> LowRankRNN:
-    torch.manual_seed(seed)
-    model = LowRankRNN(
-        rank=2,
-        num_units=6,
-        num_channels=4,
-        likelihood="gaussian",
-        activation="identity",
-        decay_init=0.8,
-        transition_noise_std_init=0.3,
-        initial_noise_std_init=0.5,
-        noise_covariance=noise,
-        readout=readout,
-        observation_noise_std_init=0.4,
-    ).double()
-    with torch.no_grad():
-        if noise == "full":
-            model.transition_noise.raw[1, 0] = 0.2  # a genuinely full Σ_z
-        model.h.uniform_(-0.3, 0.3)
-        model.initial_mean.copy_(torch.tensor([0.3, -0.2]))
-    return model
+    return linear_gaussian_lowrank(readout=readout, seed=seed, noise=noise)
 
 
 def _kalman(model: LowRankRNN, observations: torch.Tensor, means: bool = False):

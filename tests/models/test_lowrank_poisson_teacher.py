@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from nwb_dyn.analysis.metrics.spike_stats import isi_statistics, mean_rates_hz
@@ -26,14 +25,6 @@ from nwb_dyn.simulate.lowrank_teacher import load_teacher
 STEPS = 100
 BIN_WIDTH_S = 0.01  # nominal: only ratios of rates and intervals are compared
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small sequential tensors: extra intra-op threads only add overhead on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def spike_statistics_errors(model: LowRankRNN, held_out: np.ndarray) -> dict[str, float]:

@@ -11,20 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 
 from nwb_dyn.inference.smc import run_smc
 from nwb_dyn.simulate.lowrank_teacher import load_teacher, oscillation_frequency, unit_space_noise_std
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small sequential tensors: extra intra-op threads only add overhead on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 def test_student_recovers_latent_noise_and_frequency_of_gaussian_teacher(shared_dir: Path) -> None:
     torch.manual_seed(0)
