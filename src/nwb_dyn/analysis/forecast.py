@@ -13,6 +13,7 @@ trained on (the validation split).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -77,3 +78,35 @@ def concatenate(chunks: list[Forecasts]) -> Forecasts:
         forward=np.concatenate([chunk.forward for chunk in chunks]),
         forward_start=first.forward_start,
     )
+
+
+#: Rolls a chunk's filtered posterior forward: (origin bins, steps) → one (B, origins, D) prediction per step ahead.
+Roller = Callable[[slice, int], list[np.ndarray]]
+
+
+def forecast_in_chunks(
+    values: np.ndarray,
+    mask: np.ndarray,
+    inputs: np.ndarray | None,
+    prepare: Callable[[np.ndarray, np.ndarray, np.ndarray | None], Roller],
+    horizons: tuple[int, ...] = DEFAULT_HORIZONS,
+    chunk_size: int = 16,
+) -> Forecasts:
+    """The k-step and forward-tail forecasts of windows values, mask (B, T, D), inputs (B, T, U) or None.
+
+    ``prepare`` is the family's part: it filters one chunk of windows (only y_{≤ t} at each t) and returns a
+    :data:`Roller`. Every origin is rolled ``max(horizons)`` steps for the k-step forecasts, then the last bin
+    before the forward split is rolled to the window's end. Chunks bound the memory of rolling all T origins.
+    """
+    num_bins = values.shape[1]
+    leads = forecast_horizons(num_bins, horizons)
+    start = forward_start(num_bins)
+    chunks = []
+    for first in range(0, len(values), chunk_size):
+        window = slice(first, first + chunk_size)
+        roll = prepare(values[window], mask[window], None if inputs is None else inputs[window])
+        ahead = roll(slice(0, num_bins), max(leads, default=0))
+        k_step = {k: place_ahead(ahead[k - 1], k) for k in leads}
+        tail = roll(slice(start - 1, start), num_bins - start)
+        chunks.append(Forecasts(k_step, forward_tail(np.concatenate(tail, axis=1), num_bins, start), start))
+    return concatenate(chunks)

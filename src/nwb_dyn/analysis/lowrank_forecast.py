@@ -15,15 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nwb_dyn.analysis.forecast import (
-    DEFAULT_HORIZONS,
-    Forecasts,
-    concatenate,
-    forecast_horizons,
-    forward_start,
-    forward_tail,
-    place_ahead,
-)
+from nwb_dyn.analysis.forecast import DEFAULT_HORIZONS, Forecasts, Roller, forecast_in_chunks
 from nwb_dyn.config import FitConfig
 from nwb_dyn.extract import NeuralData
 from nwb_dyn.inference.resampling import systematic_resample
@@ -67,37 +59,31 @@ def forecast_windows(
     Windows are processed ``chunk_size`` at a time: rolling all T origins holds (K, chunk·T, D) rates per step.
     """
     model = model.eval()
-    num_bins = values.shape[1]
-    leads = forecast_horizons(num_bins, horizons)
-    start = forward_start(num_bins)
     generator = torch.Generator().manual_seed(seed)
     dtype = next(model.parameters()).dtype
-    chunks = []
-    for first in range(0, len(values), chunk_size):
-        window = slice(first, first + chunk_size)
-        observations = torch.as_tensor(values[window], dtype=dtype)
-        observed = torch.as_tensor(mask[window], dtype=dtype)
-        currents = None if inputs is None else model.input_current(torch.as_tensor(inputs[window], dtype=dtype))
-        particles, log_weights = filtering_particles(
-            model, observations, observed, currents, num_particles, generator
-        )
+
+    def prepare(values_chunk: np.ndarray, mask_chunk: np.ndarray, inputs_chunk: np.ndarray | None) -> Roller:
+        observations = torch.as_tensor(values_chunk, dtype=dtype)
+        observed = torch.as_tensor(mask_chunk, dtype=dtype)
+        currents = None if inputs_chunk is None else model.input_current(torch.as_tensor(inputs_chunk, dtype=dtype))
+        particles, log_weights = filtering_particles(model, observations, observed, currents, num_particles, generator)
         weights = torch.softmax(log_weights, dim=0)
-        every_origin = torch.arange(num_bins)
-        ahead = roll_forward(model, particles, weights, currents, every_origin, max(leads, default=0), generator)
-        k_step = {k: place_ahead(ahead[k - 1].numpy(), k) for k in leads}
-        origin = start - 1
-        tail = roll_forward(
-            model,
-            particles[:, :, origin : origin + 1],
-            weights[:, :, origin : origin + 1],
-            currents,
-            torch.tensor([origin]),
-            num_bins - start,
-            generator,
-        )
-        forward = forward_tail(torch.cat(tail, dim=1).numpy(), num_bins, start)
-        chunks.append(Forecasts(k_step, forward, start))
-    return concatenate(chunks)
+
+        def roll(origins: slice, steps: int) -> list[np.ndarray]:
+            predicted = roll_forward(
+                model,
+                particles[:, :, origins],
+                weights[:, :, origins],
+                currents,
+                torch.arange(origins.start, origins.stop),
+                steps,
+                generator,
+            )
+            return [prediction.numpy() for prediction in predicted]
+
+        return roll
+
+    return forecast_in_chunks(values, mask, inputs, prepare, horizons, chunk_size)
 
 
 def filtering_particles(

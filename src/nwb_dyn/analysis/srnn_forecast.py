@@ -16,15 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nwb_dyn.analysis.forecast import (
-    DEFAULT_HORIZONS,
-    Forecasts,
-    concatenate,
-    forecast_horizons,
-    forward_start,
-    forward_tail,
-    place_ahead,
-)
+from nwb_dyn.analysis.forecast import DEFAULT_HORIZONS, Forecasts, Roller, forecast_in_chunks
 from nwb_dyn.config import FitConfig
 from nwb_dyn.extract import NeuralData
 from nwb_dyn.inference.resampling import systematic_resample
@@ -64,40 +56,34 @@ def forecast_windows(
 ) -> Forecasts:
     """Forecasts for windows values, mask (B, T, D) (mask True = the filter may read the entry), inputs (B, T, U)."""
     model = model.eval()
-    num_bins = values.shape[1]
-    leads = forecast_horizons(num_bins, horizons)
-    start = forward_start(num_bins)
     generator = torch.Generator().manual_seed(seed)
     dtype = next(model.parameters()).dtype
-    chunks = []
-    for first in range(0, len(values), chunk_size):
-        window = slice(first, first + chunk_size)
-        observations = torch.as_tensor(values[window], dtype=dtype)
-        observed = torch.as_tensor(mask[window], dtype=dtype)
-        step_inputs = None if inputs is None else torch.as_tensor(inputs[window], dtype=dtype)
+
+    def prepare(values_chunk: np.ndarray, mask_chunk: np.ndarray, inputs_chunk: np.ndarray | None) -> Roller:
+        observations = torch.as_tensor(values_chunk, dtype=dtype)
+        observed = torch.as_tensor(mask_chunk, dtype=dtype)
+        step_inputs = None if inputs_chunk is None else torch.as_tensor(inputs_chunk, dtype=dtype)
         states, latents, log_weights = filtering_particles(
             model, observations, observed, step_inputs, num_particles, generator
         )
         weights = torch.softmax(log_weights, dim=0)
-        every_origin = torch.arange(num_bins)
-        ahead = roll_forward(
-            model, states, latents, weights, step_inputs, every_origin, max(leads, default=0), generator
-        )
-        k_step = {k: place_ahead(ahead[k - 1].numpy(), k) for k in leads}
-        at = slice(start - 1, start)
-        tail = roll_forward(
-            model,
-            states[:, :, at],
-            latents[:, :, at],
-            weights[:, :, at],
-            step_inputs,
-            torch.tensor([start - 1]),
-            num_bins - start,
-            generator,
-        )
-        forward = forward_tail(torch.cat(tail, dim=1).numpy(), num_bins, start)
-        chunks.append(Forecasts(k_step, forward, start))
-    return concatenate(chunks)
+
+        def roll(origins: slice, steps: int) -> list[np.ndarray]:
+            predicted = roll_forward(
+                model,
+                states[:, :, origins],
+                latents[:, :, origins],
+                weights[:, :, origins],
+                step_inputs,
+                torch.arange(origins.start, origins.stop),
+                steps,
+                generator,
+            )
+            return [prediction.numpy() for prediction in predicted]
+
+        return roll
+
+    return forecast_in_chunks(values, mask, inputs, prepare, horizons, chunk_size)
 
 
 def filtering_particles(
