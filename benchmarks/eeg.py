@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def train(model: LowRankRNN, data: torch.Tensor, args: argparse.Namespace) -> li
             lls.append(-loss.item())
         scheduler.step()
         history.append(round(float(np.mean(lls)), 4))
+        print(f"epoch {len(history)}: ll {history[-1]}", file=sys.stderr, flush=True)
     return history
 
 
@@ -87,6 +89,7 @@ def main() -> None:
     parser.add_argument("--lr-final", type=float, default=1e-6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", type=Path, help="write the trained weights here (a torch state dict)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -102,6 +105,8 @@ def main() -> None:
     history = train(model, data, args)
     train_seconds = time.perf_counter() - start
     train_cpu_seconds = time.process_time() - cpu_start
+    if args.save is not None:
+        torch.save(model.state_dict(), args.save)
     generated = smooth_and_zscore(generate_for_evaluation(model, data, args.seed))
     reference = eeg.astype(np.float64)
     finite = bool(np.all(np.isfinite(generated)))

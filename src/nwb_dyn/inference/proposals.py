@@ -229,27 +229,27 @@ class EncoderProposal:
         prior_precision = 1.0 / prior_variance  # λ_z
         precision = prior_precision + encoder_precision  # (B, T, R)
         variance = 1.0 / precision
-        self.prior_share = prior_precision * variance  # λ_z/(λ_z + λ_e): weight of F in the proposal mean
-        self.data_mean = variance * encoder_precision * encoder_mean  # (B, T, R)
+        prior_share = prior_precision * variance  # λ_z/(λ_z + λ_e): weight of F in the proposal mean (B, T, R)
+        data_mean = variance * encoder_precision * encoder_mean  # (B, T, R)
         std = variance.sqrt()
-        self.scaled_noise = noise * std.transpose(0, 1).unsqueeze(1)  # (T, K, B, R)
+        # z_t = share_t ⊙ F + shift_t with everything but F summed for all T at once: shift = mean + σ·ε (T, K, B, R).
+        shift = torch.addcmul(data_mean.transpose(0, 1).unsqueeze(1), noise, std.transpose(0, 1).unsqueeze(1))
         # log N(z; F, σ_z²) − log r(z) = −½ Σ [(z − F)²λ_z − ε² + log(σ_z² (λ_z + λ_e))]
-        self.log_ratio_constant = -0.5 * (
+        log_ratio_constant = -0.5 * (
             torch.log(prior_variance * precision).sum(-1).transpose(0, 1).unsqueeze(1) - (noise * noise).sum(-1)
         )  # (T, K, B)
-        self.prior_precision = prior_precision.unbind(0)
         # Per-step views, made once (see _Observed).
-        self.prior_share = self.prior_share.unbind(1)
-        self.data_mean = self.data_mean.unbind(1)
-        self.scaled_noise = self.scaled_noise.unbind(0)
-        self.log_ratio_constant = self.log_ratio_constant.unbind(0)
+        self.prior_precision = prior_precision.unbind(0)
+        self.prior_share = prior_share.unbind(1)
+        self.shift = shift.unbind(0)
+        self.log_ratio_constant = log_ratio_constant.unbind(0)
         self.first_mean = _initial_mean(model, input_current, observations.shape[0])
         self.alpha = float((encoder_precision * variance).detach().mean())
 
     def _propose(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        particles = self.prior_share[t] * prior_mean + self.data_mean[t] + self.scaled_noise[t]
+        particles = torch.addcmul(self.shift[t], self.prior_share[t], prior_mean)
         deviation = particles - prior_mean
-        log_ratio = self.log_ratio_constant[t] - 0.5 * (deviation * deviation * self.prior_precision[t]).sum(-1)
+        log_ratio = torch.sub(self.log_ratio_constant[t], deviation.square() @ self.prior_precision[t], alpha=0.5)
         return particles, self.observed.log_likelihood(t, particles) + log_ratio
 
     def initial(self) -> tuple[torch.Tensor, torch.Tensor]:

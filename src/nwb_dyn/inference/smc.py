@@ -106,6 +106,7 @@ def run_smc(
     sampler = make_proposal(proposal, model, observations, mask, input_current, noise, encoder_output)
     log_k = math.log(num_particles)
     step_currents = None if input_current is None else input_current.unbind(1)  # per-step views, made once
+    transition = model.transition_for_sweep()
 
     particles, log_weights = sampler.initial()
     increments = [torch.logsumexp(log_weights, dim=0)]
@@ -116,7 +117,7 @@ def run_smc(
         ancestors = systematic_resample(log_weights, offsets=offsets[t])  # (K, B)
         particles = torch.gather(particles, 0, ancestors.unsqueeze(-1).expand(-1, -1, model.rank))
         current = None if step_currents is None else step_currents[t - 1]
-        particles, log_weights = sampler.step(t, model.transition_mean(particles, current))
+        particles, log_weights = sampler.step(t, transition(particles, current))
         increments.append(torch.logsumexp(log_weights, dim=0))
         if keep_filtering:
             filtering.append(_weighted_mean(log_weights, particles))

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import torch
 
-from nwb_dyn.models.activations import activation_and_slopes, apply_activation
+from nwb_dyn.models.activations import activation_and_slopes, apply_activation, indicator_greater
 
 # Rows of (rows, N) intermediates processed at once: 2^18 floats = 1 MiB, about a CPU's L2 cache (at N = 512,
 # K = 256, B = 16 this measured ~10 % faster per step than 2^16 and 2^20).
@@ -44,13 +44,15 @@ class _FusedLowRankTransition(torch.autograd.Function):
         # sign and the shift folded into the (R, N) weights and an (R,) offset.
         form = _clipped_relu_form(h) if activation == "clipped_relu" else None
         readout = n if form is None else n * form.sign
-        out = torch.empty_like(flat)
+        chunks = []
         for rows in _row_chunks(flat.shape[0], units):
             x = _currents(flat[rows], m, None if current is None else current[rows])
             values = apply_activation(activation, x, h) if form is None else x.clamp_(form.lower, form.upper)
-            torch.addmm(flat[rows] * decay, values, readout.T, out=out[rows])
+            # (R, rows) = readout @ valuesᵀ: the (rows, N) factor on the right is the fast layout for CPU BLAS.
+            chunks.append(torch.addmm(flat[rows].T * decay, readout, values.T))
+        out = (chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)).T
         if form is not None:
-            out -= n @ (form.sign * form.lower)
+            out = out - n @ (form.sign * form.lower)
         ctx.activation = activation
         ctx.save_for_backward(latents, input_current, decay, m, n, h)
         return out.reshape(particles, batch, rank)
@@ -62,31 +64,38 @@ class _FusedLowRankTransition(torch.autograd.Function):
         flat = latents.reshape(-1, rank)
         grad = grad_out.reshape(-1, rank)
         grad_decay = (grad * flat).sum().reshape(decay.shape)
-        if input_current is None:
+        units = m.shape[0]
+        if input_current is None and flat.shape[0] * units > _CHUNK_FLOATS:
             grad_latents, grad_m, grad_n, grad_h = _backward_without_input(ctx.activation, flat, grad, decay, m, n, h)
             return grad_latents.reshape(particles, batch, rank), None, grad_decay, grad_m, grad_n, grad_h, None
-        units = m.shape[0]
-        current = input_current.expand(particles, batch, units).reshape(-1, units)
+        # Inputs, or few enough rows that per-operation overhead rather than memory traffic sets the cost: form the
+        # per-unit error δ = (g·n) ⊙ φ'(x) explicitly, which takes the fewest operations.
+        current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
         grad_latents = grad * decay
         grad_m = torch.zeros_like(m)
         grad_n = torch.zeros_like(n)
         grad_h = torch.zeros_like(h)
-        grad_current = torch.empty(particles * batch, units, dtype=flat.dtype, device=flat.device)
+        grad_current = None if current is None else torch.empty_like(current)
         for rows in _row_chunks(flat.shape[0], units):
-            x = _currents(flat[rows], m, current[rows])
+            x = _currents(flat[rows], m, None if current is None else current[rows])
             rates, slope_x, slope_h = activation_and_slopes(ctx.activation, x, h)
             back = grad[rows] @ n  # (rows, N): ∂L/∂φ
             delta = back * slope_x  # ∂L/∂x
-            grad_latents[rows] += delta @ m
-            grad_m.addmm_(delta.T, flat[rows])
+            # Products are written so that the (rows, N) operand is the right factor, transposed for the first:
+            # CPU BLAS runs (rows, N) @ (N, R) and (N, rows) @ (rows, R) several times slower than these forms.
+            grad_latents[rows] += (m.T @ delta.T).T
+            grad_m += (flat[rows].T @ delta).T
             grad_n.addmm_(grad[rows].T, rates)
             # ∂φ/∂h = −∂φ/∂x except for the clipped ReLU, whose bias moves only its lower kink.
             grad_h += -delta.sum(0) if slope_h is None else (back * slope_h).sum(0)
-            grad_current[rows] = delta
+            if grad_current is not None:
+                grad_current[rows] = delta
+        grad_latents = grad_latents.reshape(particles, batch, rank)
+        if grad_current is None:
+            return grad_latents, None, grad_decay, grad_m, grad_n, grad_h, None
         grad_input = grad_current.reshape(particles, batch, units)
         grad_input = grad_input.sum(0, keepdim=True) if input_current.shape[0] == 1 else grad_input
-        return (grad_latents.reshape(particles, batch, rank), grad_input.reshape(input_current.shape), grad_decay,
-                grad_m, grad_n, grad_h, None)
+        return grad_latents, grad_input.reshape(input_current.shape), grad_decay, grad_m, grad_n, grad_h, None
 
 
 def _backward_without_input(
@@ -107,28 +116,33 @@ def _backward_without_input(
     # take c and the 0/1 indicator, and the per-unit sign and shift are applied to their (R, N) results.
     form = _clipped_relu_form(h) if clipped else None
     sign = form.sign if clipped else torch.ones_like(h)
-    # unit_weights[i, r·R + q] = sign_i·n_ri·m_iq: maps the slopes (rows, N) to Σ_i φ'_bi n_ri m_iq.
-    unit_weights = ((n * sign).T.unsqueeze(2) * m.unsqueeze(1)).reshape(units, rank * rank)
+    # unit_weights[r·R + q, i] = sign_i·n_ri·m_iq: maps the slopes (rows, N) to Σ_i φ'_bi n_ri m_iq. It is the left
+    # factor of a (R², N) @ (N, rows) product because (rows, N) @ (N, R²) is several times slower in CPU BLAS.
+    unit_weights = (n * sign).unsqueeze(1) * m.T.unsqueeze(0)  # (r, q, N)
+    unit_weights = unit_weights.reshape(rank * rank, units)
     # [z, 1]: the column of ones makes the same product also yield Σ_b g_br φ'_bi, which ∂L/∂h needs.
     augmented = torch.cat([flat, flat.new_ones(rows, 1)], dim=1)
     grad_latents = grad * decay
     grad_n = torch.zeros_like(n)
     error_slopes = flat.new_zeros(rank, rank + 1, units)  # Σ_b g_br [z, 1]_bq |φ'_bi|
     bias_slopes = torch.zeros_like(n) if clipped else None  # Σ_b g_br ∂φ_bi/∂h_i
-    for chunk in _row_chunks(rows, units):
+    chunks = _row_chunks(rows, units)
+    indicator = flat.new_empty(chunks[0].stop - chunks[0].start, units) if clipped else None
+    for chunk in chunks:
         x = flat[chunk] @ m.T
         if form is not None:
-            bias_slopes.addmm_(grad[chunk].T, (x > -h).to(x.dtype))
+            slope_x = indicator[: x.shape[0]]
+            bias_slopes.addmm_(grad[chunk].T, indicator_greater(x, -h, out=slope_x))
             values = torch.clamp(x, form.lower, form.upper)
-            slope_x = (values == x).to(x.dtype)
+            torch.eq(values, x, out=slope_x)
         else:
             values, slope_x, _ = activation_and_slopes(activation, x, h)
         grad_chunk = grad[chunk]
         grad_n.addmm_(grad_chunk.T, values)
         outer = (grad_chunk.unsqueeze(2) * augmented[chunk].unsqueeze(1)).reshape(-1, rank * (rank + 1))
         error_slopes += (outer.T @ slope_x).reshape(rank, rank + 1, units)
-        projected = (slope_x @ unit_weights).reshape(-1, rank, rank)  # (rows, r, q)
-        grad_latents[chunk] += torch.einsum("brq,br->bq", projected, grad_chunk)
+        projected = (unit_weights @ slope_x.T).reshape(rank, rank, -1)  # (r, q, rows)
+        grad_latents[chunk] += (projected * grad_chunk.T.unsqueeze(1)).sum(0).T
     if form is not None:
         grad_n = sign * (grad_n - grad.sum(0).unsqueeze(1) * form.lower)
         error_slopes = error_slopes * sign

@@ -16,7 +16,8 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from nwb_dyn.models.poisson_step import poisson_log_likelihood, poisson_rate
 
 READOUTS = ("affine", "one_to_one")
 LIKELIHOODS = ("gaussian", "poisson")
@@ -102,16 +103,11 @@ class PoissonLikelihood(nn.Module):
 
     def mean(self, predictor: torch.Tensor) -> torch.Tensor:
         """Expected counts per bin (..., D)."""
-        if self.link == "softplus":
-            return F.softplus(predictor) + 1e-6
-        return predictor.exp() + 1e-10
+        return poisson_rate(predictor, self.link)
 
     def log_prob(self, observations: torch.Tensor, predictor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Σ over observed channels of log Poisson(y | link(η)). observations, mask (B, D); predictor (K, B, D)."""
-        rate = self.mean(predictor)
-        log_rate = predictor if self.link == "exp" else torch.log(rate)
-        log_p = observations * log_rate - rate - torch.lgamma(observations + 1.0)
-        return (log_p * mask).sum(-1)
+        return poisson_log_likelihood(observations, predictor, mask, self.link)
 
     def sample(self, predictor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Counts (..., D) drawn given η (..., D)."""
