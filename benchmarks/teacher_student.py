@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +44,12 @@ def fit_student(
     learning_rate_final: float,
     seed: int,
     encoder: CNNEncoder | None = None,
+    after_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """RAdam on −log p̂/T with an exponential per-epoch decay (the authors' loop); returns the per-epoch ll."""
+    """RAdam on −log p̂/T with an exponential per-epoch decay (the authors' loop); returns the per-epoch ll.
+
+    after_epoch(epoch, ll) is called after every epoch (progress reports of long runs).
+    """
     parameters = list(student.parameters()) + ([] if encoder is None else list(encoder.parameters()))
     optimiser = torch.optim.RAdam([p for p in parameters if p.requires_grad], lr=learning_rate)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, (learning_rate_final / learning_rate) ** (1 / epochs))
@@ -64,6 +70,8 @@ def fit_student(
             lls.append(-loss.item())
         scheduler.step()
         history.append(float(np.mean(lls)))
+        if after_epoch is not None:
+            after_epoch(len(history), history[-1])
     return history
 
 
@@ -101,22 +109,47 @@ def poisson_experiment(args: argparse.Namespace) -> dict:
     student = LowRankRNN(rank=2, num_units=40, num_channels=40, likelihood="poisson", activation="relu",
                          decay_init=0.9, initial_noise_std_init=1.0, noise_covariance="diag", readout="one_to_one")
     encoder = CNNEncoder(40, 2, (21, 11, 1), (64, 64), padding="causal", pad_mode="circular", init_scale=0.1)
-    start = time.perf_counter()
-    history = fit_student(student, data, "encoder", args.particles, args.epochs, 10, args.lr, args.lr_final,
-                          args.seed, encoder)
-    _, generated = student.generate(100, 200, generator=torch.Generator().manual_seed(args.seed + 2))
     bin_width = 0.01  # nominal: only ratios are compared
     rates_true = mean_rates_hz(held_out.numpy(), bin_width)
-    rates_generated = mean_rates_hz(generated.numpy(), bin_width)
     isi_true = isi_statistics(held_out.numpy(), bin_width)
-    isi_generated = isi_statistics(generated.numpy(), bin_width)
+
+    def compare() -> dict:
+        """Mean rates and ISI statistics of 100 generated trials against 100 held-out teacher trials."""
+        _, generated = student.generate(100, 200, generator=torch.Generator().manual_seed(args.seed + 2))
+        rates_generated = mean_rates_hz(generated.numpy(), bin_width)
+        isi_generated = isi_statistics(generated.numpy(), bin_width)
+        return {
+            "mean_rate_correlation": float(np.corrcoef(rates_true, rates_generated)[0, 1]),
+            "mean_rate_relative_error": float(np.median(np.abs(rates_generated / rates_true - 1))),
+            "isi": {"true": _summary(isi_true), "generated": _summary(isi_generated)},
+        }
+
+    def report(epoch: int, ll: float) -> None:
+        if args.report_every and epoch % args.report_every == 0:
+            row = {"epoch": epoch, "ll": round(ll, 3), "seconds": round(time.perf_counter() - start, 1), **compare()}
+            print(json.dumps(row), file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    history = fit_student(student, data, "encoder", args.particles, args.epochs, 10, args.lr, args.lr_final,
+                          args.seed, encoder, after_epoch=report)
+    seconds = round(time.perf_counter() - start, 1)
+    if args.save is not None:
+        torch.save({"student": student.state_dict(), "encoder": encoder.state_dict()}, args.save)
     return {
         "experiment": "poisson_oscillator", "trials": args.poisson_trials, "epochs": args.epochs,
-        "seconds": round(time.perf_counter() - start, 1), "ll_first": history[0], "ll_last": history[-1],
-        "mean_rate_correlation": float(np.corrcoef(rates_true, rates_generated)[0, 1]),
-        "mean_rate_relative_error": float(np.median(np.abs(rates_generated / rates_true - 1))),
-        "isi": {"true": _summary(isi_true), "generated": _summary(isi_generated)},
+        "particles": args.particles, "lr": [args.lr, args.lr_final], "seconds": seconds,
+        "ll_first": history[0], "ll_last": history[-1], "ll_teacher": teacher_log_likelihood(teacher, data),
+        **compare(),
     }
+
+
+def teacher_log_likelihood(teacher: LowRankRNN, data: torch.Tensor) -> float:
+    """The teacher's own ll (nats per step) on the first 50 training trials (bootstrap SMC, K = 2000): the ceiling."""
+    subset = data[:50]
+    with torch.no_grad():
+        result = run_smc(teacher, subset, torch.ones_like(subset), 2000, proposal="bootstrap",
+                         generator=torch.Generator().manual_seed(0))
+    return float((result.log_marginal / subset.shape[1]).mean())
 
 
 def _summary(statistics) -> dict:
@@ -134,6 +167,9 @@ def main() -> None:
     parser.add_argument("--lr-final", type=float, default=1e-5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report-every", type=int, default=0,
+                        help="Poisson: print the rate and ISI comparison to stderr every this many epochs")
+    parser.add_argument("--save", type=Path, help="Poisson: write the trained student and encoder here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.only in (None, "gaussian"):

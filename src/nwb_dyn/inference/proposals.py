@@ -59,8 +59,9 @@ class _Observed:
 
     def log_likelihood(self, t: int, particles: torch.Tensor) -> torch.Tensor:
         """log p(y_t | z_t) (K, B) for particles (K, B, R)."""
-        predictor = particles @ self.matrix + self.step_offsets[t]
-        return self.model.likelihood.log_prob(self.step_observations[t], predictor, self.step_mask[t])
+        return self.model.likelihood.log_prob(
+            self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_mask[t]
+        )
 
 
 def _initial_mean(model: LowRankRNN, input_current: torch.Tensor | None, batch: int) -> torch.Tensor:

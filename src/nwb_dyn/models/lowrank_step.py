@@ -71,31 +71,44 @@ class _FusedLowRankTransition(torch.autograd.Function):
         # Inputs, or few enough rows that per-operation overhead rather than memory traffic sets the cost: form the
         # per-unit error δ = (g·n) ⊙ φ'(x) explicitly, which takes the fewest operations.
         current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
-        grad_latents = grad * decay
-        grad_m = torch.zeros_like(m)
-        grad_n = torch.zeros_like(n)
-        grad_h = torch.zeros_like(h)
-        grad_current = None if current is None else torch.empty_like(current)
-        for rows in _row_chunks(flat.shape[0], units):
-            x = _currents(flat[rows], m, None if current is None else current[rows])
-            rates, slope_x, slope_h = activation_and_slopes(ctx.activation, x, h)
-            back = grad[rows] @ n  # (rows, N): ∂L/∂φ
-            delta = back * slope_x  # ∂L/∂x
-            # Products are written so that the (rows, N) operand is the right factor, transposed for the first:
-            # CPU BLAS runs (rows, N) @ (N, R) and (N, rows) @ (rows, R) several times slower than these forms.
-            grad_latents[rows] += (m.T @ delta.T).T
-            grad_m += (flat[rows].T @ delta).T
-            grad_n.addmm_(grad[rows].T, rates)
-            # ∂φ/∂h = −∂φ/∂x except for the clipped ReLU, whose bias moves only its lower kink.
-            grad_h += -delta.sum(0) if slope_h is None else (back * slope_h).sum(0)
-            if grad_current is not None:
-                grad_current[rows] = delta
+        parts = [
+            _error_backward(ctx.activation, flat[rows], grad[rows], decay, m, n, h, None if current is None else current[rows])
+            for rows in _row_chunks(flat.shape[0], units)
+        ]
+        if len(parts) == 1:
+            grad_latents, grad_m, grad_n, grad_h, delta = parts[0]
+        else:
+            latents_parts, m_parts, n_parts, h_parts, deltas = zip(*parts)
+            grad_latents, delta = torch.cat(latents_parts), torch.cat(deltas)
+            grad_m, grad_n, grad_h = sum(m_parts), sum(n_parts), sum(h_parts)
         grad_latents = grad_latents.reshape(particles, batch, rank)
-        if grad_current is None:
+        if input_current is None:
             return grad_latents, None, grad_decay, grad_m, grad_n, grad_h, None
-        grad_input = grad_current.reshape(particles, batch, units)
+        grad_input = delta.reshape(particles, batch, units)
         grad_input = grad_input.sum(0, keepdim=True) if input_current.shape[0] == 1 else grad_input
         return grad_latents, grad_input.reshape(input_current.shape), grad_decay, grad_m, grad_n, grad_h, None
+
+
+def _error_backward(
+    activation: str, flat: torch.Tensor, grad: torch.Tensor, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
+    h: torch.Tensor, current: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients for latents (rows, R), m, n, h and the input current (rows, N: the error δ) of one row chunk.
+
+    flat: latents (rows, R); grad: ∂L/∂F (rows, R); current: input currents (rows, N) or None.
+    """
+    x = _currents(flat, m, current)
+    rates, slope_x, slope_h = activation_and_slopes(activation, x, h)
+    back = grad @ n  # (rows, N): ∂L/∂φ
+    delta = back * slope_x  # ∂L/∂x
+    # Products are written so that the (rows, N) operand is the right factor, transposed for the first: CPU BLAS
+    # runs (rows, N) @ (N, R) and (N, rows) @ (rows, R) several times slower than these forms.
+    grad_latents = torch.addmm(grad.T * decay, m.T, delta.T).T
+    grad_m = (flat.T @ delta).T
+    grad_n = grad.T @ rates
+    # ∂φ/∂h = −∂φ/∂x except for the clipped ReLU, whose bias moves only its lower kink.
+    grad_h = -delta.sum(0) if slope_h is None else (back * slope_h).sum(0)
+    return grad_latents, grad_m, grad_n, grad_h, delta
 
 
 def _backward_without_input(

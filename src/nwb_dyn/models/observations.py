@@ -77,10 +77,16 @@ class GaussianLikelihood(nn.Module):
         """E[y | η] = η, (..., D)."""
         return predictor
 
-    def log_prob(self, observations: torch.Tensor, predictor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Σ over observed channels of log N(y | η, σ²). observations, mask (B, D); predictor (K, B, D) → (K, B)."""
+    def log_prob(
+        self, observations: torch.Tensor, latents: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Σ over observed channels of log N(y | η, σ²), η = z·W + c.
+
+        observations, mask (B, D); latents z (K, B, R); matrix W (R, D); offset c (B, D) or (D,) → (K, B).
+        """
         variance = self.variance()
-        residual = observations - predictor
+        residual = observations - (latents @ matrix + offset)
         log_p = -0.5 * (residual * residual / variance + torch.log(2 * math.pi * variance))
         return (log_p * mask).sum(-1)
 
@@ -105,9 +111,15 @@ class PoissonLikelihood(nn.Module):
         """Expected counts per bin (..., D)."""
         return poisson_rate(predictor, self.link)
 
-    def log_prob(self, observations: torch.Tensor, predictor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Σ over observed channels of log Poisson(y | link(η)). observations, mask (B, D); predictor (K, B, D)."""
-        return poisson_log_likelihood(observations, predictor, mask, self.link)
+    def log_prob(
+        self, observations: torch.Tensor, latents: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Σ over observed channels of log Poisson(y | link(η)), η = z·W + c (fused, see ``poisson_step``).
+
+        observations, mask (B, D); latents z (K, B, R); matrix W (R, D); offset c (B, D) or (D,) → (K, B).
+        """
+        return poisson_log_likelihood(observations, latents, matrix, offset, mask, self.link)
 
     def sample(self, predictor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Counts (..., D) drawn given η (..., D)."""
