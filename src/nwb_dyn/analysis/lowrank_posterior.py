@@ -1,4 +1,4 @@
-"""Posterior latents and rates of a fitted low-rank RNN, by SMC filtering and smoothing over every window."""
+"""Posterior latents and rates of a fitted low-rank RNN, by SMC filtering and backward smoothing over every window."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from nwb_dyn.inference.backward_smoother import backward_smoothing_weights
 from nwb_dyn.inference.smc import run_smc
 from nwb_dyn.models.encoders import CNNEncoder
 from nwb_dyn.models.lowrank import LowRankRNN
@@ -15,9 +16,10 @@ from nwb_dyn.models.lowrank import LowRankRNN
 class LowRankPosterior(NamedTuple):
     """Posterior summaries per window.
 
-    smoothed_latents: (B, T, R) E[z_t | y_{1:T}] from the genealogy of the final weighted particles;
-    filtering_latents: (B, T, R) E[z_t | y_{1:t}]; rates: (B, T, D) E[y_t | y_{1:T}] averaged over smoothed paths
-    (expected counts per bin for spikes, the mean signal for Gaussian data).
+    smoothed_latents: (B, T, R) E[z_t | y_{1:T}] by forward filtering, backward smoothing (every step's particles
+    reweighted, see :mod:`nwb_dyn.inference.backward_smoother`); filtering_latents: (B, T, R) E[z_t | y_{1:t}];
+    rates: (B, T, D) E[y_t | y_{1:T}] under the same smoothing weights (expected counts per bin for spikes, the mean
+    signal for Gaussian data).
     """
 
     smoothed_latents: np.ndarray
@@ -54,11 +56,12 @@ def lowrank_posterior(
             model, y, m, num_particles, proposal=proposal, inputs=u, encoder_output=encoder_output,
             generator=generator, keep_paths=True, keep_filtering=True,
         )
-        weights = torch.softmax(result.final_log_weights, dim=0)  # (K, B)
-        smoothed.append(result.smoothed_mean().numpy())
+        currents = model.input_current(u)
+        weights = backward_smoothing_weights(model, result.particles, result.log_weights, currents)  # (K, B, T)
+        smoothed.append(torch.einsum("kbt,kbtr->btr", weights, result.particles).numpy())
         filtering.append(result.filtering_mean.numpy())
-        path_rates = model.rates(result.smoothed_paths, model.input_current(u))  # (K, B, T, D)
-        rates.append(torch.einsum("kb,kbtd->btd", weights, path_rates).numpy())
+        particle_rates = model.rates(result.particles, currents)  # (K, B, T, D)
+        rates.append(torch.einsum("kbt,kbtd->btd", weights, particle_rates).numpy())
     return LowRankPosterior(
         np.concatenate(smoothed).astype(np.float32),
         np.concatenate(filtering).astype(np.float32),

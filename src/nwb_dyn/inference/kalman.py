@@ -14,10 +14,12 @@ import torch
 
 
 class KalmanFilterResult(NamedTuple):
-    """log_likelihood: (B,) log p(y_{1:T}); filtered_means: (B, T, R) E[z_t | y_{1:t}]."""
+    """log_likelihood: (B,) log p(y_{1:T}); filtered_means: (B, T, R) E[z_t | y_{1:t}]; filtered_covariances:
+    (B, T, R, R) Cov[z_t | y_{1:t}]."""
 
     log_likelihood: torch.Tensor
     filtered_means: torch.Tensor
+    filtered_covariances: torch.Tensor
 
 
 def kalman_log_likelihood(*args: torch.Tensor) -> torch.Tensor:
@@ -45,7 +47,7 @@ def kalman_filter(
     mean = initial_mean.expand(batch, -1)
     covariance = initial_covariance.expand(batch, -1, -1)
     total = torch.zeros(batch, dtype=observations.dtype)
-    means = []
+    means, covariances = [], []
     for t in range(steps):
         if t > 0:
             mean = mean @ transition_matrix.T + transition_offset
@@ -62,4 +64,26 @@ def kalman_filter(
         covariance = covariance - gain @ readout.T @ covariance
         covariance = 0.5 * (covariance + covariance.transpose(-1, -2))
         means.append(mean)
-    return KalmanFilterResult(total, torch.stack(means, dim=1))
+        covariances.append(covariance.expand(batch, -1, -1))
+    return KalmanFilterResult(total, torch.stack(means, dim=1), torch.stack(covariances, dim=1))
+
+
+def rts_smoothed_means(
+    filtered: KalmanFilterResult,
+    transition_matrix: torch.Tensor,
+    transition_offset: torch.Tensor,
+    transition_covariance: torch.Tensor,
+) -> torch.Tensor:
+    """E[z_t | y_{1:T}] (B, T, R) by the Rauch–Tung–Striebel backward pass over a filter's output.
+
+    transition_matrix A (R, R), transition_offset b (R,), transition_covariance Q (R, R): the filter's model.
+    """
+    means, covariances = filtered.filtered_means, filtered.filtered_covariances
+    smoothed = [means[:, -1]]
+    for t in range(means.shape[1] - 2, -1, -1):
+        covariance = covariances[:, t]
+        predicted_covariance = transition_matrix @ covariance @ transition_matrix.T + transition_covariance
+        gain = torch.linalg.solve(predicted_covariance, transition_matrix @ covariance).transpose(-1, -2)  # P Aᵀ P⁻¹
+        predicted_mean = means[:, t] @ transition_matrix.T + transition_offset
+        smoothed.append(means[:, t] + (gain @ (smoothed[-1] - predicted_mean).unsqueeze(-1)).squeeze(-1))
+    return torch.stack(smoothed[::-1], dim=1)

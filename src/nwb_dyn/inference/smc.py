@@ -33,6 +33,9 @@ class SMCResult:
     filtering_mean: (B, T, R) weighted particle mean at each step (given y_{1:t}), or None when not kept.
     smoothed_paths: (K, B, T, R) the final particles' ancestral paths, or None when not kept.
     final_log_weights: (K, B) log-weights of the paths at T.
+    particles: (K, B, T, R) every step's particles after propagation (the filtering clouds), or None when not kept.
+    log_weights: (K, B, T) their log-weights, or None when not kept (both with ``keep_paths``; see
+        :mod:`nwb_dyn.inference.backward_smoother`).
     encoder_alpha: mean weight the encoder proposal gave the encoder (None for other proposals).
     """
 
@@ -41,6 +44,8 @@ class SMCResult:
     smoothed_paths: torch.Tensor | None
     final_log_weights: torch.Tensor
     encoder_alpha: float | None = None
+    particles: torch.Tensor | None = None
+    log_weights: torch.Tensor | None = None
 
     def smoothed_mean(self) -> torch.Tensor:
         """(B, T, R) posterior mean of the latents from the weighted ancestral paths (genealogy smoother)."""
@@ -111,6 +116,7 @@ def run_smc(
     particles, log_weights = sampler.initial()
     increments = [torch.logsumexp(log_weights, dim=0)]
     history: list[torch.Tensor] = [particles]
+    weight_history: list[torch.Tensor] = [log_weights]
     filtering = [_weighted_mean(log_weights, particles)] if keep_filtering else []
     ancestry: list[torch.Tensor] = []
     for t in range(1, steps):
@@ -124,6 +130,7 @@ def run_smc(
         if keep_paths:
             ancestry.append(ancestors)
             history.append(particles)
+            weight_history.append(log_weights)
     log_marginal = torch.stack(increments).sum(0) - steps * log_k
     return SMCResult(
         log_marginal=log_marginal,
@@ -131,6 +138,8 @@ def run_smc(
         smoothed_paths=trace_paths(history, ancestry) if keep_paths else None,
         final_log_weights=log_weights,
         encoder_alpha=sampler.alpha if isinstance(sampler, EncoderProposal) else None,
+        particles=torch.stack(history, dim=2) if keep_paths else None,
+        log_weights=torch.stack(weight_history, dim=2) if keep_paths else None,
     )
 
 

@@ -1,0 +1,56 @@
+"""Marginal smoothing of an SMC sweep by forward filtering, backward smoothing (FFBSm; Doucet & Johansen's review).
+
+The genealogy of the final particles (``SMCResult.smoothed_mean``) collapses onto a few ancestors a few dozen steps
+back (path degeneracy), so on long windows its early smoothed latents rest on one or two particles. FFBSm reweights
+every step's filtering cloud instead, backwards from the last step:
+
+    w̃_T^i = W_T^i,   w̃_t^i = W_t^i Σ_j w̃_{t+1}^j f(z_{t+1}^j | z_t^i) / Σ_l W_t^l f(z_{t+1}^j | z_t^l),
+
+with W_t the normalised filtering weights and f the model's transition density N(z_{t+1}; F(z_t, u_t), Σ_z). Every
+step uses all K particles, at O(K²·R) per step and sequence (K = 64: negligible next to the forward sweep).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nwb_dyn.models.lowrank import LowRankRNN
+
+
+@torch.no_grad()
+def backward_smoothing_weights(
+    model: LowRankRNN,
+    particles: torch.Tensor,
+    log_weights: torch.Tensor,
+    input_current: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Normalised marginal smoothing weights (K, B, T) of the filtering clouds of one sweep.
+
+    particles: (K, B, T, R) the particles of every step after propagation (``SMCResult.particles``); log_weights:
+    (K, B, T) their unnormalised filtering log-weights; input_current: (B, T, N) W_u·u or None (the transition
+    into step t + 1 uses the input of step t, as in the sweep).
+    """
+    num_particles, batch, steps, rank = particles.shape
+    factor = model.transition_noise.cholesky()  # (R, R) lower, Σ_z = L Lᵀ
+    transition = model.transition_for_sweep()
+    filtering = torch.log_softmax(log_weights, dim=0)  # log W_t (K, B, T)
+    smoothed = [filtering[:, :, -1]]
+    for t in range(steps - 2, -1, -1):
+        current = None if input_current is None else input_current[:, t]
+        means = transition(particles[:, :, t], current)  # F(z_t^i) (K_i, B, R)
+        # Whitened by L⁻¹, log f = −½‖L⁻¹(z_{t+1}^j − F_i)‖² + const; the constant cancels in the ratio.
+        targets = _whiten(factor, particles[:, :, t + 1])  # (K_j, B, R)
+        sources = _whiten(factor, means)  # (K_i, B, R)
+        log_density = -0.5 * torch.cdist(targets.transpose(0, 1), sources.transpose(0, 1)).square()  # (B, K_j, K_i)
+        log_filter = filtering[:, :, t].T.unsqueeze(1)  # (B, 1, K_i)
+        normaliser = torch.logsumexp(log_filter + log_density, dim=2, keepdim=True)  # (B, K_j, 1)
+        later = smoothed[-1].T.unsqueeze(2)  # log w̃_{t+1}^j (B, K_j, 1)
+        log_smoothed = log_filter.squeeze(1) + torch.logsumexp(later + log_density - normaliser, dim=1)  # (B, K_i)
+        smoothed.append(torch.log_softmax(log_smoothed, dim=1).T)  # renormalised against round-off
+    return torch.stack(smoothed[::-1], dim=2).exp()
+
+
+def _whiten(factor: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """L⁻¹·v for values (..., R) and a lower-triangular factor L (R, R)."""
+    flat = values.reshape(-1, values.shape[-1]).T
+    return torch.linalg.solve_triangular(factor, flat, upper=False).T.reshape(values.shape)
