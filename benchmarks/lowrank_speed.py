@@ -177,7 +177,7 @@ def _child(args: argparse.Namespace) -> None:
         row = run_poisson(args)
     else:
         row = run_step(*json.loads(args.grid_point), args)
-    row["threads"] = args.threads
+    row["torch_threads"] = args.threads
     row["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
     print(json.dumps(row), flush=True)
 

@@ -45,8 +45,10 @@ def test_select_fits_the_grid_and_keeps_the_best_seed_of_the_best_rank(
     assert outcome.chosen_output.read_text() == "rank 3 seed 1"
     table = format_ranking(outcome.ranked, "rank").splitlines()
     assert len(table) == 4 and table[1].split()[:4] == ["1", "3", "co_bps", "0.3250"]
+    fits_before = len(fit_calls)
     with pytest.raises(OutputError, match="already exists; pass --overwrite"):
-        select_model("file.nwb", "lowrank", [2], seeds=2, out=tmp_path)
+        select_model("file.nwb", "lowrank", [2, 3], seeds=2, out=tmp_path)
+    assert len(fit_calls) == fits_before + 1  # refused after the first grid fit, not after all four
 
 
 def test_select_rejects_a_grid_option_that_does_not_size_the_model(

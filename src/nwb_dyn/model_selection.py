@@ -86,19 +86,25 @@ def select_model(
                     f"select works on one session; {source} names {len(outcome.fits)}. Name a single file or asset"
                 )
             session = outcome.fits[0]
+            if not fits:  # every grid fit writes the same file name: refuse after one fit, not after the grid
+                _refuse_existing(out_dir / session.output.name, overwrite)
             states = states_of_result(session.output) if model in SWITCHING_FAMILIES else None
             fits.append(GridFit(value=value, seed=seed, metrics=session.summary["metrics"], states=states))
             outputs[(value, seed)] = session.output
     ranked = rank_grid(fits)
     chosen = outputs[(ranked[0].value, ranked[0].best_seed)]
     destination = out_dir / chosen.name
+    _refuse_existing(destination, overwrite)
+    with atomic_path(destination) as temporary:  # a kill mid-copy never leaves a partial file at destination
+        shutil.copy2(chosen, temporary)
+    return SelectionOutcome(ranked=ranked, chosen_output=destination, grid_outputs=outputs)
+
+
+def _refuse_existing(destination: Path, overwrite: bool) -> None:
     if destination.exists() and not overwrite:
         raise OutputError(
             f"{destination} already exists; pass --overwrite to replace it, or choose another --out"
         )
-    with atomic_path(destination) as temporary:  # a kill mid-copy never leaves a partial file at destination
-        shutil.copy2(chosen, temporary)
-    return SelectionOutcome(ranked=ranked, chosen_output=destination, grid_outputs=outputs)
 
 
 def states_of_result(path: Path) -> np.ndarray | None:
