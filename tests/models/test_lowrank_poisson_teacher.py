@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nwb_dyn.analysis.metrics.spike_stats import isi_statistics, mean_rates_hz
+from nwb_dyn.analysis.metrics.spike_stats import relative_spike_statistics_errors
 from nwb_dyn.inference.smc import run_smc
 from nwb_dyn.models.encoders import CNNEncoder
 from nwb_dyn.models.lowrank import LowRankRNN
@@ -28,22 +28,10 @@ BIN_WIDTH_S = 0.01  # nominal: only ratios of rates and intervals are compared
 
 
 def spike_statistics_errors(model: LowRankRNN, held_out: np.ndarray) -> dict[str, float]:
-    """How far the spikes ``model`` generates (200 trials) are from held-out teacher spikes (B, T, D).
-
-    rate_correlation: Pearson r of per-unit mean rates; rate_error, isi_error, cv_error: median over units of the
-    relative error of the mean rate, the mean inter-spike interval and the ISI coefficient of variation.
-    """
+    """How far the spikes ``model`` generates (200 trials) are from held-out teacher spikes (B, T, D) (see
+    :func:`relative_spike_statistics_errors`)."""
     _, generated = model.generate(200, STEPS, generator=torch.Generator().manual_seed(3))
-    rates_true = mean_rates_hz(held_out, BIN_WIDTH_S)
-    rates_model = mean_rates_hz(generated.numpy(), BIN_WIDTH_S)
-    isi_true = isi_statistics(held_out, BIN_WIDTH_S)
-    isi_model = isi_statistics(generated.numpy(), BIN_WIDTH_S)
-    return {
-        "rate_correlation": float(np.corrcoef(rates_true, rates_model)[0, 1]),
-        "rate_error": float(np.median(np.abs(rates_model / rates_true - 1))),
-        "isi_error": float(np.nanmedian(np.abs(isi_model.mean_s / isi_true.mean_s - 1))),
-        "cv_error": float(np.nanmedian(np.abs(isi_model.cv / isi_true.cv - 1))),
-    }
+    return relative_spike_statistics_errors(generated.numpy(), held_out, BIN_WIDTH_S)
 
 
 def matches_teacher(errors: dict[str, float]) -> bool:

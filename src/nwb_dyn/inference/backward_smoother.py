@@ -30,7 +30,7 @@ def backward_smoothing_weights(
     (K, B, T) their unnormalised filtering log-weights; input_current: (B, T, N) W_u·u or None (the transition
     into step t + 1 uses the input of step t, as in the sweep).
     """
-    num_particles, batch, steps, rank = particles.shape
+    steps = particles.shape[2]
     factor = model.transition_noise.cholesky()  # (R, R) lower, Σ_z = L Lᵀ
     transition = model.transition_for_sweep()
     filtering = torch.log_softmax(log_weights, dim=0)  # log W_t (K, B, T)
