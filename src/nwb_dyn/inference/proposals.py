@@ -24,6 +24,7 @@ from typing import Protocol
 import torch
 
 from nwb_dyn.errors import ConfigError
+from nwb_dyn.inference.encoder_step import encoder_proposal_step
 from nwb_dyn.models.lowrank import LowRankRNN
 
 PROPOSALS = ("bootstrap", "optimal", "encoder")
@@ -248,9 +249,9 @@ class EncoderProposal:
         self.alpha = float((encoder_precision * variance).detach().mean())
 
     def _propose(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        particles = torch.addcmul(self.shift[t], self.prior_share[t], prior_mean)
-        deviation = particles - prior_mean
-        log_ratio = torch.sub(self.log_ratio_constant[t], deviation.square() @ self.prior_precision[t], alpha=0.5)
+        particles, log_ratio = encoder_proposal_step(
+            prior_mean, self.prior_share[t], self.shift[t], self.log_ratio_constant[t], self.prior_precision[t]
+        )
         return particles, self.observed.log_likelihood(t, particles) + log_ratio
 
     def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
