@@ -1,6 +1,7 @@
 """Teacher–student recovery on the published Poisson teacher (N = 40, rank 2), CI-sized (algorithms.md §3.4, §8.5).
 
-The full experiment (students from scratch, 400 trials × 200 steps, 1000 epochs) is the Poisson half of
+The full experiment (a student from scratch, 400 trials × 200 steps, 450 epochs, about 70 min on one CPU thread;
+measured rate r 0.997 and rate, ISI and CV errors 0.05, 0.03, 0.02) is the Poisson half of
 ``benchmarks/teacher_student.py``; a student from scratch needs far more steps than a CI test can afford. Here the
 student starts from the teacher's recurrent weights perturbed by 10 % and its readout offsets lowered by 1.5 (every
 unit's rate roughly halved), with a fresh encoder, and is fitted for 300 steps with the encoder proposal. Data the
