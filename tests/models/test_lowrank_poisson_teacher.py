@@ -73,7 +73,9 @@ def test_student_generates_teacher_mean_rates_and_isi_statistics(shared_dir: Pat
     slow = [p for p in [*student.parameters(), *encoder.parameters()] if all(p is not q for q in fast)]
     optimiser = torch.optim.RAdam([{"params": fast, "lr": 3e-2}, {"params": slow, "lr": 3e-3}])
     epochs = 60
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, 0.1 ** (1 / epochs))
+    # Decaying to 1 % of the rates (not 10 %) averages out the last steps' gradient noise: over training seeds and
+    # perturbations the final rate error then stays within 0.09–0.15; a 10 % floor left it anywhere in 0.07–0.44.
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, 0.01 ** (1 / epochs))
     generator = torch.Generator().manual_seed(4)
     for _ in range(epochs):
         for batch in data[torch.randperm(len(data), generator=generator)].split(10):
