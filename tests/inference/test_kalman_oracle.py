@@ -120,7 +120,7 @@ def test_backward_smoother_matches_rts_where_the_genealogy_has_collapsed() -> No
     exact = rts_smoothed_means(_kalman(model, observations, means=True), *_dynamics(model))
     with torch.no_grad():
         result = run_smc(model, observations, torch.ones_like(observations), 256, proposal="optimal",
-                         generator=torch.Generator().manual_seed(4), keep_paths=True)
+                         generator=torch.Generator().manual_seed(4), keep_paths=True, keep_clouds=True)
         weights = backward_smoothing_weights(model, result.particles, result.log_weights)
     assert weights.shape == (256, 3, 80)
     torch.testing.assert_close(weights.sum(0), torch.ones(3, 80, dtype=torch.float64))

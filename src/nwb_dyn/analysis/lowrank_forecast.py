@@ -18,8 +18,7 @@ import torch
 from nwb_dyn.analysis.forecast import DEFAULT_HORIZONS, Forecasts, Roller, forecast_in_chunks
 from nwb_dyn.config import FitConfig
 from nwb_dyn.extract import NeuralData
-from nwb_dyn.inference.resampling import systematic_resample
-from nwb_dyn.inference.smc import make_proposal
+from nwb_dyn.inference.smc import run_smc
 from nwb_dyn.models.lowrank import LowRankRNN
 
 #: Fewest particles a forecast filters with, whatever the (often small) training particle count.
@@ -65,8 +64,9 @@ def forecast_windows(
     def prepare(values_chunk: np.ndarray, mask_chunk: np.ndarray, inputs_chunk: np.ndarray | None) -> Roller:
         observations = torch.as_tensor(values_chunk, dtype=dtype)
         observed = torch.as_tensor(mask_chunk, dtype=dtype)
-        currents = None if inputs_chunk is None else model.input_current(torch.as_tensor(inputs_chunk, dtype=dtype))
-        particles, log_weights = filtering_particles(model, observations, observed, currents, num_particles, generator)
+        inputs_tensor = None if inputs_chunk is None else torch.as_tensor(inputs_chunk, dtype=dtype)
+        currents = model.input_current(inputs_tensor)
+        particles, log_weights = filtering_particles(model, observations, observed, inputs_tensor, num_particles, generator)
         weights = torch.softmax(log_weights, dim=0)
 
         def roll(origins: slice, steps: int) -> list[np.ndarray]:
@@ -90,30 +90,19 @@ def filtering_particles(
     model: LowRankRNN,
     observations: torch.Tensor,
     mask: torch.Tensor,
-    currents: torch.Tensor | None,
+    inputs: torch.Tensor | None,
     num_particles: int,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted particles of p(z_t | y_{≤ t}) at every t: particles (K, B, T, R) and log-weights (K, B, T).
 
-    observations, mask (B, T, D); currents (B, T, N) input currents W_u·u or None. Systematic resampling before
-    every step, as in :func:`nwb_dyn.inference.smc.run_smc`; the proposal reads y_t only (see the module doc).
+    observations, mask (B, T, D); inputs (B, T, D_u) or None. One :func:`nwb_dyn.inference.smc.run_smc` sweep
+    with a proposal that reads y_t only (see the module doc): optimal for Gaussian data, else bootstrap.
     """
-    batch, steps, _ = observations.shape
     proposal = "optimal" if model.likelihood.name == "gaussian" else "bootstrap"
-    noise = torch.randn((steps, num_particles, batch, model.rank), generator=generator, dtype=observations.dtype)
-    offsets = torch.rand((steps, batch), generator=generator, dtype=torch.float64)
-    sampler = make_proposal(proposal, model, observations, mask, currents, noise)
-    particles, log_weights = sampler.initial()
-    cloud, cloud_log_weights = [particles], [log_weights]
-    for t in range(1, steps):
-        ancestors = systematic_resample(log_weights, offsets=offsets[t])
-        particles = torch.gather(particles, 0, ancestors.unsqueeze(-1).expand(-1, -1, model.rank))
-        current = None if currents is None else currents[:, t - 1]
-        particles, log_weights = sampler.step(t, model.transition_mean(particles, current))
-        cloud.append(particles)
-        cloud_log_weights.append(log_weights)
-    return torch.stack(cloud, dim=2), torch.stack(cloud_log_weights, dim=2)
+    result = run_smc(model, observations, mask, num_particles, proposal=proposal, inputs=inputs, generator=generator,
+                     keep_clouds=True)
+    return result.particles, result.log_weights
 
 
 def roll_forward(

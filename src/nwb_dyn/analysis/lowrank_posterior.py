@@ -54,7 +54,7 @@ def lowrank_posterior(
         encoder_output = None if encoder is None else encoder(y * m)
         result = run_smc(
             model, y, m, num_particles, proposal=proposal, inputs=u, encoder_output=encoder_output,
-            generator=generator, keep_paths=True, keep_filtering=True,
+            generator=generator, keep_clouds=True, keep_filtering=True,
         )
         currents = model.input_current(u)
         weights = backward_smoothing_weights(model, result.particles, result.log_weights, currents)  # (K, B, T)

@@ -34,8 +34,8 @@ class SMCResult:
     smoothed_paths: (K, B, T, R) the final particles' ancestral paths, or None when not kept.
     final_log_weights: (K, B) log-weights of the paths at T.
     particles: (K, B, T, R) every step's particles after propagation (the filtering clouds), or None when not kept.
-    log_weights: (K, B, T) their log-weights, or None when not kept (both with ``keep_paths``; see
-        :mod:`nwb_dyn.inference.backward_smoother`).
+    log_weights: (K, B, T) their log-weights, or None when not kept (both with ``keep_clouds``; for backward
+        smoothing, :mod:`nwb_dyn.inference.backward_smoother`, and forecasts).
     encoder_alpha: mean weight the encoder proposal gave the encoder (None for other proposals).
     """
 
@@ -90,6 +90,7 @@ def run_smc(
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     keep_paths: bool = False,
     keep_filtering: bool = False,
+    keep_clouds: bool = False,
 ) -> SMCResult:
     """One SMC sweep with systematic resampling at every step.
 
@@ -97,8 +98,8 @@ def run_smc(
         observations: (B, T, D) counts or signals; mask: (B, T, D) 1 where observed (others add nothing).
         num_particles: K. proposal: ``bootstrap``, ``optimal`` (Gaussian observations) or ``encoder``.
         inputs: (B, T, D_u) external inputs, or None. encoder_output: (mean, log-variance) (B, T, R) for ``encoder``.
-        keep_paths: keep ancestral paths (K, B, T, R) for smoothing; keep_filtering: keep filtering means (B, T, R).
-        Both are for evaluation; training keeps neither.
+        keep_paths: keep ancestral paths (K, B, T, R); keep_filtering: keep filtering means (B, T, R);
+        keep_clouds: keep every step's particles and log-weights. All are for evaluation; training keeps none.
         generator: one generator for the sweep, or B generators, one per sequence, so that each sequence's noise
             does not depend on batching (training/randomness.py: DDP equals one process; resumed epochs replay).
     """
@@ -129,7 +130,9 @@ def run_smc(
             filtering.append(_weighted_mean(log_weights, particles))
         if keep_paths:
             ancestry.append(ancestors)
+        if keep_paths or keep_clouds:
             history.append(particles)
+        if keep_clouds:
             weight_history.append(log_weights)
     log_marginal = torch.stack(increments).sum(0) - steps * log_k
     return SMCResult(
@@ -138,8 +141,8 @@ def run_smc(
         smoothed_paths=trace_paths(history, ancestry) if keep_paths else None,
         final_log_weights=log_weights,
         encoder_alpha=sampler.alpha if isinstance(sampler, EncoderProposal) else None,
-        particles=torch.stack(history, dim=2) if keep_paths else None,
-        log_weights=torch.stack(weight_history, dim=2) if keep_paths else None,
+        particles=torch.stack(history, dim=2) if keep_clouds else None,
+        log_weights=torch.stack(weight_history, dim=2) if keep_clouds else None,
     )
 
 

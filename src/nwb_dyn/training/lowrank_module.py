@@ -89,7 +89,7 @@ class LowRankModule(pl.LightningModule):
         inputs: torch.Tensor | None,
         num_particles: int,
         generator: torch.Generator | list[torch.Generator] | None = None,
-        keep_paths: bool = False,
+        keep_clouds: bool = False,
         keep_filtering: bool = False,
     ) -> SMCResult:
         """One SMC sweep over windows values, mask (B, T, D), inputs (B, T, D_u) or None, with this proposal.
@@ -106,7 +106,7 @@ class LowRankModule(pl.LightningModule):
             inputs=inputs,
             encoder_output=encoder_output,
             generator=generator,
-            keep_paths=keep_paths,
+            keep_clouds=keep_clouds,
             keep_filtering=keep_filtering,
         )
 
