@@ -15,6 +15,10 @@ time); per-epoch progress goes to stderr.
     python benchmarks/eeg.py --epochs 40 --units 512       # reduced
     python benchmarks/eeg.py --load eeg.pt --evaluation-draws 10   # evaluate saved weights only
     python benchmarks/eeg.py --released smc_rnns/models/sweep_eeg_rs    # the authors' 20 released models
+
+The authors trained on the *unsmoothed* z-scored recording and evaluated against the smoothed one; ``../shared``
+holds only the smoothed file, so by default we train on it. ``--training-data`` trains on another (T, D) float
+array (z-scored per channel on loading), and ``--reference-data`` swaps the smoothed reference.
 """
 
 from __future__ import annotations
@@ -62,13 +66,14 @@ def train(model: LowRankRNN, data: torch.Tensor, args: argparse.Namespace) -> li
 
 
 @torch.no_grad()
-def generate_for_evaluation(model: LowRankRNN, data: torch.Tensor, seed: int) -> np.ndarray:
-    """(T, D) generated observations: z_1 ~ posterior given frame 1, T + 2400 steps with noise, burn-in dropped."""
+def generate_for_evaluation(model: LowRankRNN, data: torch.Tensor, length: int, seed: int) -> np.ndarray:
+    """(length, D) generated observations: z_1 ~ posterior given data frame 1, length + 2400 steps with noise,
+    burn-in dropped."""
     generator = torch.Generator().manual_seed(seed)
     first = data[:1].unsqueeze(0)  # (1, 1, D)
     result = run_smc(model, first, torch.ones_like(first), 1, proposal="optimal", generator=generator, keep_paths=True)
     initial = result.smoothed_paths[0, :, 0]  # (1, R)
-    _, generated = model.generate(1, len(data) + BURN_IN, initial_latents=initial, generator=generator)
+    _, generated = model.generate(1, length + BURN_IN, initial_latents=initial, generator=generator)
     return generated[0, BURN_IN:].numpy().astype(np.float64)
 
 
@@ -96,13 +101,17 @@ def main() -> None:
     parser.add_argument("--load", type=Path, help="evaluate these saved weights instead of training")
     parser.add_argument("--released", type=Path,
                         help="evaluate the authors' released EEG models in this directory instead (no training)")
+    parser.add_argument("--training-data", type=Path,
+                        help="(T, 64) .npy to train on instead of the smoothed EEG (z-scored per channel on loading)")
+    parser.add_argument("--reference-data", type=Path, default=EEG,
+                        help="(T, 64) .npy of smoothed, z-scored EEG to evaluate against (default: ../shared's)")
     parser.add_argument("--evaluation-draws", type=int, default=3,
                         help="independent generated runs to evaluate; the median is reported (paper: 1 per model)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    eeg = np.load(EEG).astype(np.float32)  # (9640, 64), z-scored and smoothed
-    data = torch.as_tensor(eeg)
+    eeg = load_recording(args.reference_data)  # (9640, 64) for ../shared's smoothed EEG
+    data = torch.as_tensor(eeg if args.training_data is None else load_recording(args.training_data))
     model = LowRankRNN(
         rank=args.rank, num_units=args.units, num_channels=eeg.shape[1], likelihood="gaussian",
         activation="clipped_relu", decay_init=0.9, transition_noise_std_init=0.1, initial_noise_std_init=1.0,
@@ -139,7 +148,7 @@ def main() -> None:
 
 def evaluate(model: LowRankRNN, data: torch.Tensor, reference: np.ndarray, seed: int) -> dict:
     """D_stsp and D_H of one generated run (seeded) against the smoothed EEG; None where the run diverged."""
-    generated = smooth_and_zscore(generate_for_evaluation(model, data, seed))
+    generated = smooth_and_zscore(generate_for_evaluation(model, data, len(reference), seed))
     if not np.all(np.isfinite(generated)):
         return {"seed": seed, "D_stsp": None, "D_H": None}
     return {
@@ -181,6 +190,18 @@ def evaluate_released(directory: Path, data: torch.Tensor, reference: np.ndarray
         "draws": draws,
         "paper": {"D_stsp": 2.3, "D_H": 0.10},
     }
+
+
+def load_recording(path: Path) -> np.ndarray:
+    """(T, D) float32 recording from a .npy file, z-scored per channel; a clear error for anything else."""
+    try:
+        recording = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{path}: cannot read a NumPy array ({error}); pass a (time, channels) .npy file") from None
+    if recording.ndim != 2 or not np.all(np.isfinite(recording)):
+        raise SystemExit(f"{path}: expected a finite (time, channels) array, got shape {recording.shape}")
+    recording = recording.astype(np.float64)
+    return ((recording - recording.mean(0)) / recording.std(0)).astype(np.float32)
 
 
 def _median(values: list[float | None]) -> float | None:

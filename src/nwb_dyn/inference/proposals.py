@@ -1,8 +1,10 @@
 """SMC proposals r_t(z_t | z_{t−1}, y) for the low-rank RNN and their incremental importance weights (§1.10).
 
 Every proposal is prepared once per sweep: everything that does not depend on a particle's ancestor — including the
-scaled proposal noise of all T steps — is computed for all B sequences at once, so the sequential loop only does
-the work that depends on the ancestors' transition means F(z_{t−1}).
+scaled proposal noise of all T steps — is computed for all B sequences at once. Each proposal moves the prior mean
+affinely, z_t = S_t·F_t + o_t, which is all the sequential chain (:mod:`nwb_dyn.inference.particle_chain`) needs;
+given all T prior means, :meth:`Proposal.sweep` computes every particle and log-weight in batched operations with the
+same formulas that :meth:`Proposal.step` applies to one step.
 
 * :class:`BootstrapProposal`: r_t = p(z_t | z_{t−1}); w_t = p(y_t | z_t).
 * :class:`OptimalGaussianProposal`: r_t = p(z_t | z_{t−1}, y_t) in closed form for a Gaussian likelihood with a
@@ -12,8 +14,8 @@ the work that depends on the ancestors' transition means F(z_{t−1}).
 * :class:`EncoderProposal`: the normalised product of the (diagonal) transition and an encoder's diagonal Gaussian
   N(μ_e,t, σ²_e,t); w_t = p(y_t | z_t) N(z_t; F, Σ_z) / r_t(z_t).
 
-Shapes: particles (K, B, R); noise (T, K, B, R) standard normal; observations and mask (B, T, D); input currents
-(B, T, N) or None.
+Shapes: particles (K, B, R) per step, (T, K, B, R) for a sweep; noise (T, K, B, R) standard normal; observations and
+mask (B, T, D); input currents (B, T, N) or None.
 """
 
 from __future__ import annotations
@@ -24,20 +26,28 @@ from typing import Protocol
 import torch
 
 from nwb_dyn.errors import ConfigError
-from nwb_dyn.inference.encoder_step import encoder_proposal_step
 from nwb_dyn.models.lowrank import LowRankRNN
 
 PROPOSALS = ("bootstrap", "optimal", "encoder")
 
 
 class Proposal(Protocol):
-    """What an SMC sweep asks of a proposal."""
+    """What an SMC sweep asks of a proposal.
 
-    def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Particles z_1 (K, B, R) and their log-weights (K, B)."""
+    first_mean: (B, R) prior mean of z_1. scale_kind: how S_t acts (``identity``, ``diagonal``, ``matrix``).
+    """
+
+    first_mean: torch.Tensor
+    scale_kind: str
+
+    def chain_map(self) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """S_t for all steps ((T, B, R), (T, R, R) or (T, B, R, R); None for the identity) and o_t (T, K, B, R)."""
 
     def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Particles z_t (K, B, R) given the ancestors' F(z_{t−1}) (K, B, R), and their log-weights (K, B)."""
+        """Particles z_t (K, B, R) given the prior means F_t (K, B, R), and their log-weights (K, B)."""
+
+    def sweep(self, prior_means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`step` for all steps at once: F (T, K, B, R) → particles (T, K, B, R), log-weights (T, K, B)."""
 
 
 class _Observed:
@@ -64,6 +74,12 @@ class _Observed:
             self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_mask[t]
         )
 
+    def log_likelihoods(self, particles: torch.Tensor) -> torch.Tensor:
+        """log p(y_t | z_t) (T, K, B) for the particles of all steps (T, K, B, R)."""
+        steps_first = [tensor.transpose(0, 1).unsqueeze(1) for tensor in (self.observations, self.offsets, self.mask)]
+        observations, offsets, mask = steps_first  # (T, 1, B, D) each
+        return self.model.likelihood.log_prob(observations, particles, self.matrix, offsets, mask)
+
 
 def _initial_mean(model: LowRankRNN, input_current: torch.Tensor | None, batch: int) -> torch.Tensor:
     """(B, R) prior mean of z_1."""
@@ -72,7 +88,9 @@ def _initial_mean(model: LowRankRNN, input_current: torch.Tensor | None, batch: 
 
 
 class BootstrapProposal:
-    """Propose from the transition prior; weight by the likelihood."""
+    """Propose from the transition prior (S_t = I, o_t = the scaled noise); weight by the likelihood."""
+
+    scale_kind = "identity"
 
     def __init__(
         self,
@@ -83,16 +101,22 @@ class BootstrapProposal:
         noise: torch.Tensor,
     ) -> None:
         self.observed = _Observed(model, observations, mask, input_current)
-        initial = _initial_mean(model, input_current, observations.shape[0]) + noise[0] @ model.initial_noise.cholesky().T
-        self.first = initial
-        self.transition_noise = (noise @ model.transition_noise.cholesky().T).unbind(0)  # T × (K, B, R); [0] unused
+        self.first_mean = _initial_mean(model, input_current, observations.shape[0])
+        self.shift = torch.cat(
+            [noise[:1] @ model.initial_noise.cholesky().T, noise[1:] @ model.transition_noise.cholesky().T]
+        )  # (T, K, B, R)
+        self.step_shift = self.shift.unbind(0)
 
-    def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.first, self.observed.log_likelihood(0, self.first)
+    def chain_map(self) -> tuple[None, torch.Tensor]:
+        return None, self.shift
 
     def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        particles = prior_mean + self.transition_noise[t]
+        particles = prior_mean + self.step_shift[t]
         return particles, self.observed.log_likelihood(t, particles)
+
+    def sweep(self, prior_means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        particles = prior_means + self.shift
+        return particles, self.observed.log_likelihoods(particles)
 
 
 class OptimalGaussianProposal:
@@ -143,14 +167,15 @@ class OptimalGaussianProposal:
         self.combined, self.data_mean, self.scaled_noise, log_det, self.quadratic_offset, self.linear_term = (
             torch.cat(pair, dim=0 if index == 2 else 1) for index, pair in enumerate(zip(*parts))
         )
-        constant = energy + log_det_y + log_det - self.quadratic_offset  # (B, T): s − gᵀPg + log det S
+        self.constant = energy + log_det_y + log_det - self.quadratic_offset  # (B, T): s − gᵀPg + log det S
+        # z_t = F·(PΛ)ᵀ + P g + chol(P)·ε: the shift o_t (T, K, B, R) and, shared or per sequence, S_t = (PΛ)ᵀ.
+        self.shift = self.data_mean.transpose(0, 1).unsqueeze(1) + self.scaled_noise
         # Per-step views, made once (see _Observed).
-        self.step_combined = self.combined.unbind(1)
-        self.step_data_mean = self.data_mean.unbind(1)
-        self.step_noise = self.scaled_noise.unbind(0)
+        self.step_combined = (self.combined[0] if self.shared else self.combined.transpose(0, 1)).unbind(0)
+        self.step_shift = self.shift.unbind(0)
         self.step_linear = self.linear_term.unbind(1)
-        self.step_constant = constant.unbind(1)
-        self.first_mean = _initial_mean(model, input_current, batch).expand(noise.shape[1:])
+        self.step_constant = self.constant.unbind(1)
+        self.first_mean = _initial_mean(model, input_current, batch)
         self.rank = rank
 
     def _prepare(
@@ -183,21 +208,36 @@ class OptimalGaussianProposal:
             scaled_noise = torch.einsum("tkbr,btsr->tkbs", noise, factor)
         return combined, data_mean, scaled_noise, log_det, quadratic_offset, linear
 
-    def _propose(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        combined = self.step_combined[t]
-        if self.shared:
-            product = prior_mean @ combined[0]  # (K, B, 2R)
-        else:
-            product = torch.einsum("kbr,brs->kbs", prior_mean, combined)
-        particles = product[..., : self.rank] + self.step_data_mean[t] + self.step_noise[t]
-        quadratic = (prior_mean * (product[..., self.rank :] - self.step_linear[t])).sum(-1)
-        return particles, -0.5 * (quadratic + self.step_constant[t])
+    scale_kind = "matrix"
 
-    def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._propose(0, self.first_mean)
+    def chain_map(self) -> tuple[torch.Tensor, torch.Tensor]:
+        gain = self.combined[..., : self.rank]  # (B or 1, T, R, R)
+        return (gain[0] if self.shared else gain.transpose(0, 1)), self.shift
+
+    def _propose(
+        self, prior_mean: torch.Tensor, combined: torch.Tensor, shift: torch.Tensor, linear: torch.Tensor,
+        constant: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Particles and log-weights for prior means F (..., K, B, R): combined (..., R, 2R) shared or
+        (..., B, R, 2R) per sequence, shift (..., K, B, R), linear (..., B, R), constant (..., B)."""
+        if self.shared:
+            product = prior_mean @ combined  # (..., K, B, 2R)
+        else:
+            product = (prior_mean.unsqueeze(-2) @ combined).squeeze(-2)
+        particles = product[..., : self.rank] + shift
+        quadratic = (prior_mean * (product[..., self.rank :] - linear)).sum(-1)
+        return particles, -0.5 * (quadratic + constant)
 
     def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._propose(t, prior_mean)
+        return self._propose(
+            prior_mean, self.step_combined[t], self.step_shift[t], self.step_linear[t], self.step_constant[t]
+        )
+
+    def sweep(self, prior_means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        combined = self.combined[0].unsqueeze(1) if self.shared else self.combined.transpose(0, 1).unsqueeze(1)
+        linear = self.linear_term.transpose(0, 1).unsqueeze(1)  # (T, 1, B, R)
+        constant = self.constant.transpose(0, 1).unsqueeze(1)  # (T, 1, B)
+        return self._propose(prior_means, combined, self.shift, linear, constant)
 
 
 class EncoderProposal:
@@ -240,22 +280,43 @@ class EncoderProposal:
         log_ratio_constant = -0.5 * (
             torch.log(prior_variance * precision).sum(-1).transpose(0, 1).unsqueeze(1) - (noise * noise).sum(-1)
         )  # (T, K, B)
+        self.prior_precision = prior_precision  # (T, R)
+        self.prior_share = prior_share.transpose(0, 1)  # S_t, (T, B, R)
+        self.shift = shift
+        self.log_ratio_constant = log_ratio_constant
         # Per-step views, made once (see _Observed).
-        self.prior_precision = prior_precision.unbind(0)
-        self.prior_share = prior_share.unbind(1)
-        self.shift = shift.unbind(0)
-        self.log_ratio_constant = log_ratio_constant.unbind(0)
+        self.step_precision = prior_precision.unbind(0)
+        self.step_share = self.prior_share.unbind(0)
+        self.step_shift = shift.unbind(0)
+        self.step_constant = log_ratio_constant.unbind(0)
         self.first_mean = _initial_mean(model, input_current, observations.shape[0])
         self.alpha = float((encoder_precision * variance).detach().mean())
 
-    def _propose(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        particles, log_ratio = encoder_proposal_step(
-            prior_mean, self.prior_share[t], self.shift[t], self.log_ratio_constant[t], self.prior_precision[t]
+    scale_kind = "diagonal"
+
+    def chain_map(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.prior_share, self.shift
+
+    @staticmethod
+    def _propose(
+        prior_mean: torch.Tensor, share: torch.Tensor, shift: torch.Tensor, constant: torch.Tensor,
+        precision: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z = s ⊙ F + o and log N(z; F, σ_z²) − log r(z) = c − ½ Σ_r λ_z,r (z − F)_r², for F (..., K, B, R), share s
+        (..., B, R), shift o (..., K, B, R), constant c (..., K, B) and precision λ_z (..., R) broadcast alike."""
+        particles = torch.addcmul(shift, share, prior_mean)
+        deviation = particles - prior_mean
+        return particles, constant - 0.5 * (deviation * deviation * precision).sum(-1)
+
+    def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        particles, log_ratio = self._propose(
+            prior_mean, self.step_share[t], self.step_shift[t], self.step_constant[t], self.step_precision[t]
         )
         return particles, self.observed.log_likelihood(t, particles) + log_ratio
 
-    def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._propose(0, self.first_mean)
-
-    def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._propose(t, prior_mean)
+    def sweep(self, prior_means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        precision = self.prior_precision[:, None, None]  # (T, 1, 1, R)
+        particles, log_ratio = self._propose(
+            prior_means, self.prior_share.unsqueeze(1), self.shift, self.log_ratio_constant, precision
+        )
+        return particles, self.observed.log_likelihoods(particles) + log_ratio

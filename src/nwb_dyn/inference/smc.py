@@ -3,6 +3,10 @@
 The objective is log p̂(y_{1:T}) = Σ_t [logsumexp_k log w_t^k − log K], the log of SMC's unbiased marginal-likelihood
 estimate. Particles are resampled systematically at every step; gradients flow through the reparameterised particle
 values along the surviving ancestry but not through the resampling indices (the biased VSMC gradient).
+
+A sweep is the sequential resample–transition–move chain (:mod:`nwb_dyn.inference.particle_chain`, one autograd
+node with a hand-written backward pass) followed by the proposal's batched evaluation of all T steps' particles and
+log-weights from the chain's prior means.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from nwb_dyn.errors import ConfigError
+from nwb_dyn.inference.particle_chain import ChainSetup, propagate_particles
 from nwb_dyn.inference.proposals import (
     PROPOSALS,
     BootstrapProposal,
@@ -21,7 +26,6 @@ from nwb_dyn.inference.proposals import (
     OptimalGaussianProposal,
     Proposal,
 )
-from nwb_dyn.inference.resampling import systematic_resample
 from nwb_dyn.models.lowrank import LowRankRNN
 
 
@@ -110,39 +114,30 @@ def run_smc(
     # All randomness of the sweep is drawn up front: two calls instead of 2·T small ones.
     noise, offsets = _draw_randomness(steps, num_particles, batch, model.rank, dtype, observations.device, generator)
     sampler = make_proposal(proposal, model, observations, mask, input_current, noise, encoder_output)
-    log_k = math.log(num_particles)
-    step_currents = None if input_current is None else input_current.unbind(1)  # per-step views, made once
-    transition = model.transition_for_sweep()
-
-    particles, log_weights = sampler.initial()
-    increments = [torch.logsumexp(log_weights, dim=0)]
-    history: list[torch.Tensor] = [particles]
-    weight_history: list[torch.Tensor] = [log_weights]
-    filtering = [_weighted_mean(log_weights, particles)] if keep_filtering else []
-    ancestry: list[torch.Tensor] = []
-    for t in range(1, steps):
-        ancestors = systematic_resample(log_weights, offsets=offsets[t])  # (K, B)
-        particles = torch.gather(particles, 0, ancestors.unsqueeze(-1).expand(-1, -1, model.rank))
-        current = None if step_currents is None else step_currents[t - 1]
-        particles, log_weights = sampler.step(t, transition(particles, current))
-        increments.append(torch.logsumexp(log_weights, dim=0))
-        if keep_filtering:
-            filtering.append(_weighted_mean(log_weights, particles))
-        if keep_paths:
-            ancestry.append(ancestors)
-        if keep_paths or keep_clouds:
-            history.append(particles)
-        if keep_clouds:
-            weight_history.append(log_weights)
-    log_marginal = torch.stack(increments).sum(0) - steps * log_k
+    scale, shift = sampler.chain_map()
+    setup = ChainSetup(sampler.step, offsets, num_particles, sampler.scale_kind, model.activation)
+    chain = propagate_particles(
+        setup, sampler.first_mean, scale, shift, input_current, model.decay, model.m, model.n, model.h
+    )
+    if chain.prior_means.requires_grad:
+        # Training: every particle and log-weight again in batched operations, now differentiable; the values equal
+        # the loop's, whose resampling they leave unchanged.
+        particles, log_weights = sampler.sweep(chain.prior_means)
+    else:
+        particles, log_weights = chain.particles, chain.log_weights
+    log_marginal = torch.logsumexp(log_weights, dim=1).sum(0) - steps * math.log(num_particles)
+    filtering = None
+    if keep_filtering:
+        with torch.no_grad():
+            filtering = torch.einsum("tkb,tkbr->btr", torch.softmax(log_weights, dim=1), particles)
     return SMCResult(
         log_marginal=log_marginal,
-        filtering_mean=torch.stack(filtering, dim=1) if keep_filtering else None,
-        smoothed_paths=trace_paths(history, ancestry) if keep_paths else None,
-        final_log_weights=log_weights,
+        filtering_mean=filtering,
+        smoothed_paths=trace_paths(list(particles.unbind(0)), list(chain.ancestors.unbind(0))) if keep_paths else None,
+        final_log_weights=log_weights[-1],
         encoder_alpha=sampler.alpha if isinstance(sampler, EncoderProposal) else None,
-        particles=torch.stack(history, dim=2) if keep_clouds else None,
-        log_weights=torch.stack(weight_history, dim=2) if keep_clouds else None,
+        particles=particles.permute(1, 2, 0, 3) if keep_clouds else None,
+        log_weights=log_weights.permute(1, 2, 0) if keep_clouds else None,
     )
 
 
@@ -167,12 +162,6 @@ def _draw_randomness(
         [torch.rand(steps, generator=g, dtype=torch.float64, device=device) for g in generator], dim=1
     )
     return noise, offsets
-
-
-def _weighted_mean(log_weights: torch.Tensor, particles: torch.Tensor) -> torch.Tensor:
-    """(B, R) Σ_k w̄_k z_k for log-weights (K, B) and particles (K, B, R), without gradient."""
-    with torch.no_grad():
-        return torch.einsum("kb,kbr->br", torch.softmax(log_weights, 0), particles)
 
 
 def trace_paths(history: list[torch.Tensor], ancestry: list[torch.Tensor]) -> torch.Tensor:

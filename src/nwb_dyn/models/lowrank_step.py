@@ -26,6 +26,11 @@ def _row_chunks(rows: int, units: int) -> list[slice]:
     return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
+def fits_one_chunk(rows: int, units: int) -> bool:
+    """Whether (rows, N) intermediates fit one cache-sized chunk: below that, per-operation overhead sets the cost."""
+    return rows * units <= _CHUNK_FLOATS
+
+
 def _currents(latents: torch.Tensor, m: torch.Tensor, input_current: torch.Tensor | None) -> torch.Tensor:
     """x = z·mᵀ (+ c): latents (rows, R), input_current (rows, N) or None → (rows, N)."""
     if input_current is None:
@@ -33,60 +38,112 @@ def _currents(latents: torch.Tensor, m: torch.Tensor, input_current: torch.Tenso
     return torch.addmm(input_current, latents, m.T)
 
 
+def transition_forward(
+    latents: torch.Tensor, input_current: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
+    h: torch.Tensor, activation: str,
+) -> torch.Tensor:
+    """F(z) (K, B, R) without autograd bookkeeping; arguments as for :func:`fused_transition_mean`."""
+    particles, batch, rank = latents.shape
+    units = m.shape[0]
+    flat = latents.reshape(-1, rank)
+    current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
+    # Clipped ReLU: φ = sign·(clamp(x, lower, upper) − lower), one pass over (rows, N) instead of four, with the
+    # sign and the shift folded into the (R, N) weights and an (R,) offset.
+    form = _clipped_relu_form(h) if activation == "clipped_relu" else None
+    readout = n if form is None else n * form.sign
+    chunks = []
+    for rows in _row_chunks(flat.shape[0], units):
+        x = _currents(flat[rows], m, None if current is None else current[rows])
+        values = apply_activation(activation, x, h) if form is None else x.clamp_(form.lower, form.upper)
+        # (R, rows) = readout @ valuesᵀ: the (rows, N) factor on the right is the fast layout for CPU BLAS.
+        chunks.append(torch.addmm(flat[rows].T * decay, readout, values.T))
+    out = (chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)).T
+    if form is not None:
+        out = out - n @ (form.sign * form.lower)
+    return out.reshape(particles, batch, rank)
+
+
+def transition_jacobians(
+    latents: torch.Tensor, input_current: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
+    h: torch.Tensor, activation: str,
+) -> torch.Tensor:
+    """∂F/∂z per particle, J_rq = a·δ_rq + Σ_i n_ri φ'(x_i) m_iq, for latents (..., R) → (..., R, R).
+
+    input_current: broadcastable to (..., N), or None. With J of every step at hand, the backward pass through a
+    sweep's transitions is one small (R, R) product per step (:mod:`nwb_dyn.inference.particle_chain`).
+    """
+    rank = latents.shape[-1]
+    units = m.shape[0]
+    flat = latents.reshape(-1, rank)
+    current = None
+    if input_current is not None:
+        current = input_current.expand(*latents.shape[:-1], units).reshape(-1, units)
+    # weights[r·R + q, i] = n_ri·m_iq; (R², N) @ (N, rows) is the fast layout for CPU BLAS (see _error_backward).
+    weights = (n.unsqueeze(1) * m.T.unsqueeze(0)).reshape(rank * rank, units)
+    parts = []
+    for rows in _row_chunks(flat.shape[0], units):
+        _, slopes, _ = activation_and_slopes(activation, _currents(flat[rows], m, None if current is None else current[rows]), h)
+        parts.append((weights @ slopes.T).T)
+    jacobians = (parts[0] if len(parts) == 1 else torch.cat(parts)).reshape(*latents.shape[:-1], rank, rank)
+    return jacobians + decay * torch.eye(rank, dtype=latents.dtype, device=latents.device)
+
+
+class TransitionGradients(NamedTuple):
+    """Gradients of a loss through F(z): latents (K, B, R), input current (like the input, or None), decay, m, n, h."""
+
+    latents: torch.Tensor
+    input_current: torch.Tensor | None
+    decay: torch.Tensor
+    m: torch.Tensor
+    n: torch.Tensor
+    h: torch.Tensor
+
+
+def transition_backward(
+    latents: torch.Tensor, input_current: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
+    h: torch.Tensor, activation: str, grad_out: torch.Tensor,
+) -> TransitionGradients:
+    """Gradients through F(z) given ∂L/∂F (K, B, R), recomputing the N-dimensional currents in row chunks."""
+    particles, batch, rank = latents.shape
+    flat = latents.reshape(-1, rank)
+    grad = grad_out.reshape(-1, rank)
+    grad_decay = (grad * flat).sum().reshape(decay.shape)
+    units = m.shape[0]
+    if input_current is None and not fits_one_chunk(flat.shape[0], units):
+        grad_latents, grad_m, grad_n, grad_h = _backward_without_input(activation, flat, grad, decay, m, n, h)
+        return TransitionGradients(grad_latents.reshape(particles, batch, rank), None, grad_decay, grad_m, grad_n, grad_h)
+    # Inputs, or few enough rows that per-operation overhead rather than memory traffic sets the cost: form the
+    # per-unit error δ = (g·n) ⊙ φ'(x) explicitly, which takes the fewest operations.
+    current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
+    parts = [
+        _error_backward(activation, flat[rows], grad[rows], decay, m, n, h, None if current is None else current[rows])
+        for rows in _row_chunks(flat.shape[0], units)
+    ]
+    if len(parts) == 1:
+        grad_latents, grad_m, grad_n, grad_h, delta = parts[0]
+    else:
+        latents_parts, m_parts, n_parts, h_parts, deltas = zip(*parts)
+        grad_latents, delta = torch.cat(latents_parts), torch.cat(deltas)
+        grad_m, grad_n, grad_h = sum(m_parts), sum(n_parts), sum(h_parts)
+    grad_latents = grad_latents.reshape(particles, batch, rank)
+    if input_current is None:
+        return TransitionGradients(grad_latents, None, grad_decay, grad_m, grad_n, grad_h)
+    grad_input = delta.reshape(particles, batch, units)
+    grad_input = grad_input.sum(0, keepdim=True) if input_current.shape[0] == 1 else grad_input
+    return TransitionGradients(grad_latents, grad_input.reshape(input_current.shape), grad_decay, grad_m, grad_n, grad_h)
+
+
 class _FusedLowRankTransition(torch.autograd.Function):
     @staticmethod
     def forward(ctx, latents, input_current, decay, m, n, h, activation):  # type: ignore[override]
-        particles, batch, rank = latents.shape
-        units = m.shape[0]
-        flat = latents.reshape(-1, rank)
-        current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
-        # Clipped ReLU: φ = sign·(clamp(x, lower, upper) − lower), one pass over (rows, N) instead of four, with the
-        # sign and the shift folded into the (R, N) weights and an (R,) offset.
-        form = _clipped_relu_form(h) if activation == "clipped_relu" else None
-        readout = n if form is None else n * form.sign
-        chunks = []
-        for rows in _row_chunks(flat.shape[0], units):
-            x = _currents(flat[rows], m, None if current is None else current[rows])
-            values = apply_activation(activation, x, h) if form is None else x.clamp_(form.lower, form.upper)
-            # (R, rows) = readout @ valuesᵀ: the (rows, N) factor on the right is the fast layout for CPU BLAS.
-            chunks.append(torch.addmm(flat[rows].T * decay, readout, values.T))
-        out = (chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)).T
-        if form is not None:
-            out = out - n @ (form.sign * form.lower)
         ctx.activation = activation
         ctx.save_for_backward(latents, input_current, decay, m, n, h)
-        return out.reshape(particles, batch, rank)
+        return transition_forward(latents, input_current, decay, m, n, h, activation)
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        latents, input_current, decay, m, n, h = ctx.saved_tensors
-        particles, batch, rank = latents.shape
-        flat = latents.reshape(-1, rank)
-        grad = grad_out.reshape(-1, rank)
-        grad_decay = (grad * flat).sum().reshape(decay.shape)
-        units = m.shape[0]
-        if input_current is None and flat.shape[0] * units > _CHUNK_FLOATS:
-            grad_latents, grad_m, grad_n, grad_h = _backward_without_input(ctx.activation, flat, grad, decay, m, n, h)
-            return grad_latents.reshape(particles, batch, rank), None, grad_decay, grad_m, grad_n, grad_h, None
-        # Inputs, or few enough rows that per-operation overhead rather than memory traffic sets the cost: form the
-        # per-unit error δ = (g·n) ⊙ φ'(x) explicitly, which takes the fewest operations.
-        current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
-        parts = [
-            _error_backward(ctx.activation, flat[rows], grad[rows], decay, m, n, h, None if current is None else current[rows])
-            for rows in _row_chunks(flat.shape[0], units)
-        ]
-        if len(parts) == 1:
-            grad_latents, grad_m, grad_n, grad_h, delta = parts[0]
-        else:
-            latents_parts, m_parts, n_parts, h_parts, deltas = zip(*parts)
-            grad_latents, delta = torch.cat(latents_parts), torch.cat(deltas)
-            grad_m, grad_n, grad_h = sum(m_parts), sum(n_parts), sum(h_parts)
-        grad_latents = grad_latents.reshape(particles, batch, rank)
-        if input_current is None:
-            return grad_latents, None, grad_decay, grad_m, grad_n, grad_h, None
-        grad_input = delta.reshape(particles, batch, units)
-        grad_input = grad_input.sum(0, keepdim=True) if input_current.shape[0] == 1 else grad_input
-        return grad_latents, grad_input.reshape(input_current.shape), grad_decay, grad_m, grad_n, grad_h, None
+        grads = transition_backward(*ctx.saved_tensors, ctx.activation, grad_out)
+        return (*grads, None)
 
 
 def _error_backward(

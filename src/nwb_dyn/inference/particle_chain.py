@@ -1,0 +1,200 @@
+"""The sequential part of a low-rank SMC sweep as one autograd operation with a hand-written backward pass.
+
+A sweep alternates, for t = 1..T−1, resampling, the transition F_t = F(z_{t−1}[a_t]) and the proposal's move
+z_t = S_t·F_t + o_t (S_t: identity, a diagonal or an R×R matrix; o_t: everything that does not depend on F, noise
+included). Only this chain is sequential: given the prior means F_{1:T}, every particle and every log-weight of all
+T steps follows in a few batched operations (``Proposal.sweep``). Built step by step with autograd, the chain costs
+~25 graph nodes per step whose bookkeeping, not arithmetic, sets the speed at spike-count model sizes (K·B·N ~ 10⁴).
+Here the forward pass runs the whole loop without a graph (the proposal's per-step log-weights only decide
+resampling) and the backward pass walks it in reverse:
+
+    ∂L/∂z_t   = Σ over the particles that resampled z_t of ∂L/∂z̃_{t+1}   (scatter-add by ancestor index),
+    ∂L/∂F_t  += Sᵀ_t·∂L/∂z_t,    ∂L/∂z̃_t = transition backward of ∂L/∂F_t   (z̃_t = z_{t−1}[a_t]),
+    ∂L/∂o_t   = ∂L/∂z_t,          ∂L/∂S_t = Σ_k F_t ⊗ ∂L/∂z_t.
+
+Gradients do not flow through the ancestor indices (the biased VSMC gradient of algorithms.md §1.9).
+Shapes: K particles, B sequences, T steps, R latents, N units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from nwb_dyn.inference.resampling import ancestors_at, systematic_positions
+from nwb_dyn.models.lowrank_step import (
+    TransitionGradients,
+    fits_one_chunk,
+    transition_backward,
+    transition_forward,
+    transition_jacobians,
+)
+
+StepFunction = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class ChainSetup:
+    """What the chain needs besides its differentiable inputs.
+
+    step: the proposal's (t, F_t (K, B, R)) → (z_t (K, B, R), log-weights (K, B)), called without gradients.
+    offsets: (T, B) float64 uniforms of the systematic resampling. scale_kind: ``identity``, ``diagonal`` (S_t is
+    (B, R)) or ``matrix`` (S_t is (R, R), or (B, R, R) per sequence, applied as z = F·S_t).
+    """
+
+    step: StepFunction
+    offsets: torch.Tensor
+    num_particles: int
+    scale_kind: str
+    activation: str
+
+
+class ChainOutput(NamedTuple):
+    """prior_means F (T, K, B, R), differentiable; particles z (T, K, B, R), log_weights (T, K, B) and ancestors
+    (T − 1, K, B) int64 as the loop computed them, without gradient."""
+
+    prior_means: torch.Tensor
+    particles: torch.Tensor
+    log_weights: torch.Tensor
+    ancestors: torch.Tensor
+
+
+def _move_transposed(grad: torch.Tensor, scale: torch.Tensor | None, kind: str) -> torch.Tensor:
+    """Sᵀ·g for g = ∂L/∂z (K, B, R): the gradient the move passes to F."""
+    if kind == "identity":
+        return grad
+    if kind == "diagonal":
+        return grad * scale
+    if scale.dim() == 2:
+        return grad @ scale.T
+    return (grad.unsqueeze(-2) @ scale.transpose(-1, -2)).squeeze(-2)
+
+
+class _ParticleChain(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, setup, first_mean, scale, shift, currents, decay, m, n, h):  # type: ignore[override]
+        steps, particles_count, batch, rank = shift.shape
+        positions = systematic_positions(setup.offsets, particles_count)  # (T, B, K)
+        prior = first_mean.expand(particles_count, batch, rank)
+        priors, particles, weights, ancestry = [], [], [], []
+        for t in range(steps):
+            if t > 0:
+                ancestors = ancestors_at(weights[-1], positions[t])  # (K, B)
+                resampled = torch.gather(particles[-1], 0, ancestors.unsqueeze(-1).expand(-1, -1, rank))
+                current = None if currents is None else currents[:, t - 1].unsqueeze(0)
+                prior = transition_forward(resampled, current, decay, m, n, h, setup.activation)
+                ancestry.append(ancestors)
+            moved, log_weights = setup.step(t, prior)
+            priors.append(prior)
+            particles.append(moved)
+            weights.append(log_weights)
+        log_weights = torch.stack(weights)
+        if torch.isnan(log_weights).any():
+            raise FloatingPointError("NaN particle weights in systematic resampling")
+        prior_means = torch.stack(priors)
+        particles = torch.stack(particles)
+        ancestry = torch.stack(ancestry) if ancestry else shift.new_empty((0, particles_count, batch), dtype=torch.long)
+        ctx.setup = setup
+        ctx.save_for_backward(first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry)
+        ctx.mark_non_differentiable(particles, log_weights, ancestry)
+        return prior_means, particles, log_weights, ancestry
+
+    @staticmethod
+    def backward(ctx, grad_prior_means, *unused):  # type: ignore[override]
+        setup = ctx.setup
+        first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry = ctx.saved_tensors
+        steps, particles_count, batch, rank = particles.shape
+        kind = setup.scale_kind
+        grad_priors = torch.zeros_like(prior_means) if grad_prior_means is None else grad_prior_means.clone()
+        grad_particles = torch.zeros_like(particles)  # ∂L/∂z_t through later steps only (z_{T−1} feeds none)
+        grad_decay, grad_m, grad_n, grad_h = (torch.zeros_like(x) for x in (decay, m, n, h))
+        grad_currents = None if currents is None else torch.zeros_like(currents)
+        index = ancestry.unsqueeze(-1).expand(-1, -1, -1, rank)  # (T − 1, K, B, R)
+        resampled = torch.gather(particles[:-1], 1, index)  # z̃_t = z_{t−1}[a_t] for t = 1..T−1
+        # (T − 1, 1, B, N) input currents of the transitions into steps 1..T−1, or None.
+        step_currents = None if currents is None else currents[:, :-1].transpose(0, 1).unsqueeze(1)
+        # Small steps: each particle's Jacobian ∂F/∂z̃ for all steps in one batched pass, so that the sequential
+        # part is one (R, R) product per step; the parameter gradients follow in one batched pass after it.
+        batched = fits_one_chunk(particles_count * batch, m.shape[0])
+        if batched and steps > 1:
+            jacobians = transition_jacobians(resampled, step_currents, decay, m, n, h, setup.activation)
+        for t in range(steps - 1, 0, -1):
+            if t < steps - 1:
+                grad_priors[t] += _move_transposed(grad_particles[t], None if scale is None else scale[t], kind)
+            if batched:
+                grad_resampled = (grad_priors[t].unsqueeze(-1) * jacobians[t - 1]).sum(-2)
+            else:
+                current = None if step_currents is None else step_currents[t - 1]
+                grads = transition_backward(resampled[t - 1], current, decay, m, n, h, setup.activation, grad_priors[t])
+                grad_resampled = grads.latents
+                grad_decay += grads.decay
+                grad_m += grads.m
+                grad_n += grads.n
+                grad_h += grads.h
+                if grad_currents is not None:
+                    grad_currents[:, t - 1] += grads.input_current[0]
+            grad_particles[t - 1].scatter_add_(0, index[t - 1], grad_resampled)
+        if steps > 1:
+            grad_priors[0] += _move_transposed(grad_particles[0], None if scale is None else scale[0], kind)
+        if batched and steps > 1:
+            grads = _batched_parameter_gradients(resampled, step_currents, decay, m, n, h, setup.activation,
+                                                 grad_priors[1:])
+            grad_decay, grad_m, grad_n, grad_h = grads.decay, grads.m, grads.n, grads.h
+            if grad_currents is not None:
+                grad_currents[:, :-1] = grads.input_current.transpose(0, 1)
+        grad_first = grad_priors[0].sum_to_size(first_mean.shape)
+        grad_scale = None
+        if scale is not None and ctx.needs_input_grad[2]:
+            grad_scale = _scale_gradient(prior_means, grad_particles, scale, kind)
+        return None, grad_first, grad_scale, grad_particles, grad_currents, grad_decay, grad_m, grad_n, grad_h
+
+
+def _batched_parameter_gradients(
+    resampled: torch.Tensor, step_currents: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor,
+    n: torch.Tensor, h: torch.Tensor, activation: str, grad_priors: torch.Tensor,
+) -> TransitionGradients:
+    """Gradients of decay, m, n, h and the input currents ((T − 1, B, N), summed over particles) from all steps'
+    transitions at once: resampled latents and ∂L/∂F (T − 1, K, B, R), currents (T − 1, 1, B, N) or None."""
+    steps, particles_count, batch, rank = resampled.shape
+    latents = resampled.reshape(steps * particles_count, batch, rank)
+    current = None
+    if step_currents is not None:
+        current = step_currents.expand(-1, particles_count, -1, -1).reshape(steps * particles_count, batch, -1)
+    grads = transition_backward(latents, current, decay, m, n, h, activation, grad_priors.reshape(latents.shape))
+    if current is None:
+        return grads
+    grad_currents = grads.input_current.reshape(steps, particles_count, batch, -1).sum(1)
+    return grads._replace(input_current=grad_currents)
+
+
+def _scale_gradient(prior_means: torch.Tensor, grad_particles: torch.Tensor, scale: torch.Tensor, kind: str):
+    """∂L/∂S_t = Σ_k F_t ⊗ ∂L/∂z_t for all t at once: (T, B, R), (T, R, R) or (T, B, R, R) like ``scale``."""
+    if kind == "diagonal":
+        return (prior_means * grad_particles).sum(1)
+    if scale.dim() == 3:
+        return torch.einsum("tkbr,tkbs->trs", prior_means, grad_particles)
+    return torch.einsum("tkbr,tkbs->tbrs", prior_means, grad_particles)
+
+
+def propagate_particles(
+    setup: ChainSetup,
+    first_mean: torch.Tensor,
+    scale: torch.Tensor | None,
+    shift: torch.Tensor,
+    currents: torch.Tensor | None,
+    decay: torch.Tensor,
+    m: torch.Tensor,
+    n: torch.Tensor,
+    h: torch.Tensor,
+) -> ChainOutput:
+    """Run the resample–transition–move chain of one sweep.
+
+    first_mean: (B, R) prior mean of z_1; scale: S_t for all T steps, (T, B, R), (T, R, R) or (T, B, R, R), or None;
+    shift: o_t (T, K, B, R); currents: input currents (B, T, N) or None (step t uses column t − 1); decay a (0-dim),
+    m (N, R), n (R, N), h (N,). Gradients reach all of them through the prior means F (T, K, B, R).
+    """
+    outputs = _ParticleChain.apply(setup, first_mean, scale, shift, currents, decay, m, n, h)
+    return ChainOutput(*outputs)
