@@ -26,11 +26,12 @@ import torch
 
 from nwb_dyn.inference.resampling import ancestors_at, systematic_positions
 from nwb_dyn.models.lowrank_step import (
-    TransitionGradients,
     fits_one_chunk,
+    gradients_from_activations,
+    jacobian_slope_weights,
     transition_backward,
     transition_forward,
-    transition_jacobians,
+    transition_with_activations,
 )
 
 StepFunction = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -73,19 +74,38 @@ def _move_transposed(grad: torch.Tensor, scale: torch.Tensor | None, kind: str) 
     return (grad.unsqueeze(-2) @ scale.transpose(-1, -2)).squeeze(-2)
 
 
+# The most floats one kept (T − 1, K·B, N) activation tensor may hold (64 MiB in float32); longer sweeps recompute
+# their activations step by step in the backward pass instead.
+_KEPT_ACTIVATIONS_LIMIT = 1 << 24
+
+
 class _ParticleChain(torch.autograd.Function):
     @staticmethod
     def forward(ctx, setup, first_mean, scale, shift, currents, decay, m, n, h):  # type: ignore[override]
         steps, particles_count, batch, rank = shift.shape
+        units = m.shape[0]
         positions = systematic_positions(setup.offsets, particles_count)  # (T, B, K)
         prior = first_mean.expand(particles_count, batch, rank)
-        priors, particles, weights, ancestry = [], [], [], []
+        # Small steps keep their activations (and each particle's Jacobian slope part, (R², K·B)) so that the
+        # backward pass needs one (R, R) product per step and a few batched products, and no recomputation.
+        keep = fits_one_chunk(particles_count * batch, units) and (
+            (steps - 1) * particles_count * batch * units <= _KEPT_ACTIVATIONS_LIMIT
+        )
+        slope_weights = jacobian_slope_weights(m, n) if keep else None
+        priors, particles, weights, ancestry, kept, jacobians = [], [], [], [], [], []
         for t in range(steps):
             if t > 0:
                 ancestors = ancestors_at(weights[-1], positions[t])  # (K, B)
                 resampled = torch.gather(particles[-1], 0, ancestors.unsqueeze(-1).expand(-1, -1, rank))
                 current = None if currents is None else currents[:, t - 1].unsqueeze(0)
-                prior = transition_forward(resampled, current, decay, m, n, h, setup.activation)
+                if keep:
+                    prior, activations = transition_with_activations(
+                        resampled, current, decay, m, n, h, setup.activation
+                    )
+                    kept.append(activations)
+                    jacobians.append(slope_weights @ activations.slope_x.T)
+                else:
+                    prior = transition_forward(resampled, current, decay, m, n, h, setup.activation)
                 ancestry.append(ancestors)
             moved, log_weights = setup.step(t, prior)
             priors.append(prior)
@@ -97,16 +117,28 @@ class _ParticleChain(torch.autograd.Function):
         prior_means = torch.stack(priors)
         particles = torch.stack(particles)
         ancestry = torch.stack(ancestry) if ancestry else shift.new_empty((0, particles_count, batch), dtype=torch.long)
+        empty = shift.new_empty(0)
+        if kept:
+            # (T − 1, K, B, R, R) slope parts of ∂F/∂z̃ and (T − 1, K·B, N) activations; empty when not kept.
+            jacobians = torch.stack(jacobians).transpose(1, 2).reshape(steps - 1, particles_count, batch, rank, rank)
+            rates, slopes = (torch.stack(parts) for parts in zip(*[(a.rates, a.slope_x) for a in kept]))
+            bias_slopes = empty if kept[0].slope_h is None else torch.stack([a.slope_h for a in kept])
+        else:
+            jacobians = rates = slopes = bias_slopes = empty
         ctx.setup = setup
-        ctx.save_for_backward(first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry)
+        ctx.save_for_backward(
+            first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry, jacobians, rates, slopes,
+            bias_slopes,
+        )
         ctx.mark_non_differentiable(particles, log_weights, ancestry)
         return prior_means, particles, log_weights, ancestry
 
     @staticmethod
     def backward(ctx, grad_prior_means, *unused):  # type: ignore[override]
         setup = ctx.setup
-        first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry = ctx.saved_tensors
-        steps, particles_count, batch, rank = particles.shape
+        (first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry, jacobians, rates, slopes,
+         bias_slopes) = ctx.saved_tensors
+        steps, rank = particles.shape[0], particles.shape[-1]
         kind = setup.scale_kind
         grad_priors = torch.zeros_like(prior_means) if grad_prior_means is None else grad_prior_means.clone()
         grad_particles = torch.zeros_like(particles)  # ∂L/∂z_t through later steps only (z_{T−1} feeds none)
@@ -114,20 +146,16 @@ class _ParticleChain(torch.autograd.Function):
         grad_currents = None if currents is None else torch.zeros_like(currents)
         index = ancestry.unsqueeze(-1).expand(-1, -1, -1, rank)  # (T − 1, K, B, R)
         resampled = torch.gather(particles[:-1], 1, index)  # z̃_t = z_{t−1}[a_t] for t = 1..T−1
-        # (T − 1, 1, B, N) input currents of the transitions into steps 1..T−1, or None.
-        step_currents = None if currents is None else currents[:, :-1].transpose(0, 1).unsqueeze(1)
-        # Small steps: each particle's Jacobian ∂F/∂z̃ for all steps in one batched pass, so that the sequential
-        # part is one (R, R) product per step; the parameter gradients follow in one batched pass after it.
-        batched = fits_one_chunk(particles_count * batch, m.shape[0])
-        if batched and steps > 1:
-            jacobians = transition_jacobians(resampled, step_currents, decay, m, n, h, setup.activation)
+        kept = jacobians.numel() > 0
+        if kept:  # ∂F/∂z̃ = a·I + the kept slope part
+            jacobians = jacobians + decay * torch.eye(rank, dtype=decay.dtype, device=decay.device)
         for t in range(steps - 1, 0, -1):
             if t < steps - 1:
                 grad_priors[t] += _move_transposed(grad_particles[t], None if scale is None else scale[t], kind)
-            if batched:
+            if kept:
                 grad_resampled = (grad_priors[t].unsqueeze(-1) * jacobians[t - 1]).sum(-2)
             else:
-                current = None if step_currents is None else step_currents[t - 1]
+                current = None if currents is None else currents[:, t - 1].unsqueeze(0)
                 grads = transition_backward(resampled[t - 1], current, decay, m, n, h, setup.activation, grad_priors[t])
                 grad_resampled = grads.latents
                 grad_decay += grads.decay
@@ -139,35 +167,21 @@ class _ParticleChain(torch.autograd.Function):
             grad_particles[t - 1].scatter_add_(0, index[t - 1], grad_resampled)
         if steps > 1:
             grad_priors[0] += _move_transposed(grad_particles[0], None if scale is None else scale[0], kind)
-        if batched and steps > 1:
-            grads = _batched_parameter_gradients(resampled, step_currents, decay, m, n, h, setup.activation,
-                                                 grad_priors[1:])
-            grad_decay, grad_m, grad_n, grad_h = grads.decay, grads.m, grads.n, grads.h
+        if kept:  # the parameters' gradients from all steps' kept activations at once
+            flat, grad = resampled.reshape(-1, rank), grad_priors[1:].reshape(-1, rank)
+            units = m.shape[0]
+            _, grad_m, grad_n, grad_h, delta = gradients_from_activations(
+                flat, grad, decay, m, n, rates.reshape(-1, units), slopes.reshape(-1, units),
+                bias_slopes.reshape(-1, units) if bias_slopes.numel() else None,
+            )
+            grad_decay = (grad * flat).sum().reshape(decay.shape)
             if grad_currents is not None:
-                grad_currents[:, :-1] = grads.input_current.transpose(0, 1)
+                grad_currents[:, :-1] = delta.reshape(*index.shape[:3], units).sum(1).transpose(0, 1)
         grad_first = grad_priors[0].sum_to_size(first_mean.shape)
         grad_scale = None
         if scale is not None and ctx.needs_input_grad[2]:
             grad_scale = _scale_gradient(prior_means, grad_particles, scale, kind)
         return None, grad_first, grad_scale, grad_particles, grad_currents, grad_decay, grad_m, grad_n, grad_h
-
-
-def _batched_parameter_gradients(
-    resampled: torch.Tensor, step_currents: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor,
-    n: torch.Tensor, h: torch.Tensor, activation: str, grad_priors: torch.Tensor,
-) -> TransitionGradients:
-    """Gradients of decay, m, n, h and the input currents ((T − 1, B, N), summed over particles) from all steps'
-    transitions at once: resampled latents and ∂L/∂F (T − 1, K, B, R), currents (T − 1, 1, B, N) or None."""
-    steps, particles_count, batch, rank = resampled.shape
-    latents = resampled.reshape(steps * particles_count, batch, rank)
-    current = None
-    if step_currents is not None:
-        current = step_currents.expand(-1, particles_count, -1, -1).reshape(steps * particles_count, batch, -1)
-    grads = transition_backward(latents, current, decay, m, n, h, activation, grad_priors.reshape(latents.shape))
-    if current is None:
-        return grads
-    grad_currents = grads.input_current.reshape(steps, particles_count, batch, -1).sum(1)
-    return grads._replace(input_current=grad_currents)
 
 
 def _scale_gradient(prior_means: torch.Tensor, grad_particles: torch.Tensor, scale: torch.Tensor, kind: str):

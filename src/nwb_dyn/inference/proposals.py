@@ -27,6 +27,7 @@ import torch
 
 from nwb_dyn.errors import ConfigError
 from nwb_dyn.models.lowrank import LowRankRNN
+from nwb_dyn.models.poisson_step import linear_predictor_likelihood, log_factorials
 
 PROPOSALS = ("bootstrap", "optimal", "encoder")
 
@@ -51,10 +52,16 @@ class Proposal(Protocol):
 
 
 class _Observed:
-    """The observation model evaluated at particles: y, mask, readout W and offsets for one sweep."""
+    """The observation model evaluated at particles: y, mask, readout W and offsets for one sweep.
+
+    With ``record`` (a differentiable sweep with Poisson observations), the per-step log-likelihoods also compute
+    their slopes in η and keep them, so that :meth:`log_likelihoods` returns the loop's values as a differentiable
+    function of all steps' particles without evaluating the link or the log again.
+    """
 
     def __init__(
-        self, model: LowRankRNN, observations: torch.Tensor, mask: torch.Tensor, input_current: torch.Tensor | None
+        self, model: LowRankRNN, observations: torch.Tensor, mask: torch.Tensor, input_current: torch.Tensor | None,
+        record: bool = False,
     ) -> None:
         self.model = model
         self.observations = observations
@@ -67,17 +74,35 @@ class _Observed:
         self.step_offsets = self.offsets.unbind(1)
         self.step_observations = observations.unbind(1)
         self.step_mask = mask.unbind(1)
+        self.poisson = model.likelihood.name == "poisson"
+        if self.poisson:
+            with torch.no_grad():
+                self.step_log_factorial = log_factorials(observations, mask).unbind(1)  # T × (B,)
+                self.step_sparse_mask = [None] * len(self.step_mask) if bool(torch.all(mask == 1)) else self.step_mask
+        self.recorded: list[tuple[torch.Tensor, torch.Tensor]] | None = [] if (record and self.poisson) else None
 
     def log_likelihood(self, t: int, particles: torch.Tensor) -> torch.Tensor:
         """log p(y_t | z_t) (K, B) for particles (K, B, R)."""
-        return self.model.likelihood.log_prob(
-            self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_mask[t]
-        )
+        if not self.poisson or (self.recorded is None and torch.is_grad_enabled()):
+            return self.model.likelihood.log_prob(
+                self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_mask[t]
+            )
+        with torch.no_grad():
+            value, slope = self.model.likelihood.value_and_slope(
+                self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_sparse_mask[t],
+                self.step_log_factorial[t], self.recorded is not None,
+            )
+        if self.recorded is not None:
+            self.recorded.append((value, slope))
+        return value
 
     def log_likelihoods(self, particles: torch.Tensor) -> torch.Tensor:
         """log p(y_t | z_t) (T, K, B) for the particles of all steps (T, K, B, R)."""
         steps_first = [tensor.transpose(0, 1).unsqueeze(1) for tensor in (self.observations, self.offsets, self.mask)]
         observations, offsets, mask = steps_first  # (T, 1, B, D) each
+        if self.recorded is not None and len(self.recorded) == particles.shape[0]:
+            values, slopes = (torch.stack(parts) for parts in zip(*self.recorded))
+            return linear_predictor_likelihood(particles, self.matrix, offsets, values, slopes)
         return self.model.likelihood.log_prob(observations, particles, self.matrix, offsets, mask)
 
 
@@ -99,8 +124,9 @@ class BootstrapProposal:
         mask: torch.Tensor,
         input_current: torch.Tensor | None,
         noise: torch.Tensor,
+        record: bool = False,
     ) -> None:
-        self.observed = _Observed(model, observations, mask, input_current)
+        self.observed = _Observed(model, observations, mask, input_current, record)
         self.first_mean = _initial_mean(model, input_current, observations.shape[0])
         self.shift = torch.cat(
             [noise[:1] @ model.initial_noise.cholesky().T, noise[1:] @ model.transition_noise.cholesky().T]
@@ -256,13 +282,14 @@ class EncoderProposal:
         noise: torch.Tensor,
         encoder_mean: torch.Tensor,
         encoder_log_variance: torch.Tensor,
+        record: bool = False,
     ) -> None:
         if model.transition_noise.kind != "diag":
             raise ConfigError(
                 "lowrank.proposal 'encoder' needs diagonal latent noise (lowrank.noise_covariance diag): the product "
                 "of Gaussians is taken elementwise"
             )
-        self.observed = _Observed(model, observations, mask, input_current)
+        self.observed = _Observed(model, observations, mask, input_current, record)
         encoder_precision = torch.exp(-encoder_log_variance.clamp(math.log(1e-8), math.log(100.0)))  # λ_e (B, T, R)
         steps = observations.shape[1]
         prior_variance = torch.cat(
@@ -285,7 +312,7 @@ class EncoderProposal:
         self.shift = shift
         self.log_ratio_constant = log_ratio_constant
         # Per-step views, made once (see _Observed).
-        self.step_precision = prior_precision.unbind(0)
+        self.step_precision = prior_precision.unsqueeze(-1).unbind(0)  # T × (R, 1)
         self.step_share = self.prior_share.unbind(0)
         self.step_shift = shift.unbind(0)
         self.step_constant = log_ratio_constant.unbind(0)
@@ -303,10 +330,10 @@ class EncoderProposal:
         precision: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """z = s ⊙ F + o and log N(z; F, σ_z²) − log r(z) = c − ½ Σ_r λ_z,r (z − F)_r², for F (..., K, B, R), share s
-        (..., B, R), shift o (..., K, B, R), constant c (..., K, B) and precision λ_z (..., R) broadcast alike."""
+        (..., B, R), shift o (..., K, B, R), constant c (..., K, B) and precision λ_z as a column (..., R, 1)."""
         particles = torch.addcmul(shift, share, prior_mean)
         deviation = particles - prior_mean
-        return particles, constant - 0.5 * (deviation * deviation * precision).sum(-1)
+        return particles, torch.sub(constant, (deviation.square() @ precision).squeeze(-1), alpha=0.5)
 
     def step(self, t: int, prior_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         particles, log_ratio = self._propose(
@@ -315,7 +342,7 @@ class EncoderProposal:
         return particles, self.observed.log_likelihood(t, particles) + log_ratio
 
     def sweep(self, prior_means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        precision = self.prior_precision[:, None, None]  # (T, 1, 1, R)
+        precision = self.prior_precision[:, None, :, None]  # (T, 1, R, 1)
         particles, log_ratio = self._propose(
             prior_means, self.prior_share.unsqueeze(1), self.shift, self.log_ratio_constant, precision
         )

@@ -67,19 +67,21 @@ def make_proposal(
     input_current: torch.Tensor | None,
     noise: torch.Tensor,
     encoder_output: tuple[torch.Tensor, torch.Tensor] | None = None,
+    record: bool = False,
 ) -> Proposal:
     """The proposal called ``name`` prepared for one sweep.
 
-    noise: (T, K, B, R) standard-normal draws; encoder_output: (mean, log-variance) (B, T, R) for ``encoder``.
+    noise: (T, K, B, R) standard-normal draws; encoder_output: (mean, log-variance) (B, T, R) for ``encoder``;
+    record: keep what the per-step likelihoods compute for the batched differentiable pass (see ``proposals``).
     """
     if name == "bootstrap":
-        return BootstrapProposal(model, observations, mask, input_current, noise)
+        return BootstrapProposal(model, observations, mask, input_current, noise, record)
     if name == "optimal":
         return OptimalGaussianProposal(model, observations, mask, input_current, noise)
     if name == "encoder":
         if encoder_output is None:
             raise ConfigError("lowrank.proposal 'encoder' needs an encoder's output (mean, log-variance)")
-        return EncoderProposal(model, observations, mask, input_current, noise, *encoder_output)
+        return EncoderProposal(model, observations, mask, input_current, noise, *encoder_output, record)
     raise ConfigError(f"config key 'lowrank.proposal' must be one of {', '.join(PROPOSALS)}; got '{name}'")
 
 
@@ -113,7 +115,9 @@ def run_smc(
     input_current = model.input_current(inputs)
     # All randomness of the sweep is drawn up front: two calls instead of 2·T small ones.
     noise, offsets = _draw_randomness(steps, num_particles, batch, model.rank, dtype, observations.device, generator)
-    sampler = make_proposal(proposal, model, observations, mask, input_current, noise, encoder_output)
+    sampler = make_proposal(
+        proposal, model, observations, mask, input_current, noise, encoder_output, record=torch.is_grad_enabled()
+    )
     scale, shift = sampler.chain_map()
     setup = ChainSetup(sampler.step, offsets, num_particles, sampler.scale_kind, model.activation)
     chain = propagate_particles(

@@ -52,7 +52,7 @@ def transition_forward(
     form = _clipped_relu_form(h) if activation == "clipped_relu" else None
     readout = n if form is None else n * form.sign
     chunks = []
-    for rows in _row_chunks(flat.shape[0], units):
+    for rows in _row_chunks(flat.shape[0], units) if not fits_one_chunk(flat.shape[0], units) else [slice(None)]:
         x = _currents(flat[rows], m, None if current is None else current[rows])
         values = apply_activation(activation, x, h) if form is None else x.clamp_(form.lower, form.upper)
         # (R, rows) = readout @ valuesᵀ: the (rows, N) factor on the right is the fast layout for CPU BLAS.
@@ -63,29 +63,35 @@ def transition_forward(
     return out.reshape(particles, batch, rank)
 
 
-def transition_jacobians(
+class TransitionActivations(NamedTuple):
+    """What one transition computed over its (rows, N) currents: φ, ∂φ/∂x and ∂φ/∂h (None where it is −∂φ/∂x)."""
+
+    rates: torch.Tensor
+    slope_x: torch.Tensor
+    slope_h: torch.Tensor | None
+
+
+def transition_with_activations(
     latents: torch.Tensor, input_current: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
     h: torch.Tensor, activation: str,
-) -> torch.Tensor:
-    """∂F/∂z per particle, J_rq = a·δ_rq + Σ_i n_ri φ'(x_i) m_iq, for latents (..., R) → (..., R, R).
-
-    input_current: broadcastable to (..., N), or None. With J of every step at hand, the backward pass through a
-    sweep's transitions is one small (R, R) product per step (:mod:`nwb_dyn.inference.particle_chain`).
-    """
-    rank = latents.shape[-1]
+) -> tuple[torch.Tensor, TransitionActivations]:
+    """F(z) (K, B, R) and the activations behind it (rows = K·B), for steps small enough to need no row chunks
+    (:func:`fits_one_chunk`): kept for a whole sweep, they make its backward pass a few batched products
+    (:func:`gradients_from_activations`) and per-particle Jacobians (:func:`jacobian_slope_weights`)."""
+    particles, batch, rank = latents.shape
     units = m.shape[0]
     flat = latents.reshape(-1, rank)
-    current = None
-    if input_current is not None:
-        current = input_current.expand(*latents.shape[:-1], units).reshape(-1, units)
-    # weights[r·R + q, i] = n_ri·m_iq; (R², N) @ (N, rows) is the fast layout for CPU BLAS (see _error_backward).
-    weights = (n.unsqueeze(1) * m.T.unsqueeze(0)).reshape(rank * rank, units)
-    parts = []
-    for rows in _row_chunks(flat.shape[0], units):
-        _, slopes, _ = activation_and_slopes(activation, _currents(flat[rows], m, None if current is None else current[rows]), h)
-        parts.append((weights @ slopes.T).T)
-    jacobians = (parts[0] if len(parts) == 1 else torch.cat(parts)).reshape(*latents.shape[:-1], rank, rank)
-    return jacobians + decay * torch.eye(rank, dtype=latents.dtype, device=latents.device)
+    current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
+    activations = TransitionActivations(*activation_and_slopes(activation, _currents(flat, m, current), h))
+    out = torch.addmm(flat.T * decay, n, activations.rates.T).T  # (R, rows): the fast layout (see transition_forward)
+    return out.reshape(particles, batch, rank), activations
+
+
+def jacobian_slope_weights(m: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """(R², N) weights w[r·R + q, i] = n_ri·m_iq that map slopes φ'(x) (rows, N) to the entries of ∂F/∂z − a·I,
+    as w @ slopesᵀ (R², rows)."""
+    rank, units = n.shape
+    return (n.unsqueeze(1) * m.T.unsqueeze(0)).reshape(rank * rank, units)
 
 
 class TransitionGradients(NamedTuple):
@@ -154,8 +160,16 @@ def _error_backward(
 
     flat: latents (rows, R); grad: ∂L/∂F (rows, R); current: input currents (rows, N) or None.
     """
-    x = _currents(flat, m, current)
-    rates, slope_x, slope_h = activation_and_slopes(activation, x, h)
+    rates, slope_x, slope_h = activation_and_slopes(activation, _currents(flat, m, current), h)
+    return gradients_from_activations(flat, grad, decay, m, n, rates, slope_x, slope_h)
+
+
+def gradients_from_activations(
+    flat: torch.Tensor, grad: torch.Tensor, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
+    rates: torch.Tensor, slope_x: torch.Tensor, slope_h: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients for latents (rows, R), m, n, h and the input current (the error δ, (rows, N)) given the rows'
+    latents, ∂L/∂F (rows, R) and their activations φ, ∂φ/∂x and ∂φ/∂h (rows, N; ∂φ/∂h None where it is −∂φ/∂x)."""
     back = grad @ n  # (rows, N): ∂L/∂φ
     delta = back * slope_x  # ∂L/∂x
     # Products are written so that the (rows, N) operand is the right factor, transposed for the first: CPU BLAS

@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from nwb_dyn.models.poisson_step import poisson_log_likelihood, poisson_rate
+from nwb_dyn.models.poisson_step import poisson_log_likelihood, poisson_rate, poisson_value_and_slope
 
 READOUTS = ("affine", "one_to_one")
 LIKELIHOODS = ("gaussian", "poisson")
@@ -120,6 +120,14 @@ class PoissonLikelihood(nn.Module):
         observations, mask (B, D); latents z (K, B, R); matrix W (R, D); offset c (B, D) or (D,) → (K, B).
         """
         return poisson_log_likelihood(observations, latents, matrix, offset, mask, self.link)
+
+    def value_and_slope(
+        self, observations: torch.Tensor, latents: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor,
+        mask: torch.Tensor | None, log_factorial: torch.Tensor, with_slope: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`log_prob` without autograd (mask None: all observed; log_factorial from ``log_factorials``), and
+        its slope in η when asked, for :func:`~nwb_dyn.models.poisson_step.linear_predictor_likelihood`."""
+        return poisson_value_and_slope(observations, latents, matrix, offset, mask, self.link, log_factorial, with_slope)
 
     def sample(self, predictor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Counts (..., D) drawn given η (..., D)."""
