@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from nwb_dyn.inference import particle_chain
 from nwb_dyn.inference.resampling import systematic_resample
 from nwb_dyn.inference.smc import _draw_randomness, make_proposal, run_smc
+from nwb_dyn.models import lowrank_step
 from nwb_dyn.models.lowrank import LowRankRNN
 
 PARTICLES, BATCH, STEPS = 6, 3, 7
@@ -45,12 +45,12 @@ CASES = [  # (likelihood, proposal, noise covariance, activation, inputs, masked
 ]
 
 
-@pytest.mark.parametrize("keep_activations", [True, False], ids=["kept", "recomputed"])
+@pytest.mark.parametrize("chunk_floats", [None, 16], ids=["one chunk", "row chunks"])
 @pytest.mark.parametrize(("likelihood", "proposal", "covariance", "activation", "inputs", "masked"), CASES)
 def test_chain_gradients_equal_autograd_through_every_step(likelihood, proposal, covariance, activation, inputs,
-                                                           masked, keep_activations, monkeypatch):
-    if not keep_activations:  # the path of long sweeps and wide networks: activations recomputed step by step
-        monkeypatch.setattr(particle_chain, "_KEPT_ACTIVATIONS_LIMIT", -1)
+                                                           masked, chunk_floats, monkeypatch):
+    if chunk_floats is not None:  # the path of wide networks: (K·B, N) currents processed in row chunks
+        monkeypatch.setattr(lowrank_step, "_CHUNK_FLOATS", chunk_floats)
     torch.manual_seed(0)
     model = LowRankRNN(rank=2, num_units=9, num_channels=5, likelihood=likelihood, activation=activation,
                        noise_covariance=covariance, num_inputs=inputs, initial_noise_std_init=0.5).double()

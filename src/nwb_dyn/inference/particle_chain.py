@@ -25,14 +25,7 @@ from typing import NamedTuple
 import torch
 
 from nwb_dyn.inference.resampling import ancestors_at, systematic_positions
-from nwb_dyn.models.lowrank_step import (
-    fits_one_chunk,
-    gradients_from_activations,
-    jacobian_slope_weights,
-    transition_backward,
-    transition_forward,
-    transition_with_activations,
-)
+from nwb_dyn.models.lowrank_step import transition_backward, transition_forward
 
 StepFunction = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -74,38 +67,19 @@ def _move_transposed(grad: torch.Tensor, scale: torch.Tensor | None, kind: str) 
     return (grad.unsqueeze(-2) @ scale.transpose(-1, -2)).squeeze(-2)
 
 
-# The most floats one kept (T − 1, K·B, N) activation tensor may hold (64 MiB in float32); longer sweeps recompute
-# their activations step by step in the backward pass instead.
-_KEPT_ACTIVATIONS_LIMIT = 1 << 24
-
-
 class _ParticleChain(torch.autograd.Function):
     @staticmethod
     def forward(ctx, setup, first_mean, scale, shift, currents, decay, m, n, h):  # type: ignore[override]
         steps, particles_count, batch, rank = shift.shape
-        units = m.shape[0]
         positions = systematic_positions(setup.offsets, particles_count)  # (T, B, K)
         prior = first_mean.expand(particles_count, batch, rank)
-        # Small steps keep their activations (and each particle's Jacobian slope part, (R², K·B)) so that the
-        # backward pass needs one (R, R) product per step and a few batched products, and no recomputation.
-        keep = fits_one_chunk(particles_count * batch, units) and (
-            (steps - 1) * particles_count * batch * units <= _KEPT_ACTIVATIONS_LIMIT
-        )
-        slope_weights = jacobian_slope_weights(m, n) if keep else None
-        priors, particles, weights, ancestry, kept, jacobians = [], [], [], [], [], []
+        priors, particles, weights, ancestry = [], [], [], []
         for t in range(steps):
             if t > 0:
                 ancestors = ancestors_at(weights[-1], positions[t])  # (K, B)
                 resampled = torch.gather(particles[-1], 0, ancestors.unsqueeze(-1).expand(-1, -1, rank))
                 current = None if currents is None else currents[:, t - 1].unsqueeze(0)
-                if keep:
-                    prior, activations = transition_with_activations(
-                        resampled, current, decay, m, n, h, setup.activation
-                    )
-                    kept.append(activations)
-                    jacobians.append(slope_weights @ activations.slope_x.T)
-                else:
-                    prior = transition_forward(resampled, current, decay, m, n, h, setup.activation)
+                prior = transition_forward(resampled, current, decay, m, n, h, setup.activation)
                 ancestry.append(ancestors)
             moved, log_weights = setup.step(t, prior)
             priors.append(prior)
@@ -117,27 +91,15 @@ class _ParticleChain(torch.autograd.Function):
         prior_means = torch.stack(priors)
         particles = torch.stack(particles)
         ancestry = torch.stack(ancestry) if ancestry else shift.new_empty((0, particles_count, batch), dtype=torch.long)
-        empty = shift.new_empty(0)
-        if kept:
-            # (T − 1, K, B, R, R) slope parts of ∂F/∂z̃ and (T − 1, K·B, N) activations; empty when not kept.
-            jacobians = torch.stack(jacobians).transpose(1, 2).reshape(steps - 1, particles_count, batch, rank, rank)
-            rates, slopes = (torch.stack(parts) for parts in zip(*[(a.rates, a.slope_x) for a in kept]))
-            bias_slopes = empty if kept[0].slope_h is None else torch.stack([a.slope_h for a in kept])
-        else:
-            jacobians = rates = slopes = bias_slopes = empty
         ctx.setup = setup
-        ctx.save_for_backward(
-            first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry, jacobians, rates, slopes,
-            bias_slopes,
-        )
+        ctx.save_for_backward(first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry)
         ctx.mark_non_differentiable(particles, log_weights, ancestry)
         return prior_means, particles, log_weights, ancestry
 
     @staticmethod
     def backward(ctx, grad_prior_means, *unused):  # type: ignore[override]
         setup = ctx.setup
-        (first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry, jacobians, rates, slopes,
-         bias_slopes) = ctx.saved_tensors
+        first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry = ctx.saved_tensors
         steps, rank = particles.shape[0], particles.shape[-1]
         kind = setup.scale_kind
         grad_priors = torch.zeros_like(prior_means) if grad_prior_means is None else grad_prior_means.clone()
@@ -146,37 +108,22 @@ class _ParticleChain(torch.autograd.Function):
         grad_currents = None if currents is None else torch.zeros_like(currents)
         index = ancestry.unsqueeze(-1).expand(-1, -1, -1, rank)  # (T − 1, K, B, R)
         resampled = torch.gather(particles[:-1], 1, index)  # z̃_t = z_{t−1}[a_t] for t = 1..T−1
-        kept = jacobians.numel() > 0
-        if kept:  # ∂F/∂z̃ = a·I + the kept slope part
-            jacobians = jacobians + decay * torch.eye(rank, dtype=decay.dtype, device=decay.device)
+        # Step by step: each step's (K·B, N) currents are recomputed while they fit in cache, which measured faster
+        # on a CPU than keeping all steps' activations and batching their products over T.
         for t in range(steps - 1, 0, -1):
             if t < steps - 1:
                 grad_priors[t] += _move_transposed(grad_particles[t], None if scale is None else scale[t], kind)
-            if kept:
-                grad_resampled = (grad_priors[t].unsqueeze(-1) * jacobians[t - 1]).sum(-2)
-            else:
-                current = None if currents is None else currents[:, t - 1].unsqueeze(0)
-                grads = transition_backward(resampled[t - 1], current, decay, m, n, h, setup.activation, grad_priors[t])
-                grad_resampled = grads.latents
-                grad_decay += grads.decay
-                grad_m += grads.m
-                grad_n += grads.n
-                grad_h += grads.h
-                if grad_currents is not None:
-                    grad_currents[:, t - 1] += grads.input_current[0]
-            grad_particles[t - 1].scatter_add_(0, index[t - 1], grad_resampled)
+            current = None if currents is None else currents[:, t - 1].unsqueeze(0)
+            grads = transition_backward(resampled[t - 1], current, decay, m, n, h, setup.activation, grad_priors[t])
+            grad_particles[t - 1].scatter_add_(0, index[t - 1], grads.latents)
+            grad_decay += grads.decay
+            grad_m += grads.m
+            grad_n += grads.n
+            grad_h += grads.h
+            if grad_currents is not None:
+                grad_currents[:, t - 1] += grads.input_current[0]
         if steps > 1:
             grad_priors[0] += _move_transposed(grad_particles[0], None if scale is None else scale[0], kind)
-        if kept:  # the parameters' gradients from all steps' kept activations at once
-            flat, grad = resampled.reshape(-1, rank), grad_priors[1:].reshape(-1, rank)
-            units = m.shape[0]
-            _, grad_m, grad_n, grad_h, delta = gradients_from_activations(
-                flat, grad, decay, m, n, rates.reshape(-1, units), slopes.reshape(-1, units),
-                bias_slopes.reshape(-1, units) if bias_slopes.numel() else None,
-            )
-            grad_decay = (grad * flat).sum().reshape(decay.shape)
-            if grad_currents is not None:
-                grad_currents[:, :-1] = delta.reshape(*index.shape[:3], units).sum(1).transpose(0, 1)
         grad_first = grad_priors[0].sum_to_size(first_mean.shape)
         grad_scale = None
         if scale is not None and ctx.needs_input_grad[2]:

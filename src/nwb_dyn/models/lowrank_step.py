@@ -63,37 +63,6 @@ def transition_forward(
     return out.reshape(particles, batch, rank)
 
 
-class TransitionActivations(NamedTuple):
-    """What one transition computed over its (rows, N) currents: φ, ∂φ/∂x and ∂φ/∂h (None where it is −∂φ/∂x)."""
-
-    rates: torch.Tensor
-    slope_x: torch.Tensor
-    slope_h: torch.Tensor | None
-
-
-def transition_with_activations(
-    latents: torch.Tensor, input_current: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
-    h: torch.Tensor, activation: str,
-) -> tuple[torch.Tensor, TransitionActivations]:
-    """F(z) (K, B, R) and the activations behind it (rows = K·B), for steps small enough to need no row chunks
-    (:func:`fits_one_chunk`): kept for a whole sweep, they make its backward pass a few batched products
-    (:func:`gradients_from_activations`) and per-particle Jacobians (:func:`jacobian_slope_weights`)."""
-    particles, batch, rank = latents.shape
-    units = m.shape[0]
-    flat = latents.reshape(-1, rank)
-    current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
-    activations = TransitionActivations(*activation_and_slopes(activation, _currents(flat, m, current), h))
-    out = torch.addmm(flat.T * decay, n, activations.rates.T).T  # (R, rows): the fast layout (see transition_forward)
-    return out.reshape(particles, batch, rank), activations
-
-
-def jacobian_slope_weights(m: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-    """(R², N) weights w[r·R + q, i] = n_ri·m_iq that map slopes φ'(x) (rows, N) to the entries of ∂F/∂z − a·I,
-    as w @ slopesᵀ (R², rows)."""
-    rank, units = n.shape
-    return (n.unsqueeze(1) * m.T.unsqueeze(0)).reshape(rank * rank, units)
-
-
 class TransitionGradients(NamedTuple):
     """Gradients of a loss through F(z): latents (K, B, R), input current (like the input, or None), decay, m, n, h."""
 
@@ -160,16 +129,8 @@ def _error_backward(
 
     flat: latents (rows, R); grad: ∂L/∂F (rows, R); current: input currents (rows, N) or None.
     """
-    rates, slope_x, slope_h = activation_and_slopes(activation, _currents(flat, m, current), h)
-    return gradients_from_activations(flat, grad, decay, m, n, rates, slope_x, slope_h)
-
-
-def gradients_from_activations(
-    flat: torch.Tensor, grad: torch.Tensor, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
-    rates: torch.Tensor, slope_x: torch.Tensor, slope_h: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients for latents (rows, R), m, n, h and the input current (the error δ, (rows, N)) given the rows'
-    latents, ∂L/∂F (rows, R) and their activations φ, ∂φ/∂x and ∂φ/∂h (rows, N; ∂φ/∂h None where it is −∂φ/∂x)."""
+    x = _currents(flat, m, current)
+    rates, slope_x, slope_h = activation_and_slopes(activation, x, h)
     back = grad @ n  # (rows, N): ∂L/∂φ
     delta = back * slope_x  # ∂L/∂x
     # Products are written so that the (rows, N) operand is the right factor, transposed for the first: CPU BLAS
