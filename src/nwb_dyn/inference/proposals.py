@@ -79,7 +79,9 @@ class _Observed:
             with torch.no_grad():
                 self.step_log_factorial = log_factorials(observations, mask).unbind(1)  # T × (B,)
                 self.step_sparse_mask = [None] * len(self.step_mask) if bool(torch.all(mask == 1)) else self.step_mask
-        self.recorded: list[tuple[torch.Tensor, torch.Tensor]] | None = [] if (record and self.poisson) else None
+        # Recorded log-likelihoods (T × (K, B)) and their slopes, written step by step into one (T, K, B, D) buffer.
+        self.recorded: list[torch.Tensor] | None = [] if (record and self.poisson) else None
+        self.recorded_slopes: torch.Tensor | None = None
 
     def log_likelihood(self, t: int, particles: torch.Tensor) -> torch.Tensor:
         """log p(y_t | z_t) (K, B) for particles (K, B, R)."""
@@ -87,13 +89,19 @@ class _Observed:
             return self.model.likelihood.log_prob(
                 self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_mask[t]
             )
+        slope_out = None
+        if self.recorded is not None:
+            if self.recorded_slopes is None:
+                steps, channels = self.observations.shape[1], self.observations.shape[2]
+                self.recorded_slopes = particles.new_empty((steps, *particles.shape[:2], channels))
+            slope_out = self.recorded_slopes[t]
         with torch.no_grad():
-            value, slope = self.model.likelihood.value_and_slope(
+            value, _ = self.model.likelihood.value_and_slope(
                 self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_sparse_mask[t],
-                self.step_log_factorial[t], self.recorded is not None,
+                self.step_log_factorial[t], self.recorded is not None, slope_out,
             )
         if self.recorded is not None:
-            self.recorded.append((value, slope))
+            self.recorded.append(value)
         return value
 
     def log_likelihoods(self, particles: torch.Tensor) -> torch.Tensor:
@@ -101,8 +109,8 @@ class _Observed:
         steps_first = [tensor.transpose(0, 1).unsqueeze(1) for tensor in (self.observations, self.offsets, self.mask)]
         observations, offsets, mask = steps_first  # (T, 1, B, D) each
         if self.recorded is not None and len(self.recorded) == particles.shape[0]:
-            values, slopes = (torch.stack(parts) for parts in zip(*self.recorded))
-            return linear_predictor_likelihood(particles, self.matrix, offsets, values, slopes)
+            values = torch.stack(self.recorded)
+            return linear_predictor_likelihood(particles, self.matrix, offsets, values, self.recorded_slopes)
         return self.model.likelihood.log_prob(observations, particles, self.matrix, offsets, mask)
 
 

@@ -64,11 +64,12 @@ def transition_forward(
 
 
 class TransitionGradients(NamedTuple):
-    """Gradients of a loss through F(z): latents (K, B, R), input current (like the input, or None), decay, m, n, h."""
+    """Gradients of a loss through F(z): latents (K, B, R), input current (like the input, or None), decay (or None
+    when not asked for), m, n, h."""
 
     latents: torch.Tensor
     input_current: torch.Tensor | None
-    decay: torch.Tensor
+    decay: torch.Tensor | None
     m: torch.Tensor
     n: torch.Tensor
     h: torch.Tensor
@@ -76,13 +77,16 @@ class TransitionGradients(NamedTuple):
 
 def transition_backward(
     latents: torch.Tensor, input_current: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
-    h: torch.Tensor, activation: str, grad_out: torch.Tensor,
+    h: torch.Tensor, activation: str, grad_out: torch.Tensor, decay_gradient: bool = True,
 ) -> TransitionGradients:
-    """Gradients through F(z) given ∂L/∂F (K, B, R), recomputing the N-dimensional currents in row chunks."""
+    """Gradients through F(z) given ∂L/∂F (K, B, R), recomputing the N-dimensional currents in row chunks.
+
+    decay_gradient: False leaves ∂L/∂a as None (a sweep sums Σ g·z over all steps at once instead).
+    """
     particles, batch, rank = latents.shape
     flat = latents.reshape(-1, rank)
     grad = grad_out.reshape(-1, rank)
-    grad_decay = (grad * flat).sum().reshape(decay.shape)
+    grad_decay = (grad * flat).sum().reshape(decay.shape) if decay_gradient else None
     units = m.shape[0]
     if input_current is None and not fits_one_chunk(flat.shape[0], units):
         grad_latents, grad_m, grad_n, grad_h = _backward_without_input(activation, flat, grad, decay, m, n, h)

@@ -123,11 +123,14 @@ class PoissonLikelihood(nn.Module):
 
     def value_and_slope(
         self, observations: torch.Tensor, latents: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor,
-        mask: torch.Tensor | None, log_factorial: torch.Tensor, with_slope: bool,
+        mask: torch.Tensor | None, log_factorial: torch.Tensor, with_slope: bool, slope_out: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`log_prob` without autograd (mask None: all observed; log_factorial from ``log_factorials``), and
-        its slope in η when asked, for :func:`~nwb_dyn.models.poisson_step.linear_predictor_likelihood`."""
-        return poisson_value_and_slope(observations, latents, matrix, offset, mask, self.link, log_factorial, with_slope)
+        its slope in η when asked (written into ``slope_out`` when given), for
+        :func:`~nwb_dyn.models.poisson_step.linear_predictor_likelihood`."""
+        return poisson_value_and_slope(
+            observations, latents, matrix, offset, mask, self.link, log_factorial, with_slope, slope_out
+        )
 
     def sample(self, predictor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Counts (..., D) drawn given η (..., D)."""

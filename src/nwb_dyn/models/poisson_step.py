@@ -45,12 +45,13 @@ def poisson_value_and_slope(
     link: str,
     log_factorial: torch.Tensor,
     with_slope: bool = True,
+    slope_out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log p(y | z) (..., K, B) and, when asked, its slope ∂/∂η (..., K, B, D), without autograd.
 
     observations (..., B, D); latents z (..., K, B, R); matrix W (R, D); offset c broadcastable to (..., K, B, D);
     mask like the observations, or None when every channel is observed; log_factorial (..., B) from
-    :func:`log_factorials`.
+    :func:`log_factorials`; slope_out: where to write the slope (a sweep writes every step's into one buffer).
     """
     predictor = torch.matmul(latents, matrix).add_(offset)  # η
     rate = poisson_rate(predictor, link)
@@ -63,9 +64,9 @@ def poisson_value_and_slope(
     if not with_slope:
         return value, None
     if link == "softplus":
-        slope = torch.div(observations, rate).sub_(1.0).mul_(torch.sigmoid(predictor))
+        slope = torch.div(observations, rate, out=slope_out).sub_(1.0).mul_(torch.sigmoid(predictor))
     else:
-        slope = torch.sub(observations, rate).add_(EXP_FLOOR)
+        slope = torch.sub(observations, rate, out=slope_out).add_(EXP_FLOOR)
     return value, slope if mask is None else slope.mul_(mask)
 
 
