@@ -25,7 +25,16 @@ from typing import NamedTuple
 import torch
 
 from nwb_dyn.inference.resampling import ancestors_at, systematic_positions
-from nwb_dyn.models.lowrank_step import transition_backward, transition_forward
+from nwb_dyn.models.lowrank_step import (
+    backward_from_activations,
+    fits_one_chunk,
+    transition_backward,
+    transition_forward,
+    transition_with_activations,
+)
+
+# The most floats a sweep keeps as activations for its backward pass (128 MiB in float32); beyond, recomputed.
+_KEPT_FLOATS = 1 << 25
 
 StepFunction = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -41,7 +50,6 @@ class ChainSetup:
 
     step: StepFunction
     offsets: torch.Tensor
-    num_particles: int
     scale_kind: str
     activation: str
 
@@ -73,13 +81,24 @@ class _ParticleChain(torch.autograd.Function):
         steps, particles_count, batch, rank = shift.shape
         positions = systematic_positions(setup.offsets, particles_count)  # (T, B, K)
         prior = first_mean.expand(particles_count, batch, rank)
-        priors, particles, weights, ancestry = [], [], [], []
+        # Small steps keep their (K·B, N) activations for the backward pass, up to a memory bound.
+        units = m.shape[0]
+        keep = fits_one_chunk(particles_count * batch, units) and (
+            3 * (steps - 1) * particles_count * batch * units <= _KEPT_FLOATS
+        )
+        priors, particles, weights, ancestry, kept = [], [], [], [], []
         for t in range(steps):
             if t > 0:
                 ancestors = ancestors_at(weights[-1], positions[t])  # (K, B)
                 resampled = torch.gather(particles[-1], 0, ancestors.unsqueeze(-1).expand(-1, -1, rank))
                 current = None if currents is None else currents[:, t - 1].unsqueeze(0)
-                prior = transition_forward(resampled, current, decay, m, n, h, setup.activation)
+                if keep:
+                    prior, activations = transition_with_activations(
+                        resampled, current, decay, m, n, h, setup.activation
+                    )
+                    kept.append(activations)
+                else:
+                    prior = transition_forward(resampled, current, decay, m, n, h, setup.activation)
                 ancestry.append(ancestors)
             moved, log_weights = setup.step(t, prior)
             priors.append(prior)
@@ -92,6 +111,7 @@ class _ParticleChain(torch.autograd.Function):
         particles = torch.stack(particles)
         ancestry = torch.stack(ancestry) if ancestry else shift.new_empty((0, particles_count, batch), dtype=torch.long)
         ctx.setup = setup
+        ctx.kept = kept  # internal to the sweep, never modified in place
         ctx.save_for_backward(first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry)
         ctx.mark_non_differentiable(particles, log_weights, ancestry)
         return prior_means, particles, log_weights, ancestry
@@ -108,15 +128,18 @@ class _ParticleChain(torch.autograd.Function):
         grad_currents = None if currents is None else torch.zeros_like(currents)
         index = ancestry.unsqueeze(-1).expand(-1, -1, -1, rank)  # (T − 1, K, B, R)
         resampled = torch.gather(particles[:-1], 1, index)  # z̃_t = z_{t−1}[a_t] for t = 1..T−1
-        # Step by step: each step's (K·B, N) currents are recomputed while they fit in cache, which measured faster
-        # on a CPU than keeping all steps' activations and batching their products over T.
+        # Step by step, with each step's kept activations or, for wide steps, its currents recomputed in row chunks
+        # (step by step measured faster on a CPU than batching the products over T: the data stay in cache).
         for t in range(steps - 1, 0, -1):
             if t < steps - 1:
                 grad_priors[t] += _move_transposed(grad_particles[t], None if scale is None else scale[t], kind)
             current = None if currents is None else currents[:, t - 1].unsqueeze(0)
-            grads = transition_backward(
-                resampled[t - 1], current, decay, m, n, h, setup.activation, grad_priors[t], decay_gradient=False
-            )
+            if ctx.kept:
+                grads = backward_from_activations(resampled[t - 1], current, decay, m, n, ctx.kept[t - 1], grad_priors[t])
+            else:
+                grads = transition_backward(
+                    resampled[t - 1], current, decay, m, n, h, setup.activation, grad_priors[t], decay_gradient=False
+                )
             grad_particles[t - 1].scatter_add_(0, index[t - 1], grads.latents)
             parameter_grads.append((grads.m, grads.n, grads.h))
             if grad_currents is not None:

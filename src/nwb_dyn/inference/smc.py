@@ -119,7 +119,7 @@ def run_smc(
         proposal, model, observations, mask, input_current, noise, encoder_output, record=torch.is_grad_enabled()
     )
     scale, shift = sampler.chain_map()
-    setup = ChainSetup(sampler.step, offsets, num_particles, sampler.scale_kind, model.activation)
+    setup = ChainSetup(sampler.step, offsets, sampler.scale_kind, model.activation)
     chain = propagate_particles(
         setup, sampler.first_mean, scale, shift, input_current, model.decay, model.m, model.n, model.h
     )

@@ -63,6 +63,29 @@ def transition_forward(
     return out.reshape(particles, batch, rank)
 
 
+class TransitionActivations(NamedTuple):
+    """One transition's (rows, N) activations φ, ∂φ/∂x and ∂φ/∂h (None where it is −∂φ/∂x)."""
+
+    rates: torch.Tensor
+    slope_x: torch.Tensor
+    slope_h: torch.Tensor | None
+
+
+def transition_with_activations(
+    latents: torch.Tensor, input_current: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
+    h: torch.Tensor, activation: str,
+) -> tuple[torch.Tensor, TransitionActivations]:
+    """F(z) (K, B, R) and the activations behind it (rows = K·B), for steps that need no row chunks
+    (:func:`fits_one_chunk`). Kept, they spare :func:`backward_from_activations` recomputing the currents."""
+    particles, batch, rank = latents.shape
+    units = m.shape[0]
+    flat = latents.reshape(-1, rank)
+    current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
+    activations = TransitionActivations(*activation_and_slopes(activation, _currents(flat, m, current), h))
+    out = torch.addmm(flat.T * decay, n, activations.rates.T).T  # (R, rows): the fast layout (see transition_forward)
+    return out.reshape(particles, batch, rank), activations
+
+
 class TransitionGradients(NamedTuple):
     """Gradients of a loss through F(z): latents (K, B, R), input current (like the input, or None), decay (or None
     when not asked for), m, n, h."""
@@ -112,6 +135,22 @@ def transition_backward(
     return TransitionGradients(grad_latents, grad_input.reshape(input_current.shape), grad_decay, grad_m, grad_n, grad_h)
 
 
+def backward_from_activations(
+    latents: torch.Tensor, input_current: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
+    activations: TransitionActivations, grad_out: torch.Tensor,
+) -> TransitionGradients:
+    """:func:`transition_backward` (without ∂L/∂a) from the activations :func:`transition_with_activations` kept."""
+    particles, batch, rank = latents.shape
+    grad_latents, grad_m, grad_n, grad_h, delta = _gradients_from_activations(
+        latents.reshape(-1, rank), grad_out.reshape(-1, rank), decay, m, n, activations
+    )
+    grad_input = None
+    if input_current is not None:
+        grad_input = delta.reshape(particles, batch, -1)
+        grad_input = grad_input.sum(0, keepdim=True) if input_current.shape[0] == 1 else grad_input
+    return TransitionGradients(grad_latents.reshape(particles, batch, rank), grad_input, None, grad_m, grad_n, grad_h)
+
+
 class _FusedLowRankTransition(torch.autograd.Function):
     @staticmethod
     def forward(ctx, latents, input_current, decay, m, n, h, activation):  # type: ignore[override]
@@ -133,17 +172,24 @@ def _error_backward(
 
     flat: latents (rows, R); grad: ∂L/∂F (rows, R); current: input currents (rows, N) or None.
     """
-    x = _currents(flat, m, current)
-    rates, slope_x, slope_h = activation_and_slopes(activation, x, h)
+    activations = TransitionActivations(*activation_and_slopes(activation, _currents(flat, m, current), h))
+    return _gradients_from_activations(flat, grad, decay, m, n, activations)
+
+
+def _gradients_from_activations(
+    flat: torch.Tensor, grad: torch.Tensor, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
+    activations: TransitionActivations,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_error_backward` given the rows' activations instead of recomputing them."""
     back = grad @ n  # (rows, N): ∂L/∂φ
-    delta = back * slope_x  # ∂L/∂x
+    delta = back * activations.slope_x  # ∂L/∂x
     # Products are written so that the (rows, N) operand is the right factor, transposed for the first: CPU BLAS
     # runs (rows, N) @ (N, R) and (N, rows) @ (rows, R) several times slower than these forms.
     grad_latents = torch.addmm(grad.T * decay, m.T, delta.T).T
     grad_m = (flat.T @ delta).T
-    grad_n = grad.T @ rates
+    grad_n = grad.T @ activations.rates
     # ∂φ/∂h = −∂φ/∂x except for the clipped ReLU, whose bias moves only its lower kink.
-    grad_h = -delta.sum(0) if slope_h is None else (back * slope_h).sum(0)
+    grad_h = -delta.sum(0) if activations.slope_h is None else (back * activations.slope_h).sum(0)
     return grad_latents, grad_m, grad_n, grad_h, delta
 
 
