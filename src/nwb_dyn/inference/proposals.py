@@ -95,11 +95,10 @@ class _Observed:
                 steps, channels = self.observations.shape[1], self.observations.shape[2]
                 self.recorded_slopes = particles.new_empty((steps, *particles.shape[:2], channels))
             slope_out = self.recorded_slopes[t]
-        with torch.no_grad():
-            value, _ = self.model.likelihood.value_and_slope(
-                self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_sparse_mask[t],
-                self.step_log_factorial[t], self.recorded is not None, slope_out,
-            )
+        value, _ = self.model.likelihood.value_and_slope(  # computed without autograd
+            self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_sparse_mask[t],
+            self.step_log_factorial[t], self.recorded is not None, slope_out,
+        )
         if self.recorded is not None:
             self.recorded.append(value)
         return value
