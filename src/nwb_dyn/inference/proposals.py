@@ -78,7 +78,8 @@ class _Observed:
         if self.poisson:
             with torch.no_grad():
                 self.step_log_factorial = log_factorials(observations, mask).unbind(1)  # T × (B,)
-                self.step_sparse_mask = [None] * len(self.step_mask) if bool(torch.all(mask == 1)) else self.step_mask
+                # None where every channel is observed: the per-step value then skips multiplying by the mask.
+                self.step_mask_or_none = [None] * len(self.step_mask) if bool(torch.all(mask == 1)) else self.step_mask
         # Recorded log-likelihoods (T × (K, B)) and their slopes, written step by step into one (T, K, B, D) buffer.
         self.recorded: list[torch.Tensor] | None = [] if (record and self.poisson) else None
         self.recorded_slopes: torch.Tensor | None = None
@@ -96,7 +97,7 @@ class _Observed:
                 self.recorded_slopes = particles.new_empty((steps, *particles.shape[:2], channels))
             slope_out = self.recorded_slopes[t]
         value, _ = self.model.likelihood.value_and_slope(  # computed without autograd
-            self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_sparse_mask[t],
+            self.step_observations[t], particles, self.matrix, self.step_offsets[t], self.step_mask_or_none[t],
             self.step_log_factorial[t], self.recorded is not None, slope_out,
         )
         if self.recorded is not None:
@@ -164,6 +165,8 @@ class OptimalGaussianProposal:
 
     So per particle only F·[PΛ | A − APA] (one (R, 2R) product) and a few R-vector operations remain.
     """
+
+    scale_kind = "matrix"
 
     def __init__(
         self,
@@ -241,8 +244,6 @@ class OptimalGaussianProposal:
             scaled_noise = torch.einsum("tkbr,btsr->tkbs", noise, factor)
         return combined, data_mean, scaled_noise, log_det, quadratic_offset, linear
 
-    scale_kind = "matrix"
-
     def chain_map(self) -> tuple[torch.Tensor, torch.Tensor]:
         gain = self.combined[..., : self.rank]  # (B or 1, T, R, R)
         return (gain[0] if self.shared else gain.transpose(0, 1)), self.shift
@@ -279,6 +280,8 @@ class EncoderProposal:
     encoder_mean, encoder_log_variance: (B, T, R). ``alpha``: the mean weight λ_e/(λ_z + λ_e) the proposal gives
     the encoder (near 0 means the encoder is ignored and the proposal collapsed to bootstrap).
     """
+
+    scale_kind = "diagonal"
 
     def __init__(
         self,
@@ -325,8 +328,6 @@ class EncoderProposal:
         self.step_constant = log_ratio_constant.unbind(0)
         self.first_mean = _initial_mean(model, input_current, observations.shape[0])
         self.alpha = float((encoder_precision * variance).detach().mean())
-
-    scale_kind = "diagonal"
 
     def chain_map(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.prior_share, self.shift
