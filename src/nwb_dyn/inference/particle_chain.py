@@ -45,13 +45,15 @@ class ChainSetup:
 
     step: the proposal's (t, F_t (K, B, R)) → (z_t (K, B, R), log-weights (K, B)), called without gradients.
     offsets: (T, B) float64 uniforms of the systematic resampling. scale_kind: ``identity``, ``diagonal`` (S_t is
-    (B, R)) or ``matrix`` (S_t is (R, R), or (B, R, R) per sequence, applied as z = F·S_t).
+    (B, R)) or ``matrix`` (S_t is (R, R), or (B, R, R) per sequence, applied as z = F·S_t). differentiable: whether
+    a backward pass will follow (else nothing is kept for one).
     """
 
     step: StepFunction
     offsets: torch.Tensor
     scale_kind: str
     activation: str
+    differentiable: bool
 
 
 class ChainOutput(NamedTuple):
@@ -81,9 +83,9 @@ class _ParticleChain(torch.autograd.Function):
         steps, particles_count, batch, rank = shift.shape
         positions = systematic_positions(setup.offsets, particles_count)  # (T, B, K)
         prior = first_mean.expand(particles_count, batch, rank)
-        # Small steps keep their (K·B, N) activations for the backward pass, up to a memory bound.
+        # Small steps keep their (K·B, N) activations for a backward pass, up to a memory bound.
         units = m.shape[0]
-        keep = fits_one_chunk(particles_count * batch, units) and (
+        keep = setup.differentiable and fits_one_chunk(particles_count * batch, units) and (
             3 * (steps - 1) * particles_count * batch * units <= _KEPT_FLOATS
         )
         priors, particles, weights, ancestry, kept = [], [], [], [], []

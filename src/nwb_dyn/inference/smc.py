@@ -115,11 +115,12 @@ def run_smc(
     input_current = model.input_current(inputs)
     # All randomness of the sweep is drawn up front: two calls instead of 2·T small ones.
     noise, offsets = _draw_randomness(steps, num_particles, batch, model.rank, dtype, observations.device, generator)
+    differentiable = torch.is_grad_enabled()
     sampler = make_proposal(
-        proposal, model, observations, mask, input_current, noise, encoder_output, record=torch.is_grad_enabled()
+        proposal, model, observations, mask, input_current, noise, encoder_output, record=differentiable
     )
     scale, shift = sampler.chain_map()
-    setup = ChainSetup(sampler.step, offsets, sampler.scale_kind, model.activation)
+    setup = ChainSetup(sampler.step, offsets, sampler.scale_kind, model.activation, differentiable)
     chain = propagate_particles(
         setup, sampler.first_mean, scale, shift, input_current, model.decay, model.m, model.n, model.h
     )
