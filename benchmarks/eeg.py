@@ -11,7 +11,7 @@ D_H (σ = 20 bins, last frequency bin dropped) against the smoothed EEG. Paper: 
 (median of 20 models). Prints one JSON object (per-epoch ll, metrics per evaluation draw and their median, wall
 time); per-epoch progress goes to stderr.
 
-    python benchmarks/eeg.py --epochs 1000 --save eeg.pt   # the paper's run (about an hour on one CPU thread)
+    python benchmarks/eeg.py --epochs 1000 --save eeg.pt   # the paper's run (about 25 min on one CPU thread here)
     python benchmarks/eeg.py --epochs 40 --units 512       # reduced
     python benchmarks/eeg.py --load eeg.pt --evaluation-draws 10   # evaluate saved weights only
     python benchmarks/eeg.py --released smc_rnns/models/sweep_eeg_rs    # the authors' 20 released models
