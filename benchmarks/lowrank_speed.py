@@ -21,7 +21,7 @@ The ``authors_*`` fields are the figures the issue quotes. Measured side by side
 
     configuration                       nwb-dyn                 authors' code        ratio
     tutorial (s/epoch)                  0.33–0.37               2.9 (2.56 earlier)   7–9×
-    poisson (s/epoch)                   2.4–2.6                 11.15                4.3–4.6×
+    poisson (s/epoch)                   2.5–2.6 (2.8–3.0 once)  10.4–11.15           4.0–4.5×
     step N=512, K=256, B=16, T=75 (s)   0.61, 0.40 GB           3.47, 3.6 GB         5.7×
     step N=512, K=64, B=64, T=100 (s)   0.75                    4.1                  5.4×
 
