@@ -21,6 +21,14 @@ from nwb_dyn.models.activations import activation_and_slopes, apply_activation, 
 _CHUNK_FLOATS = 1 << 18
 
 
+class TransitionActivations(NamedTuple):
+    """One transition's (rows, N) activations φ, ∂φ/∂x and ∂φ/∂h (None where it is −∂φ/∂x)."""
+
+    rates: torch.Tensor
+    slope_x: torch.Tensor
+    slope_h: torch.Tensor | None
+
+
 def _row_chunks(rows: int, units: int) -> list[slice]:
     size = max(1, _CHUNK_FLOATS // max(units, 1))
     return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
@@ -29,6 +37,26 @@ def _row_chunks(rows: int, units: int) -> list[slice]:
 def fits_one_chunk(rows: int, units: int) -> bool:
     """Whether (rows, N) intermediates fit one cache-sized chunk: below that, per-operation overhead sets the cost."""
     return rows * units <= _CHUNK_FLOATS
+
+
+def _flat_current(input_current: torch.Tensor | None, particles: int, batch: int, units: int) -> torch.Tensor | None:
+    """Input currents (1 or K, B, N) spread over the K·B particle rows → (K·B, N), or None."""
+    return None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
+
+
+def _input_gradient(delta: torch.Tensor, input_current: torch.Tensor, particles: int, batch: int) -> torch.Tensor:
+    """∂L/∂(input current) shaped like ``input_current`` from the rows' errors δ (K·B, N): summed over particles
+    where the current was shared by them."""
+    grad_input = delta.reshape(particles, batch, -1)
+    grad_input = grad_input.sum(0, keepdim=True) if input_current.shape[0] == 1 else grad_input
+    return grad_input.reshape(input_current.shape)
+
+
+def _activations(
+    activation: str, flat: torch.Tensor, m: torch.Tensor, h: torch.Tensor, current: torch.Tensor | None
+) -> TransitionActivations:
+    """The rows' φ, ∂φ/∂x and ∂φ/∂h at x = z·mᵀ (+ c), for latents (rows, R) and currents (rows, N) or None."""
+    return TransitionActivations(*activation_and_slopes(activation, _currents(flat, m, current), h))
 
 
 def _currents(latents: torch.Tensor, m: torch.Tensor, input_current: torch.Tensor | None) -> torch.Tensor:
@@ -46,7 +74,7 @@ def transition_forward(
     particles, batch, rank = latents.shape
     units = m.shape[0]
     flat = latents.reshape(-1, rank)
-    current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
+    current = _flat_current(input_current, particles, batch, units)
     # Clipped ReLU: φ = sign·(clamp(x, lower, upper) − lower), one pass over (rows, N) instead of four, with the
     # sign and the shift folded into the (R, N) weights and an (R,) offset.
     form = _clipped_relu_form(h) if activation == "clipped_relu" else None
@@ -63,14 +91,6 @@ def transition_forward(
     return out.reshape(particles, batch, rank)
 
 
-class TransitionActivations(NamedTuple):
-    """One transition's (rows, N) activations φ, ∂φ/∂x and ∂φ/∂h (None where it is −∂φ/∂x)."""
-
-    rates: torch.Tensor
-    slope_x: torch.Tensor
-    slope_h: torch.Tensor | None
-
-
 def transition_with_activations(
     latents: torch.Tensor, input_current: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
     h: torch.Tensor, activation: str,
@@ -80,8 +100,7 @@ def transition_with_activations(
     particles, batch, rank = latents.shape
     units = m.shape[0]
     flat = latents.reshape(-1, rank)
-    current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
-    activations = TransitionActivations(*activation_and_slopes(activation, _currents(flat, m, current), h))
+    activations = _activations(activation, flat, m, h, _flat_current(input_current, particles, batch, units))
     out = torch.addmm(flat.T * decay, n, activations.rates.T).T  # (R, rows): the fast layout (see transition_forward)
     return out.reshape(particles, batch, rank), activations
 
@@ -116,7 +135,7 @@ def transition_backward(
         return TransitionGradients(grad_latents.reshape(particles, batch, rank), None, grad_decay, grad_m, grad_n, grad_h)
     # Inputs, or few enough rows that per-operation overhead rather than memory traffic sets the cost: form the
     # per-unit error δ = (g·n) ⊙ φ'(x) explicitly, which takes the fewest operations.
-    current = None if input_current is None else input_current.expand(particles, batch, units).reshape(-1, units)
+    current = _flat_current(input_current, particles, batch, units)
     parts = [
         _error_backward(activation, flat[rows], grad[rows], decay, m, n, h, None if current is None else current[rows])
         for rows in _row_chunks(flat.shape[0], units)
@@ -130,9 +149,8 @@ def transition_backward(
     grad_latents = grad_latents.reshape(particles, batch, rank)
     if input_current is None:
         return TransitionGradients(grad_latents, None, grad_decay, grad_m, grad_n, grad_h)
-    grad_input = delta.reshape(particles, batch, units)
-    grad_input = grad_input.sum(0, keepdim=True) if input_current.shape[0] == 1 else grad_input
-    return TransitionGradients(grad_latents, grad_input.reshape(input_current.shape), grad_decay, grad_m, grad_n, grad_h)
+    grad_input = _input_gradient(delta, input_current, particles, batch)
+    return TransitionGradients(grad_latents, grad_input, grad_decay, grad_m, grad_n, grad_h)
 
 
 def backward_from_activations(
@@ -144,10 +162,7 @@ def backward_from_activations(
     grad_latents, grad_m, grad_n, grad_h, delta = _gradients_from_activations(
         latents.reshape(-1, rank), grad_out.reshape(-1, rank), decay, m, n, activations
     )
-    grad_input = None
-    if input_current is not None:
-        grad_input = delta.reshape(particles, batch, -1)
-        grad_input = grad_input.sum(0, keepdim=True) if input_current.shape[0] == 1 else grad_input
+    grad_input = None if input_current is None else _input_gradient(delta, input_current, particles, batch)
     return TransitionGradients(grad_latents.reshape(particles, batch, rank), grad_input, None, grad_m, grad_n, grad_h)
 
 
@@ -172,8 +187,7 @@ def _error_backward(
 
     flat: latents (rows, R); grad: ∂L/∂F (rows, R); current: input currents (rows, N) or None.
     """
-    activations = TransitionActivations(*activation_and_slopes(activation, _currents(flat, m, current), h))
-    return _gradients_from_activations(flat, grad, decay, m, n, activations)
+    return _gradients_from_activations(flat, grad, decay, m, n, _activations(activation, flat, m, h, current))
 
 
 def _gradients_from_activations(
