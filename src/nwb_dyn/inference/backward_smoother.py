@@ -32,12 +32,11 @@ def backward_smoothing_weights(
     """
     steps = particles.shape[2]
     factor = model.transition_noise.cholesky()  # (R, R) lower, Σ_z = L Lᵀ
-    transition = model.transition_for_sweep()
     filtering = torch.log_softmax(log_weights, dim=0)  # log W_t (K, B, T)
     smoothed = [filtering[:, :, -1]]
     for t in range(steps - 2, -1, -1):
         current = None if input_current is None else input_current[:, t]
-        means = transition(particles[:, :, t], current)  # F(z_t^i) (K_i, B, R)
+        means = model.transition_mean(particles[:, :, t], current)  # F(z_t^i) (K_i, B, R)
         # Whitened by L⁻¹, log f = −½‖L⁻¹(z_{t+1}^j − F_i)‖² + const; the constant cancels in the ratio.
         targets = _whiten(factor, particles[:, :, t + 1])  # (K_j, B, R)
         sources = _whiten(factor, means)  # (K_i, B, R)

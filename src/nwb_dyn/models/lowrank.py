@@ -13,7 +13,6 @@ The transition to z_{t+1} uses the input u_t and the observation at t the input 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -168,21 +167,8 @@ class LowRankRNN(nn.Module):
 
     def transition_mean(self, latents: torch.Tensor, input_current: torch.Tensor | None = None) -> torch.Tensor:
         """F(z) = a·z + n·φ(m·z + W_u·u; h) for particles (K, B, R) and input currents (B, N) → (K, B, R)."""
-        return self.transition_for_sweep()(latents, input_current)
-
-    def transition_for_sweep(self) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
-        """:meth:`transition_mean` with the decay a = exp(−exp(θ)) computed once, for loops over time steps.
-
-        An SMC sweep calls the transition T times; taking a from the closure saves its autograd nodes at every step
-        (they cost as much as the arithmetic at spike-count model sizes) and sums its gradient once.
-        """
-        decay = self.decay
-
-        def transition(latents: torch.Tensor, input_current: torch.Tensor | None = None) -> torch.Tensor:
-            current = None if input_current is None else input_current.unsqueeze(0)
-            return fused_transition_mean(latents, current, decay, self.m, self.n, self.h, self.activation)
-
-        return transition
+        current = None if input_current is None else input_current.unsqueeze(0)
+        return fused_transition_mean(latents, current, self.decay, self.m, self.n, self.h, self.activation)
 
     def readout_matrix(self) -> torch.Tensor:
         """(R, D) matrix W of the linear predictor η = z·W + c."""
