@@ -112,6 +112,11 @@ def main() -> None:
     torch.manual_seed(args.seed)
     eeg = load_recording(args.reference_data)  # (9640, 64) for ../shared's smoothed EEG
     data = torch.as_tensor(eeg if args.training_data is None else load_recording(args.training_data))
+    if data.shape[1] != eeg.shape[1]:
+        raise SystemExit(f"{args.training_data}: {data.shape[1]} channels, but the reference has {eeg.shape[1]}; "
+                         "train on a recording of the same channels")
+    if len(data) <= args.window:
+        raise SystemExit(f"the training recording has {len(data)} steps; it needs more than --window {args.window}")
     model = LowRankRNN(
         rank=args.rank, num_units=args.units, num_channels=eeg.shape[1], likelihood="gaussian",
         activation="clipped_relu", decay_init=0.9, transition_noise_std_init=0.1, initial_noise_std_init=1.0,
@@ -133,8 +138,10 @@ def main() -> None:
             seconds_per_epoch=round((time.perf_counter() - start) / args.epochs, 3),
             ll_per_epoch=history,
         )
-        if args.save is not None:
-            torch.save(model.state_dict(), args.save)
+        if args.save is not None:  # temp, then rename: a kill mid-write never leaves a truncated file
+            temporary = args.save.with_name(args.save.name + ".partial")
+            torch.save(model.state_dict(), temporary)
+            temporary.replace(args.save)
     draws = [evaluate(model, data, eeg.astype(np.float64), args.seed + draw) for draw in range(args.evaluation_draws)]
     row.update(
         decay=float(model.decay.detach()),
@@ -201,6 +208,9 @@ def load_recording(path: Path) -> np.ndarray:
     if recording.ndim != 2 or not np.all(np.isfinite(recording)):
         raise SystemExit(f"{path}: expected a finite (time, channels) array, got shape {recording.shape}")
     recording = recording.astype(np.float64)
+    if np.any(recording.std(0) == 0):
+        raise SystemExit(f"{path}: channels {np.flatnonzero(recording.std(0) == 0).tolist()} are constant and "
+                         "cannot be z-scored; drop them")
     return ((recording - recording.mean(0)) / recording.std(0)).astype(np.float32)
 
 

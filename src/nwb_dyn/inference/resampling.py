@@ -11,8 +11,8 @@ def systematic_resample(
     """Ancestor indices for K particles in each of B sequences, from unnormalised log-weights (K, B).
 
     One uniform offset u per sequence and positions (u + k)/K located in the cumulative sum of normalised weights
-    (float64), so index k is drawn ⌊K·w_k⌋ or ⌈K·w_k⌉ times. Indices
-    carry no gradient: the weights are detached (the biased VSMC gradient of algorithms.md §1.9).
+    (float64), so index k is drawn ⌊K·w_k⌋ or ⌈K·w_k⌉ times. Indices carry no gradient: the weights are detached
+    (the biased VSMC gradient of algorithms.md §1.9).
 
     offsets: (B,) uniforms in [0, 1) to use instead of drawing them (an SMC sweep draws all T at once).
     Returns (K, B) int64. Raises FloatingPointError on NaN weights.
