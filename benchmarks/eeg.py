@@ -34,6 +34,7 @@ import torch
 from scipy.ndimage import convolve1d
 
 from nwb_dyn.analysis.metrics.attractor import power_spectrum_hellinger, state_space_kl_gmm
+from nwb_dyn.atomic import atomic_path
 from nwb_dyn.inference.smc import run_smc
 from nwb_dyn.models.lowrank import LowRankRNN
 
@@ -138,10 +139,9 @@ def main() -> None:
             seconds_per_epoch=round((time.perf_counter() - start) / args.epochs, 3),
             ll_per_epoch=history,
         )
-        if args.save is not None:  # temp, then rename: a kill mid-write never leaves a truncated file
-            temporary = args.save.with_name(args.save.name + ".partial")
-            torch.save(model.state_dict(), temporary)
-            temporary.replace(args.save)
+        if args.save is not None:
+            with atomic_path(args.save) as temporary:  # a kill mid-write never leaves a truncated file
+                torch.save(model.state_dict(), temporary)
     draws = [evaluate(model, data, eeg.astype(np.float64), args.seed + draw) for draw in range(args.evaluation_draws)]
     row.update(
         decay=float(model.decay.detach()),

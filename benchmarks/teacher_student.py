@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nwb_dyn.atomic import atomic_path
 from nwb_dyn.inference.smc import run_smc
 from nwb_dyn.models.encoders import CNNEncoder
 from nwb_dyn.models.lowrank import LowRankRNN
@@ -138,7 +139,8 @@ def poisson_experiment(args: argparse.Namespace) -> dict:
                           args.seed, encoder, after_epoch=report)
     seconds = round(time.perf_counter() - start, 1)
     if args.save is not None:
-        torch.save({"student": student.state_dict(), "encoder": encoder.state_dict()}, args.save)
+        with atomic_path(args.save) as temporary:  # a kill mid-write never leaves a truncated file
+            torch.save({"student": student.state_dict(), "encoder": encoder.state_dict()}, temporary)
     return {
         **row, "epochs": args.epochs, "particles": args.particles, "lr": [args.lr, args.lr_final], "seconds": seconds,
         "ll_first": history[0], "ll_last": history[-1], **compare(),
