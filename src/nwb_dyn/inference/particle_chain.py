@@ -26,17 +26,20 @@ import torch
 
 from nwb_dyn.inference.resampling import ancestors_at, systematic_positions
 from nwb_dyn.models.lowrank_step import (
+    TransitionActivations,
     backward_from_activations,
     fits_one_chunk,
     transition_backward,
     transition_forward,
     transition_with_activations,
 )
+from nwb_dyn.native.particle_loop import LoopInputs, LoopOutput
 
 # The most floats a sweep keeps as activations for its backward pass (128 MiB in float32); beyond, recomputed.
 _KEPT_FLOATS = 1 << 25
 
 StepFunction = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+NativeLoop = Callable[[LoopInputs], LoopOutput | None]
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ class ChainSetup:
     step: the proposal's (t, F_t (K, B, R)) → (z_t (K, B, R), log-weights (K, B)), called without gradients.
     offsets: (T, B) float64 uniforms of the systematic resampling. scale_kind: ``identity``, ``diagonal`` (S_t is
     (B, R)) or ``matrix`` (S_t is (R, R), or (B, R, R) per sequence, applied as z = F·S_t). differentiable: whether
-    a backward pass will follow (else nothing is kept for one).
+    a backward pass will follow (else nothing is kept for one). native: the proposal's compiled forward loop
+    (:mod:`nwb_dyn.native.particle_loop`), which returns None where it cannot run; the torch loop then runs.
     """
 
     step: StepFunction
@@ -54,6 +58,7 @@ class ChainSetup:
     scale_kind: str
     activation: str
     differentiable: bool
+    native: NativeLoop | None = None
 
 
 class ChainOutput(NamedTuple):
@@ -80,38 +85,29 @@ def _move_transposed(grad: torch.Tensor, scale: torch.Tensor | None, kind: str) 
 class _ParticleChain(torch.autograd.Function):
     @staticmethod
     def forward(ctx, setup, first_mean, scale, shift, currents, decay, m, n, h):  # type: ignore[override]
-        steps, particles_count, batch, rank = shift.shape
-        positions = systematic_positions(setup.offsets, particles_count)  # (T, B, K)
-        prior = first_mean.expand(particles_count, batch, rank)
+        steps, particles_count, batch, _ = shift.shape
         # Small steps keep their (K·B, N) activations for a backward pass, up to a memory bound.
         units = m.shape[0]
         keep = setup.differentiable and fits_one_chunk(particles_count * batch, units) and (
             3 * (steps - 1) * particles_count * batch * units <= _KEPT_FLOATS
         )
-        priors, particles, weights, ancestry, kept = [], [], [], [], []
-        for t in range(steps):
-            if t > 0:
-                ancestors = ancestors_at(weights[-1], positions[t])  # (K, B)
-                resampled = torch.gather(particles[-1], 0, ancestors.unsqueeze(-1).expand(-1, -1, rank))
-                current = None if currents is None else currents[:, t - 1].unsqueeze(0)
-                if keep:
-                    prior, activations = transition_with_activations(
-                        resampled, current, decay, m, n, h, setup.activation
-                    )
-                    kept.append(activations)
-                else:
-                    prior = transition_forward(resampled, current, decay, m, n, h, setup.activation)
-                ancestry.append(ancestors)
-            moved, log_weights = setup.step(t, prior)
-            priors.append(prior)
-            particles.append(moved)
-            weights.append(log_weights)
-        log_weights = torch.stack(weights)
+        compiled = None
+        if setup.native is not None:
+            compiled = setup.native(
+                LoopInputs(first_mean, currents, decay, m, n, h, setup.activation, setup.offsets, keep)
+            )
+        if compiled is not None:
+            prior_means, particles, log_weights, ancestry = compiled[:4]
+            kept = [] if compiled.rates is None else [
+                TransitionActivations(rates, slope_x, None if compiled.slope_h is None else compiled.slope_h[t])
+                for t, (rates, slope_x) in enumerate(zip(compiled.rates, compiled.slope_x))
+            ]
+        else:
+            prior_means, particles, log_weights, ancestry, kept = _torch_loop(
+                setup, first_mean, shift.shape, currents, decay, m, n, h, keep
+            )
         if torch.isnan(log_weights).any():
             raise FloatingPointError("NaN particle weights in systematic resampling")
-        prior_means = torch.stack(priors)
-        particles = torch.stack(particles)
-        ancestry = torch.stack(ancestry) if ancestry else shift.new_empty((0, particles_count, batch), dtype=torch.long)
         ctx.setup = setup
         ctx.kept = kept  # internal to the sweep, never modified in place
         ctx.save_for_backward(first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry)
@@ -158,6 +154,36 @@ class _ParticleChain(torch.autograd.Function):
         if scale is not None and ctx.needs_input_grad[2]:
             grad_scale = _scale_gradient(prior_means, grad_particles, scale, kind)
         return None, grad_first, grad_scale, grad_particles, grad_currents, grad_decay, grad_m, grad_n, grad_h
+
+
+def _torch_loop(
+    setup: ChainSetup, first_mean: torch.Tensor, shape: torch.Size, currents: torch.Tensor | None,
+    decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor, h: torch.Tensor, keep: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[TransitionActivations]]:
+    """The chain's forward loop in torch operations for a sweep of ``shape`` (T, K, B, R): prior means and
+    particles (T, K, B, R), log-weights (T, K, B), ancestors (T − 1, K, B) and, with ``keep``, every transition's
+    activations."""
+    steps, particles_count, batch, rank = shape
+    positions = systematic_positions(setup.offsets, particles_count)  # (T, B, K)
+    prior = first_mean.expand(particles_count, batch, rank)
+    priors, particles, weights, ancestry, kept = [], [], [], [], []
+    for t in range(steps):
+        if t > 0:
+            ancestors = ancestors_at(weights[-1], positions[t])  # (K, B)
+            resampled = torch.gather(particles[-1], 0, ancestors.unsqueeze(-1).expand(-1, -1, rank))
+            current = None if currents is None else currents[:, t - 1].unsqueeze(0)
+            if keep:
+                prior, activations = transition_with_activations(resampled, current, decay, m, n, h, setup.activation)
+                kept.append(activations)
+            else:
+                prior = transition_forward(resampled, current, decay, m, n, h, setup.activation)
+            ancestry.append(ancestors)
+        moved, log_weights = setup.step(t, prior)
+        priors.append(prior)
+        particles.append(moved)
+        weights.append(log_weights)
+    ancestors = torch.stack(ancestry) if ancestry else first_mean.new_empty((0, particles_count, batch), dtype=torch.long)
+    return torch.stack(priors), torch.stack(particles), torch.stack(weights), ancestors, kept
 
 
 def _scale_gradient(prior_means: torch.Tensor, grad_particles: torch.Tensor, scale: torch.Tensor, kind: str):

@@ -28,6 +28,7 @@ import torch
 from nwb_dyn.errors import ConfigError
 from nwb_dyn.models.lowrank import LowRankRNN
 from nwb_dyn.models.poisson_step import linear_predictor_likelihood, log_factorials
+from nwb_dyn.native.particle_loop import LoopInputs, LoopOutput, PoissonData, ProposalMove, run_particle_loop
 
 PROPOSALS = ("bootstrap", "optimal", "encoder")
 
@@ -49,6 +50,10 @@ class Proposal(Protocol):
 
     def sweep(self, prior_means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`step` for all steps at once: F (T, K, B, R) → particles (T, K, B, R), log-weights (T, K, B)."""
+
+    def native_loop(self, loop: LoopInputs) -> LoopOutput | None:
+        """The chain's forward loop run compiled (:mod:`nwb_dyn.native.particle_loop`), or None where this proposal
+        or observation model has no compiled loop; a Poisson likelihood records its values and slopes."""
 
 
 class _Observed:
@@ -83,6 +88,23 @@ class _Observed:
         # Recorded log-likelihoods (T × (K, B)) and their slopes, written step by step into one (T, K, B, D) buffer.
         self.recorded: list[torch.Tensor] | None = [] if (record and self.poisson) else None
         self.recorded_slopes: torch.Tensor | None = None
+
+    def run_native(self, move: ProposalMove, loop: LoopInputs) -> LoopOutput | None:
+        """The compiled forward loop for Poisson observations (None otherwise, or where it is unavailable); a
+        recording sweep keeps the loop's log-likelihoods and slopes as :meth:`log_likelihood` would have."""
+        if not self.poisson:
+            return None
+        step_major = [tensor.transpose(0, 1) for tensor in (self.observations, self.offsets, self.mask)]
+        observations, offsets, mask = step_major
+        data = PoissonData(
+            observations, offsets, None if self.step_mask_or_none[0] is None else mask,
+            torch.stack(self.step_log_factorial), self.matrix, self.model.likelihood.link,
+        )
+        output = run_particle_loop(move, data, loop, with_slopes=self.recorded is not None)
+        if output is not None and self.recorded is not None:
+            self.recorded = list(output.likelihoods.unbind(0))
+            self.recorded_slopes = output.slopes
+        return output
 
     def log_likelihood(self, t: int, particles: torch.Tensor) -> torch.Tensor:
         """log p(y_t | z_t) (K, B) for particles (K, B, R)."""
@@ -151,6 +173,9 @@ class BootstrapProposal:
     def sweep(self, prior_means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         particles = prior_means + self.shift
         return particles, self.observed.log_likelihoods(particles)
+
+    def native_loop(self, loop: LoopInputs) -> LoopOutput | None:
+        return self.observed.run_native(ProposalMove(None, self.shift, None, None), loop)
 
 
 class OptimalGaussianProposal:
@@ -273,6 +298,10 @@ class OptimalGaussianProposal:
         constant = self.constant.transpose(0, 1).unsqueeze(1)  # (T, 1, B)
         return self._propose(prior_means, combined, self.shift, linear, constant)
 
+    def native_loop(self, loop: LoopInputs) -> LoopOutput | None:
+        """No compiled loop: Gaussian observations set a cost the torch loop already meets."""
+        return None
+
 
 class EncoderProposal:
     """Normalised product of the diagonal transition N(F, σ_z²) and the encoder's N(μ_e,t, σ_e,t²) (§1.10c).
@@ -355,3 +384,7 @@ class EncoderProposal:
             prior_means, self.prior_share.unsqueeze(1), self.shift, self.log_ratio_constant, precision
         )
         return particles, self.observed.log_likelihoods(particles) + log_ratio
+
+    def native_loop(self, loop: LoopInputs) -> LoopOutput | None:
+        move = ProposalMove(self.prior_share, self.shift, self.log_ratio_constant, self.prior_precision)
+        return self.observed.run_native(move, loop)

@@ -120,7 +120,9 @@ def run_smc(
         proposal, model, observations, mask, input_current, noise, encoder_output, record=differentiable
     )
     scale, shift = sampler.chain_map()
-    setup = ChainSetup(sampler.step, offsets, sampler.scale_kind, model.activation, differentiable)
+    setup = ChainSetup(
+        sampler.step, offsets, sampler.scale_kind, model.activation, differentiable, native=sampler.native_loop
+    )
     chain = propagate_particles(
         setup, sampler.first_mean, scale, shift, input_current, model.decay, model.m, model.n, model.h
     )

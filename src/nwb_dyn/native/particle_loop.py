@@ -1,0 +1,176 @@
+"""The compiled forward loop of a low-rank SMC sweep with Poisson observations (``particle_loop.cpp``).
+
+It computes what :class:`nwb_dyn.inference.particle_chain` computes step by step with torch for proposals that
+move particles by z = s ⊙ F + o with a diagonal Gaussian log-ratio (bootstrap and encoder proposals): ancestors,
+prior means, particles, log-weights, the Poisson log-likelihoods and their slopes in η, and, for a backward pass,
+the transitions' activations. The torch loop stays the reference; tests hold the two equal in float64.
+
+Shapes: T steps, K particles, B sequences, R latents, N units, D channels.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from nwb_dyn.native.build import load_library, native_enabled
+
+_SOURCE = Path(__file__).with_name("particle_loop.cpp")
+_ACTIVATION_CODES = {"relu": 0, "clipped_relu": 1, "tanh": 2, "identity": 3}
+_LINK_CODES = {"softplus": 0, "exp": 1}
+
+
+class ProposalMove(NamedTuple):
+    """z_t = s_t ⊙ F_t + o_t and log-ratio c_t − ½ Σ_r λ_t,r (z − F)_r².
+
+    share: s (T, B, R) or None for s = 1; shift: o (T, K, B, R); ratio_constant: c (T, K, B) and ratio_precision:
+    λ (T, R), both None for a proposal without a ratio (bootstrap).
+    """
+
+    share: torch.Tensor | None
+    shift: torch.Tensor
+    ratio_constant: torch.Tensor | None
+    ratio_precision: torch.Tensor | None
+
+
+class PoissonData(NamedTuple):
+    """One sweep's counts in step-major layout: observations and readout offsets (T, B, D), mask (T, B, D) or None
+    when every channel is observed, log_factorial Σ_d mask·log y! (T, B), readout W (R, D) and the link name."""
+
+    observations: torch.Tensor
+    readout_offsets: torch.Tensor
+    mask: torch.Tensor | None
+    log_factorial: torch.Tensor
+    readout: torch.Tensor
+    link: str
+
+
+class LoopInputs(NamedTuple):
+    """The chain's side of the loop: first_mean (B, R), input currents (B, T, N) or None, the transition's decay a
+    (0-dim), m (N, R), n (R, N), h (N,) and activation, resampling offsets (T, B) float64, and whether to keep the
+    transitions' activations for a backward pass."""
+
+    first_mean: torch.Tensor
+    currents: torch.Tensor | None
+    decay: torch.Tensor
+    m: torch.Tensor
+    n: torch.Tensor
+    h: torch.Tensor
+    activation: str
+    offsets: torch.Tensor
+    keep_activations: bool
+
+
+class LoopOutput(NamedTuple):
+    """prior_means, particles (T, K, B, R); log_weights, likelihoods (T, K, B); ancestors (T − 1, K, B) int64;
+    slopes (T, K, B, D) or None; rates, slope_x (T − 1, K·B, N) and slope_h (clipped ReLU) or None when the
+    activations were not kept."""
+
+    prior_means: torch.Tensor
+    particles: torch.Tensor
+    log_weights: torch.Tensor
+    ancestors: torch.Tensor
+    likelihoods: torch.Tensor
+    slopes: torch.Tensor | None
+    rates: torch.Tensor | None
+    slope_x: torch.Tensor | None
+    slope_h: torch.Tensor | None
+
+
+class _SweepArgs(ctypes.Structure):
+    """Mirror of ``SweepArgs`` in particle_loop.cpp (the library reports its size, checked at load)."""
+
+    _fields_ = [
+        *[(name, ctypes.c_int64) for name in ("steps", "particles", "batch", "rank", "units", "channels")],
+        *[(name, ctypes.c_int64) for name in ("activation", "link", "is_double")],
+        ("decay", ctypes.c_double),
+        *[
+            (name, ctypes.c_void_p)
+            for name in (
+                "first_mean", "share", "shift", "ratio_constant", "ratio_precision", "currents", "m", "n", "h",
+                "offsets", "observations", "readout", "readout_offsets", "mask", "log_factorial", "priors",
+                "particles_out", "log_weights", "ancestors", "likelihoods", "slopes", "rates", "slope_x", "slope_h",
+            )
+        ],
+    ]
+
+
+def _library() -> ctypes.CDLL | None:
+    library = load_library(_SOURCE) if native_enabled() else None
+    if library is None:
+        return None
+    if library.nwb_dyn_particle_loop_abi() != ctypes.sizeof(_SweepArgs):
+        return None
+    return library
+
+
+def native_loop_available(dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether :func:`run_particle_loop` can run for tensors of this dtype on this device."""
+    return device.type == "cpu" and dtype in (torch.float32, torch.float64) and _library() is not None
+
+
+def _pointer(tensor: torch.Tensor | None) -> int | None:
+    return None if tensor is None else tensor.data_ptr()
+
+
+def run_particle_loop(move: ProposalMove, data: PoissonData, loop: LoopInputs, with_slopes: bool) -> LoopOutput | None:
+    """Run one sweep's forward loop compiled; None where the compiled kernel is unavailable (use the torch loop).
+
+    with_slopes: also return ∂ log p/∂η (a sweep that will be differentiated records them).
+    """
+    first_mean, currents, decay, m, n, h, activation, offsets, keep_activations = loop
+    steps, particles, batch, rank = move.shift.shape
+    dtype, device = move.shift.dtype, move.shift.device
+    if not native_loop_available(dtype, device):
+        return None
+    library = _library()
+    units, channels = m.shape[0], data.readout.shape[1]
+
+    def ready(tensor: torch.Tensor | None) -> torch.Tensor | None:
+        return None if tensor is None else tensor.detach().to(dtype).contiguous()
+
+    inputs = {
+        "first_mean": ready(first_mean.expand(batch, rank)),
+        "share": ready(move.share),
+        "shift": ready(move.shift),
+        "ratio_constant": ready(move.ratio_constant),
+        "ratio_precision": ready(move.ratio_precision),
+        "currents": ready(currents),
+        "m": ready(m),
+        "n": ready(n),
+        "h": ready(h),
+        "offsets": offsets.detach().to(torch.float64).contiguous(),
+        "observations": ready(data.observations),
+        "readout": ready(data.readout),
+        "readout_offsets": ready(data.readout_offsets),
+        "mask": ready(data.mask),
+        "log_factorial": ready(data.log_factorial),
+    }
+    rows = particles * batch
+    kept_shape = (max(steps - 1, 0), rows, units)
+    outputs = {
+        "priors": torch.empty((steps, particles, batch, rank), dtype=dtype),
+        "particles_out": torch.empty((steps, particles, batch, rank), dtype=dtype),
+        "log_weights": torch.empty((steps, particles, batch), dtype=dtype),
+        "ancestors": torch.empty((max(steps - 1, 0), particles, batch), dtype=torch.int64),
+        "likelihoods": torch.empty((steps, particles, batch), dtype=dtype),
+        "slopes": torch.empty((steps, particles, batch, channels), dtype=dtype) if with_slopes else None,
+        "rates": torch.empty(kept_shape, dtype=dtype) if keep_activations else None,
+        "slope_x": torch.empty(kept_shape, dtype=dtype) if keep_activations else None,
+        "slope_h": torch.empty(kept_shape, dtype=dtype) if keep_activations and activation == "clipped_relu" else None,
+    }
+    arguments = _SweepArgs(
+        steps, particles, batch, rank, units, channels, _ACTIVATION_CODES[activation], _LINK_CODES[data.link],
+        int(dtype == torch.float64), float(decay),
+        **{name: _pointer(tensor) for name, tensor in {**inputs, **outputs}.items()},
+    )
+    status = library.nwb_dyn_particle_loop(ctypes.byref(arguments))
+    if status != 0:
+        raise ValueError(f"compiled particle loop rejected its arguments (code {status}): K, B, T and R must be ≥ 1")
+    return LoopOutput(
+        outputs["priors"], outputs["particles_out"], outputs["log_weights"], outputs["ancestors"],
+        outputs["likelihoods"], outputs["slopes"], outputs["rates"], outputs["slope_x"], outputs["slope_h"],
+    )
