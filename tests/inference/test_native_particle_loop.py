@@ -20,7 +20,7 @@ from nwb_dyn.native.particle_loop import (
 
 needs_native = pytest.mark.skipif(
     not native_loop_available(torch.float64, torch.device("cpu")),
-    reason="no C++ compiler here (set CXX): the compiled particle loop cannot be built, the torch loop runs instead",
+    reason="the compiled particle loop is unavailable here (no C++ compiler, or NWB_DYN_NATIVE=0): the torch loop runs",
 )
 
 PARTICLES, BATCH, STEPS, CHANNELS = 7, 3, 9, 5

@@ -33,7 +33,7 @@ from nwb_dyn.models.lowrank_step import (
     transition_forward,
     transition_with_activations,
 )
-from nwb_dyn.native.particle_loop import LoopInputs, LoopOutput
+from nwb_dyn.native.particle_loop import KeptActivations, LoopInputs, LoopOutput, run_particle_loop_backward
 
 # The most floats a sweep keeps as activations for its backward pass (128 MiB in float32); beyond, recomputed.
 _KEPT_FLOATS = 1 << 25
@@ -110,6 +110,11 @@ class _ParticleChain(torch.autograd.Function):
             raise FloatingPointError("NaN particle weights in systematic resampling")
         ctx.setup = setup
         ctx.kept = kept  # internal to the sweep, never modified in place
+        # The compiled loop's activations, when it kept them: its backward pass can then run compiled too (only
+        # these, not the loop's outputs: ctx holding its own outputs would make a reference cycle).
+        ctx.compiled_kept = None
+        if compiled is not None and compiled.rates is not None:
+            ctx.compiled_kept = KeptActivations(compiled.rates, compiled.slope_x, compiled.slope_h)
         ctx.save_for_backward(first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry)
         ctx.mark_non_differentiable(particles, log_weights, ancestry)
         return prior_means, particles, log_weights, ancestry
@@ -117,43 +122,63 @@ class _ParticleChain(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_prior_means, *unused):  # type: ignore[override]
         setup = ctx.setup
-        first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry = ctx.saved_tensors
-        steps, rank = particles.shape[0], particles.shape[-1]
-        kind = setup.scale_kind
-        grad_priors = torch.zeros_like(prior_means) if grad_prior_means is None else grad_prior_means.clone()
-        grad_particles = torch.zeros_like(particles)  # ∂L/∂z_t through later steps only (z_{T−1} feeds none)
-        parameter_grads: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (m, n, h) per step
-        grad_currents = None if currents is None else torch.zeros_like(currents)
+        first_mean, scale, currents, decay, m, n, _, prior_means, particles, ancestry = ctx.saved_tensors
+        rank, kind = particles.shape[-1], setup.scale_kind
         index = ancestry.unsqueeze(-1).expand(-1, -1, -1, rank)  # (T − 1, K, B, R)
         resampled = torch.gather(particles[:-1], 1, index)  # z̃_t = z_{t−1}[a_t] for t = 1..T−1
-        # Step by step, with each step's kept activations or, for wide steps, its currents recomputed in row chunks
-        # (step by step measured faster on a CPU than batching the products over T: the data stay in cache).
-        for t in range(steps - 1, 0, -1):
-            if t < steps - 1:
-                grad_priors[t] += _move_transposed(grad_particles[t], None if scale is None else scale[t], kind)
-            current = None if currents is None else currents[:, t - 1].unsqueeze(0)
-            if ctx.kept:
-                grads = backward_from_activations(resampled[t - 1], current, decay, m, n, ctx.kept[t - 1], grad_priors[t])
-            else:
-                grads = transition_backward(
-                    resampled[t - 1], current, decay, m, n, h, setup.activation, grad_priors[t], decay_gradient=False
-                )
-            grad_particles[t - 1].scatter_add_(0, index[t - 1], grads.latents)
-            parameter_grads.append((grads.m, grads.n, grads.h))
-            if grad_currents is not None:
-                grad_currents[:, t - 1] += grads.input_current[0]
-        if steps > 1:
-            grad_priors[0] += _move_transposed(grad_particles[0], None if scale is None else scale[0], kind)
-            # Summed once over steps rather than accumulated step by step: 4 operations instead of 4·(T − 1).
-            grad_m, grad_n, grad_h = (torch.stack(parts).sum(0) for parts in zip(*parameter_grads))
-            grad_decay = (grad_priors[1:] * resampled).sum().reshape(decay.shape)
+        compiled = None
+        if ctx.compiled_kept is not None and kind in ("identity", "diagonal"):
+            compiled = run_particle_loop_backward(
+                particles, ancestry, ctx.compiled_kept, grad_prior_means, scale, decay, m, n, currents is not None
+            )
+        if compiled is not None:
+            grad_priors, grad_particles, grad_m, grad_n, grad_h, grad_currents = compiled
         else:
-            grad_decay, grad_m, grad_n, grad_h = (torch.zeros_like(x) for x in (decay, m, n, h))
+            grad_priors, grad_particles, grad_currents, grad_m, grad_n, grad_h = _torch_backward(
+                ctx, grad_prior_means, resampled, index
+            )
+        grad_decay = (grad_priors[1:] * resampled).sum().reshape(decay.shape)
         grad_first = grad_priors[0].sum_to_size(first_mean.shape)
         grad_scale = None
         if scale is not None and ctx.needs_input_grad[2]:
             grad_scale = _scale_gradient(prior_means, grad_particles, scale, kind)
         return None, grad_first, grad_scale, grad_particles, grad_currents, grad_decay, grad_m, grad_n, grad_h
+
+
+def _torch_backward(
+    ctx, grad_prior_means: torch.Tensor | None, resampled: torch.Tensor, index: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """The chain's backward pass in torch operations (see the module docstring): ∂L/∂F and ∂L/∂z (T, K, B, R),
+    and the gradients of the input currents (or None), m, n and h; ``resampled`` z̃ and ``index`` (T − 1, K, B, R)."""
+    setup = ctx.setup
+    _, scale, currents, decay, m, n, h, prior_means, particles, _ = ctx.saved_tensors
+    steps, kind = particles.shape[0], setup.scale_kind
+    grad_priors = torch.zeros_like(prior_means) if grad_prior_means is None else grad_prior_means.clone()
+    grad_particles = torch.zeros_like(particles)  # ∂L/∂z_t through later steps only (z_{T−1} feeds none)
+    parameter_grads: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (m, n, h) per step
+    grad_currents = None if currents is None else torch.zeros_like(currents)
+    # Step by step, with each step's kept activations or, for wide steps, its currents recomputed in row chunks
+    # (step by step measured faster on a CPU than batching the products over T: the data stay in cache).
+    for t in range(steps - 1, 0, -1):
+        if t < steps - 1:
+            grad_priors[t] += _move_transposed(grad_particles[t], None if scale is None else scale[t], kind)
+        current = None if currents is None else currents[:, t - 1].unsqueeze(0)
+        if ctx.kept:
+            grads = backward_from_activations(resampled[t - 1], current, decay, m, n, ctx.kept[t - 1], grad_priors[t])
+        else:
+            grads = transition_backward(
+                resampled[t - 1], current, decay, m, n, h, setup.activation, grad_priors[t], decay_gradient=False
+            )
+        grad_particles[t - 1].scatter_add_(0, index[t - 1], grads.latents)
+        parameter_grads.append((grads.m, grads.n, grads.h))
+        if grad_currents is not None:
+            grad_currents[:, t - 1] += grads.input_current[0]
+    if steps == 1:
+        return grad_priors, grad_particles, grad_currents, *(torch.zeros_like(x) for x in (m, n, h))
+    grad_priors[0] += _move_transposed(grad_particles[0], None if scale is None else scale[0], kind)
+    # Summed once over steps rather than accumulated step by step: 3 operations instead of 3·(T − 1).
+    grad_m, grad_n, grad_h = (torch.stack(parts).sum(0) for parts in zip(*parameter_grads))
+    return grad_priors, grad_particles, grad_currents, grad_m, grad_n, grad_h
 
 
 def _torch_loop(

@@ -7,6 +7,10 @@
 // F = a·z + n·φ(m·z + c; h), the proposal's affine move z = s ⊙ F + o with its Gaussian log-ratio, and the Poisson
 // log-likelihood with its slope in η. Single-threaded by design: the caller owns the thread budget.
 //
+// Its backward pass (nwb_dyn_particle_loop_backward) walks the steps in reverse from the activations the forward
+// loop kept, as _ParticleChain.backward does with torch: ∂L/∂z̃ scattered onto the resampled particles, and the
+// gradients of m, n, h and the input currents accumulated in one pass over each step's (K·B, N) activations.
+//
 // float32 uses the polynomial exp and log below (Cephes-style range reduction, ~1 ulp) because they inline and
 // vectorise where libm calls do not; float64 uses libm, so that tests can compare with the torch loop to 1e-10.
 
@@ -311,11 +315,136 @@ int run(const SweepArgs& a) {
     return 0;
 }
 
+// What the backward pass needs: the forward loop's particles, ancestors and kept activations, the move's diagonal
+// scale, and the incoming ∂L/∂F. Shapes as in SweepArgs; rows = K·B.
+struct BackwardArgs {
+    int64_t steps, particles, batch, rank, units;
+    int64_t is_double;
+    double decay;
+    const void* particles_in;  // (T, K, B, R) z_t
+    const int64_t* ancestors;  // (T − 1, K, B)
+    const void* share;         // (T, B, R) s_t, or null for s_t = 1
+    const void* m;             // (N, R)
+    const void* n;             // (R, N)
+    const void* rates;         // (T − 1, K·B, N) φ
+    const void* slope_x;       // (T − 1, K·B, N) ∂φ/∂x
+    const void* slope_h;       // (T − 1, K·B, N) ∂φ/∂h, or null where it is −∂φ/∂x
+    void* grad_priors;         // in: ∂L/∂F (T, K, B, R) from the batched pass; out: plus what flows back through z
+    void* grad_particles;      // out (T, K, B, R) ∂L/∂z_t through later steps only; zeroed by the caller
+    void* grad_m;              // out (N, R), zeroed by the caller
+    void* grad_n;              // out (R, N), zeroed by the caller
+    void* grad_h;              // out (N,), zeroed by the caller
+    void* grad_currents;       // out (B, T, N) or null, zeroed by the caller
+};
+
+template <typename T>
+void add_move_transposed(T* grad_prior, const T* grad_particle, const T* share, int64_t rows, int64_t batch,
+                         int64_t rank) {
+    // ∂L/∂F_t += s_t ⊙ ∂L/∂z_t (s_t = 1 when share is null).
+    for (int64_t row = 0; row < rows; ++row)
+        for (int64_t r = 0; r < rank; ++r) {
+            const T scale = share == nullptr ? T(1) : share[(row % batch) * rank + r];
+            grad_prior[row * rank + r] += scale * grad_particle[row * rank + r];
+        }
+}
+
+template <typename T>
+int run_backward(const BackwardArgs& a) {
+    const int64_t steps = a.steps, K = a.particles, B = a.batch, R = a.rank, N = a.units, rows = K * B;
+    const T decay = static_cast<T>(a.decay);
+    const T* particles = static_cast<const T*>(a.particles_in);
+    const T* share = static_cast<const T*>(a.share);
+    const T* m = static_cast<const T*>(a.m);
+    const T* n = static_cast<const T*>(a.n);
+    const T* rates = static_cast<const T*>(a.rates);
+    const T* slope_x = static_cast<const T*>(a.slope_x);
+    const T* slope_h = static_cast<const T*>(a.slope_h);
+    T* grad_priors = static_cast<T*>(a.grad_priors);
+    T* grad_particles = static_cast<T*>(a.grad_particles);
+    T* grad_m = static_cast<T*>(a.grad_m);
+    T* grad_n = static_cast<T*>(a.grad_n);
+    T* grad_h = static_cast<T*>(a.grad_h);
+    T* grad_currents = static_cast<T*>(a.grad_currents);
+
+    std::vector<T> m_columns(R * N), grad_m_columns(R * N, T(0));  // mᵀ and ∂L/∂mᵀ (R, N): rows run along N
+    for (int64_t i = 0; i < N; ++i)
+        for (int64_t r = 0; r < R; ++r) m_columns[r * N + i] = m[i * R + r];
+    std::vector<T> back(N), delta(N);
+    const int64_t step_size = rows * R;
+    for (int64_t t = steps - 1; t >= 1; --t) {
+        T* grad_prior = grad_priors + t * step_size;
+        if (t < steps - 1)
+            add_move_transposed(grad_prior, grad_particles + t * step_size,
+                                share == nullptr ? nullptr : share + t * B * R, rows, B, R);
+        const int64_t* ancestry = a.ancestors + (t - 1) * rows;
+        for (int64_t row = 0; row < rows; ++row) {
+            const int64_t b = row % B;
+            const int64_t source = (ancestry[row] * B + b) * R;  // z̃ = z_{t−1}[a_t]
+            const T* z = particles + (t - 1) * step_size + source;
+            const T* g = grad_prior + row * R;
+            const T* phi = rates + ((t - 1) * rows + row) * N;
+            const T* dphi = slope_x + ((t - 1) * rows + row) * N;
+            std::fill(back.begin(), back.end(), T(0));
+            for (int64_t r = 0; r < R; ++r) {  // ∂L/∂φ = gᵀn, and ∂L/∂n += g ⊗ φ
+                const T gr = g[r];
+                const T* weights = n + r * N;
+                T* grad_weights = grad_n + r * N;
+#pragma omp simd
+                for (int64_t i = 0; i < N; ++i) {
+                    back[i] += gr * weights[i];
+                    grad_weights[i] += gr * phi[i];
+                }
+            }
+#pragma omp simd
+            for (int64_t i = 0; i < N; ++i) delta[i] = back[i] * dphi[i];  // ∂L/∂x
+            if (slope_h != nullptr) {
+                const T* dphi_h = slope_h + ((t - 1) * rows + row) * N;
+#pragma omp simd
+                for (int64_t i = 0; i < N; ++i) grad_h[i] += back[i] * dphi_h[i];
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < N; ++i) grad_h[i] -= delta[i];
+            }
+            if (grad_currents != nullptr) {
+                T* grad_input = grad_currents + (b * steps + (t - 1)) * N;
+#pragma omp simd
+                for (int64_t i = 0; i < N; ++i) grad_input[i] += delta[i];
+            }
+            T* grad_source = grad_particles + (t - 1) * step_size + source;
+            for (int64_t r = 0; r < R; ++r) {  // ∂L/∂z̃ = a·g + mᵀδ, and ∂L/∂mᵀ += z̃ ⊗ δ
+                const T zr = z[r];
+                const T* column = m_columns.data() + r * N;
+                T* grad_column = grad_m_columns.data() + r * N;
+                T sum = T(0);
+#pragma omp simd reduction(+ : sum)
+                for (int64_t i = 0; i < N; ++i) {
+                    sum += column[i] * delta[i];
+                    grad_column[i] += zr * delta[i];
+                }
+                grad_source[r] += decay * g[r] + sum;
+            }
+        }
+    }
+    if (steps > 1)
+        add_move_transposed(grad_priors, grad_particles, share, rows, B, R);
+    for (int64_t i = 0; i < N; ++i)
+        for (int64_t r = 0; r < R; ++r) grad_m[i * R + r] += grad_m_columns[r * N + i];
+    return 0;
+}
+
 }  // namespace
+
+extern "C" int nwb_dyn_particle_loop_backward(const BackwardArgs* args) {
+    if (args->rank < 1 || args->particles < 1 || args->batch < 1 || args->steps < 1) return 1;
+    return args->is_double ? run_backward<double>(*args) : run_backward<float>(*args);
+}
 
 extern "C" int nwb_dyn_particle_loop(const SweepArgs* args) {
     if (args->rank < 1 || args->particles < 1 || args->batch < 1 || args->steps < 1) return 1;
     return args->is_double ? run<double>(*args) : run<float>(*args);
 }
 
-extern "C" int64_t nwb_dyn_particle_loop_abi() { return static_cast<int64_t>(sizeof(SweepArgs)); }
+// Sizes of both argument structs, checked against their ctypes mirrors when the library is loaded.
+extern "C" int64_t nwb_dyn_particle_loop_abi() {
+    return static_cast<int64_t>(sizeof(SweepArgs)) * 1000 + static_cast<int64_t>(sizeof(BackwardArgs));
+}

@@ -64,6 +64,14 @@ class LoopInputs(NamedTuple):
     keep_activations: bool
 
 
+class KeptActivations(NamedTuple):
+    """Every transition's φ and ∂φ/∂x (T − 1, K·B, N), and ∂φ/∂h for the clipped ReLU (else None)."""
+
+    rates: torch.Tensor
+    slope_x: torch.Tensor
+    slope_h: torch.Tensor | None
+
+
 class LoopOutput(NamedTuple):
     """prior_means, particles (T, K, B, R); log_weights, likelihoods (T, K, B); ancestors (T − 1, K, B) int64;
     slopes (T, K, B, D) or None; rates, slope_x (T − 1, K·B, N) and slope_h (clipped ReLU) or None when the
@@ -98,13 +106,28 @@ class _SweepArgs(ctypes.Structure):
     ]
 
 
+class _BackwardArgs(ctypes.Structure):
+    """Mirror of ``BackwardArgs`` in particle_loop.cpp."""
+
+    _fields_ = [
+        *[(name, ctypes.c_int64) for name in ("steps", "particles", "batch", "rank", "units", "is_double")],
+        ("decay", ctypes.c_double),
+        *[
+            (name, ctypes.c_void_p)
+            for name in (
+                "particles_in", "ancestors", "share", "m", "n", "rates", "slope_x", "slope_h", "grad_priors",
+                "grad_particles", "grad_m", "grad_n", "grad_h", "grad_currents",
+            )
+        ],
+    ]
+
+
 def _library() -> ctypes.CDLL | None:
     library = load_library(_SOURCE) if native_enabled() else None
     if library is None:
         return None
-    if library.nwb_dyn_particle_loop_abi() != ctypes.sizeof(_SweepArgs):
-        return None
-    return library
+    expected = ctypes.sizeof(_SweepArgs) * 1000 + ctypes.sizeof(_BackwardArgs)
+    return library if library.nwb_dyn_particle_loop_abi() == expected else None
 
 
 def native_loop_available(dtype: torch.dtype, device: torch.device) -> bool:
@@ -174,3 +197,63 @@ def run_particle_loop(move: ProposalMove, data: PoissonData, loop: LoopInputs, w
         outputs["priors"], outputs["particles_out"], outputs["log_weights"], outputs["ancestors"],
         outputs["likelihoods"], outputs["slopes"], outputs["rates"], outputs["slope_x"], outputs["slope_h"],
     )
+
+
+class BackwardOutput(NamedTuple):
+    """grad_priors: ∂L/∂F (T, K, B, R) including what flows back through later steps; grad_particles: ∂L/∂z_t
+    (T, K, B, R) through later steps only; grad_m (N, R), grad_n (R, N), grad_h (N,); grad_currents (B, T, N) or
+    None."""
+
+    grad_priors: torch.Tensor
+    grad_particles: torch.Tensor
+    grad_m: torch.Tensor
+    grad_n: torch.Tensor
+    grad_h: torch.Tensor
+    grad_currents: torch.Tensor | None
+
+
+def run_particle_loop_backward(
+    particles: torch.Tensor, ancestors: torch.Tensor, kept: KeptActivations, grad_prior_means: torch.Tensor | None,
+    share: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor, with_currents: bool,
+) -> BackwardOutput | None:
+    """The chain's backward pass compiled, from what :func:`run_particle_loop` returned with kept activations:
+    particles (T, K, B, R), ancestors (T − 1, K, B) and the activations. None where it cannot run (use the torch
+    backward pass).
+
+    grad_prior_means: ∂L/∂F (T, K, B, R) from the batched pass, or None for zero; share: the move's s (T, B, R) or
+    None for s = 1; with_currents: also return the input currents' gradient.
+    """
+    library = _library()
+    if library is None:
+        return None
+    steps, count, batch, rank = particles.shape
+    dtype = particles.dtype
+    units = m.shape[0]
+    grad_priors = (
+        torch.zeros_like(particles) if grad_prior_means is None else grad_prior_means.to(dtype).contiguous().clone()
+    )
+    outputs = {
+        "grad_priors": grad_priors,
+        "grad_particles": torch.zeros_like(particles),
+        "grad_m": torch.zeros((units, rank), dtype=dtype),
+        "grad_n": torch.zeros((rank, units), dtype=dtype),
+        "grad_h": torch.zeros(units, dtype=dtype),
+        "grad_currents": torch.zeros((batch, steps, units), dtype=dtype) if with_currents else None,
+    }
+    inputs = {
+        "particles_in": particles.contiguous(),
+        "ancestors": ancestors.contiguous(),
+        "share": None if share is None else share.detach().to(dtype).contiguous(),
+        "m": m.detach().to(dtype).contiguous(),
+        "n": n.detach().to(dtype).contiguous(),
+        "rates": kept.rates,
+        "slope_x": kept.slope_x,
+        "slope_h": kept.slope_h,
+    }
+    arguments = _BackwardArgs(
+        steps, count, batch, rank, units, int(dtype == torch.float64), float(decay),
+        **{name: _pointer(tensor) for name, tensor in {**inputs, **outputs}.items()},
+    )
+    if library.nwb_dyn_particle_loop_backward(ctypes.byref(arguments)) != 0:
+        raise ValueError("compiled particle loop backward rejected its arguments: K, B, T and R must be ≥ 1")
+    return BackwardOutput(**outputs)
