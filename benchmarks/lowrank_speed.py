@@ -17,15 +17,18 @@ Configurations (each in a fresh subprocess, so ru_maxrss — the whole process, 
     python benchmarks/lowrank_speed.py --only tutorial --epochs 5
 
 The ``authors_*`` fields are the figures the issue quotes. Measured side by side on the 2-core CI-class machine
-(one thread each, 2026-11-24; the authors' code run from their repository, not part of nwb-dyn):
+(one thread each; the authors' code run from their repository, not part of nwb-dyn):
 
     configuration                       nwb-dyn                 authors' code        ratio
     tutorial (s/epoch)                  0.33–0.37               2.9 (2.56 earlier)   7–9×
-    poisson (s/epoch)                   2.5–2.6 (2.8–3.0 once)  10.4–11.15           4.0–4.5×
+    poisson (s/epoch)                   1.51–1.62               9.2 (10.4–11.15 on   5.7–6.1×
+                                        (torch loop: 2.5–2.7)   earlier days)
     step N=512, K=256, B=16, T=75 (s)   0.61, 0.40 GB           3.47, 3.6 GB         5.7×
     step N=512, K=64, B=64, T=100 (s)   0.75                    4.1                  5.4×
 
-The first epoch's training ll is unchanged by the speed work (−96.28 tutorial, −68.869 Poisson, as before it).
+The Poisson row uses the compiled particle loop (nwb_dyn.native; ``NWB_DYN_NATIVE=0`` gives the torch loop's row).
+Training ll per epoch: −96.28 (tutorial), −68.868, −68.381, −68.290 (Poisson, compiled; −68.869, −68.408 with the
+torch loop, whose float32 exp and log differ in the last bits).
 """
 
 from __future__ import annotations
@@ -118,6 +121,7 @@ def run_poisson(args: argparse.Namespace) -> dict:
 
     from nwb_dyn.models.encoders import CNNEncoder
     from nwb_dyn.models.lowrank import LowRankRNN
+    from nwb_dyn.native.particle_loop import native_loop_available
 
     torch.manual_seed(args.seed)
     teacher = np.load(SHARED / "teacher_rnns" / "osc_rnn_poisson_N40_rank2.npz")
@@ -136,7 +140,8 @@ def run_poisson(args: argparse.Namespace) -> dict:
 
     epochs = _epoch_loop(step, batches, args.epochs, optimiser, scheduler)
     return {"config": "poisson", "N": 40, "R": 2, "K": 64, "B": 10, "T": 100, "steps_per_epoch": 40,
-            "proposal": "encoder", "epochs": epochs, "authors_seconds_per_epoch": 17.0}
+            "proposal": "encoder", "compiled_loop": native_loop_available(torch.float32, torch.device("cpu")),
+            "epochs": epochs, "authors_seconds_per_epoch": 17.0}
 
 
 def _poisson_teacher_counts(teacher, trials: int, steps: int, seed: int):
