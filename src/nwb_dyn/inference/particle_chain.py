@@ -13,6 +13,8 @@ resampling) and the backward pass walks it in reverse:
     ∂L/∂o_t   = ∂L/∂z_t,          ∂L/∂S_t = Σ_k F_t ⊗ ∂L/∂z_t.
 
 Gradients do not flow through the ancestor indices (the biased VSMC gradient of algorithms.md §1.9).
+Proposals with a compiled loop (Poisson observations: :mod:`nwb_dyn.native.particle_loop`) run the forward pass and,
+from its kept activations, the backward pass compiled; the torch loops below are the reference and the fallback.
 Shapes: K particles, B sequences, T steps, R latents, N units.
 """
 

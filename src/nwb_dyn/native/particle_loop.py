@@ -1,9 +1,10 @@
-"""The compiled forward loop of a low-rank SMC sweep with Poisson observations (``particle_loop.cpp``).
+"""The compiled forward and backward loops of a low-rank SMC sweep with Poisson observations (``particle_loop.cpp``).
 
-It computes what :class:`nwb_dyn.inference.particle_chain` computes step by step with torch for proposals that
+It computes what :mod:`nwb_dyn.inference.particle_chain` computes step by step with torch for proposals that
 move particles by z = s ⊙ F + o with a diagonal Gaussian log-ratio (bootstrap and encoder proposals): ancestors,
 prior means, particles, log-weights, the Poisson log-likelihoods and their slopes in η, and, for a backward pass,
-the transitions' activations. The torch loop stays the reference; tests hold the two equal in float64.
+the transitions' activations; and, from those activations, the chain's backward pass. The torch loops stay the
+reference; tests hold the two equal in float64.
 
 Shapes: T steps, K particles, B sequences, R latents, N units, D channels.
 """
