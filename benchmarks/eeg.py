@@ -5,8 +5,8 @@ full Σ_z and Σ_1 (init std 0.1 and 1), K = 10 particles, batches of 10 random 
 epoch, RAdam lr 1e-3 → 1e-6 over the epochs (paper: 1000 epochs, 4–5 h on a GPU). ``--epochs`` shortens the run.
 
 Evaluation: z_1 is a posterior sample given the first frame (optimal proposal, one particle); the model generates
-T + 2400 steps with observation noise and the first 2400 are dropped; generated data are smoothed with a Hann window
-of 15 steps (reflect) and z-scored per channel; D_stsp (Gaussian mixtures, σ = 1, 1000 samples, ≤ 10000 steps) and
+T + 2400 steps with observation noise and the first 2400 are dropped; generated data are smoothed with the authors'
+Hann window ``scipy.signal.windows.hann(15)`` (reflect) and z-scored per channel; D_stsp (Gaussian mixtures, σ = 1, 1000 samples, ≤ 10000 steps) and
 D_H (σ = 20 bins, last frequency bin dropped) against the smoothed EEG. Paper: D_stsp ≈ 2.3, D_H ≈ 0.10
 (median of 20 models). Prints one JSON object (per-epoch ll, metrics per evaluation draw and their median, wall
 time); per-epoch progress goes to stderr.
@@ -40,6 +40,7 @@ from nwb_dyn.models.lowrank import LowRankRNN
 
 EEG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eeg_physionet_s001r01" / "EEG_data_smoothed.npy"
 BURN_IN = 2400
+SMOOTHING_WINDOW = 15
 
 
 def train(model: LowRankRNN, data: torch.Tensor, args: argparse.Namespace) -> list[float]:
@@ -79,8 +80,12 @@ def generate_for_evaluation(model: LowRankRNN, data: torch.Tensor, length: int, 
 
 
 def smooth_and_zscore(signal: np.ndarray) -> np.ndarray:
-    """Hann window of 15 steps along time (reflect, normalised), then z-score each channel."""
-    window = np.hanning(17)[1:-1]  # 15 non-zero taps
+    """Hann window of length 15 along time (reflect, normalised), then z-score each channel.
+
+    The window is the authors' ``scipy.signal.windows.hann(15)``: 15 points with zero ends, so 13 non-zero taps and
+    spectral zeros at multiples of 160/14 Hz from 22.9 Hz on (the smoothed reference shows the same notch).
+    """
+    window = np.hanning(SMOOTHING_WINDOW)
     smoothed = convolve1d(signal, window / window.sum(), axis=0, mode="reflect")
     return (smoothed - smoothed.mean(0)) / smoothed.std(0)
 
