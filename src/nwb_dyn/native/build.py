@@ -65,12 +65,12 @@ def load_library(source: Path) -> ctypes.CDLL | None:
     source_name = source.name
     compiler = _compiler()
     if compiler is None:
-        _log.info("no C++ compiler found (set CXX); %s runs on its torch path", source_name)
+        _log.warning("no C++ compiler found (set CXX); %s runs on its slower torch path", source_name)
         return None
     try:
         version = subprocess.run([compiler, "--version"], check=False, capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as exc:
-        _log.info("C++ compiler %s unusable (%s); %s runs on its torch path", compiler, exc, source_name)
+        _log.warning("C++ compiler %s unusable (%s); %s runs on its slower torch path", compiler, exc, source_name)
         return None
     key = hashlib.sha256(
         "\0".join([source.read_text(), " ".join(_FLAGS), version, _cpu_identity()]).encode()
