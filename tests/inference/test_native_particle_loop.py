@@ -75,6 +75,17 @@ def test_compiled_loop_equals_torch_loop_in_float64(proposal, link, activation, 
 
 
 @needs_native
+def test_without_the_compiled_backward_the_torch_backward_recomputes(monkeypatch):
+    reference, reference_grads = _sweep("encoder", "softplus", "clipped_relu", 2, True, torch.float64, False,
+                                        monkeypatch)
+    monkeypatch.setattr(particle_chain, "run_particle_loop_backward", lambda *args: None)
+    compiled, compiled_grads = _sweep("encoder", "softplus", "clipped_relu", 2, True, torch.float64, True, monkeypatch)
+    torch.testing.assert_close(compiled.log_marginal, reference.log_marginal, rtol=1e-12, atol=1e-10)
+    for fast, plain in zip(compiled_grads, reference_grads):
+        torch.testing.assert_close(fast, plain, rtol=1e-9, atol=1e-10)
+
+
+@needs_native
 def test_compiled_loop_in_float32_matches_the_torch_loop(monkeypatch):
     compiled, compiled_grads = _sweep("encoder", "softplus", "relu", 2, False, torch.float32, True, monkeypatch)
     reference, reference_grads = _sweep("encoder", "softplus", "relu", 2, False, torch.float32, False, monkeypatch)

@@ -99,11 +99,9 @@ class _ParticleChain(torch.autograd.Function):
                 LoopInputs(first_mean, currents, decay, m, n, h, setup.activation, setup.offsets, keep)
             )
         if compiled is not None:
+            # Its activations, when kept, serve its own backward pass (below); the torch one recomputes them.
             prior_means, particles, log_weights, ancestry = compiled[:4]
-            kept = [] if compiled.rates is None else [
-                TransitionActivations(rates, slope_x, None if compiled.slope_h is None else compiled.slope_h[t])
-                for t, (rates, slope_x) in enumerate(zip(compiled.rates, compiled.slope_x))
-            ]
+            kept = []
         else:
             prior_means, particles, log_weights, ancestry, kept = _torch_loop(
                 setup, first_mean, shift.shape, currents, decay, m, n, h, keep
@@ -112,8 +110,8 @@ class _ParticleChain(torch.autograd.Function):
             raise FloatingPointError("NaN particle weights in systematic resampling")
         ctx.setup = setup
         ctx.kept = kept  # internal to the sweep, never modified in place
-        # The compiled loop's activations, when it kept them: its backward pass can then run compiled too (only
-        # these, not the loop's outputs: ctx holding its own outputs would make a reference cycle).
+        # The compiled loop's activations, when it kept them, for its compiled backward pass (only these, not the
+        # loop's outputs: ctx holding its own outputs would make a reference cycle).
         ctx.compiled_kept = None
         if compiled is not None and compiled.rates is not None:
             ctx.compiled_kept = KeptActivations(compiled.rates, compiled.slope_x, compiled.slope_h)
