@@ -82,7 +82,8 @@ class _Observed:
         self.poisson = model.likelihood.name == "poisson"
         if self.poisson:
             with torch.no_grad():
-                self.step_log_factorial = log_factorials(observations, mask).unbind(1)  # T × (B,)
+                self.log_factorial = log_factorials(observations, mask)  # (B, T)
+                self.step_log_factorial = self.log_factorial.unbind(1)  # T × (B,)
                 # None where every channel is observed: the per-step value then skips multiplying by the mask.
                 self.step_mask_or_none = [None] * len(self.step_mask) if bool(torch.all(mask == 1)) else self.step_mask
         # Recorded log-likelihoods (T × (K, B)) and their slopes, written step by step into one (T, K, B, D) buffer.
@@ -98,7 +99,7 @@ class _Observed:
         observations, offsets, mask = step_major
         data = PoissonData(
             observations, offsets, None if self.step_mask_or_none[0] is None else mask,
-            torch.stack(self.step_log_factorial), self.matrix, self.model.likelihood.link,
+            self.log_factorial.T, self.matrix, self.model.likelihood.link,
         )
         output = run_particle_loop(move, data, loop, with_slopes=self.recorded is not None)
         if output is not None and self.recorded is not None:

@@ -19,10 +19,12 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import platformdirs
+
+from nwb_dyn.atomic import atomic_path
+from nwb_dyn.errors import OutputError
 
 _log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ def load_library(source: Path) -> ctypes.CDLL | None:
     if not library.exists():
         try:
             _build(compiler, source, library)
-        except (OSError, subprocess.SubprocessError) as exc:
+        except (OSError, OutputError, subprocess.SubprocessError) as exc:
             _log.warning("could not build %s (%s); it runs on its torch path", source_name, exc)
             return None
     try:
@@ -90,18 +92,11 @@ def load_library(source: Path) -> ctypes.CDLL | None:
 
 
 def _build(compiler: str, source: Path, library: Path) -> None:
-    """Compile ``source`` to a temporary file beside ``library`` and rename it into place."""
-    library.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{library.name}.", suffix=".partial", dir=library.parent)
-    os.close(handle)
-    try:
+    """Compile ``source`` into ``library`` through a temporary file that is renamed into place (``atomic_path``)."""
+    with atomic_path(library) as temporary:
         completed = subprocess.run(
-            [compiler, *_FLAGS, str(source), "-o", temporary],
+            [compiler, *_FLAGS, str(source), "-o", str(temporary)],
             check=False, capture_output=True, text=True, timeout=_BUILD_TIMEOUT_S,
         )
         if completed.returncode != 0:
             raise subprocess.SubprocessError(completed.stderr.strip().splitlines()[-1] if completed.stderr else "failed")
-        os.replace(temporary, library)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

@@ -131,9 +131,14 @@ def _library() -> ctypes.CDLL | None:
     return library if library.nwb_dyn_particle_loop_abi() == expected else None
 
 
+def _library_for(dtype: torch.dtype, device: torch.device) -> ctypes.CDLL | None:
+    """The library, where it can run tensors of this dtype on this device; else None."""
+    return _library() if device.type == "cpu" and dtype in (torch.float32, torch.float64) else None
+
+
 def native_loop_available(dtype: torch.dtype, device: torch.device) -> bool:
     """Whether :func:`run_particle_loop` can run for tensors of this dtype on this device."""
-    return device.type == "cpu" and dtype in (torch.float32, torch.float64) and _library() is not None
+    return _library_for(dtype, device) is not None
 
 
 def _pointer(tensor: torch.Tensor | None) -> int | None:
@@ -147,10 +152,10 @@ def run_particle_loop(move: ProposalMove, data: PoissonData, loop: LoopInputs, w
     """
     first_mean, currents, decay, m, n, h, activation, offsets, keep_activations = loop
     steps, particles, batch, rank = move.shift.shape
-    dtype, device = move.shift.dtype, move.shift.device
-    if not native_loop_available(dtype, device):
+    dtype = move.shift.dtype
+    library = _library_for(dtype, move.shift.device)
+    if library is None:
         return None
-    library = _library()
     units, channels = m.shape[0], data.readout.shape[1]
 
     def ready(tensor: torch.Tensor | None) -> torch.Tensor | None:
