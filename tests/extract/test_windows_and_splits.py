@@ -142,7 +142,10 @@ def test_named_intervals_give_the_windows_for_a_file_without_trials(shared_dir: 
         data = extract_neural_data(nwbfile, DataConfig(bin_width_s=0.1, intervals="encoding_table"), 0, source.name)
     assert data.session.trials_source == "encoding_table" and "stimCategory" in data.session.trials
     assert np.array_equal(data.trial_ids, np.arange(90)) and np.allclose(data.window_intervals_s[:, 0], starts)
-    assert data.num_bins == int(np.floor(np.min(stops - starts) / 0.1 + 1e-9)) and data.num_channels == 35
+    # rows of unequal length each keep their own length; the longest sets T and the others are padded, unobserved
+    assert data.num_bins == int(np.floor(np.max(stops - starts) / 0.1 + 1e-9)) and data.num_channels == 35
+    assert np.array_equal(data.bins_of_data, np.floor((stops - starts) / 0.1 + 1e-9).astype(int))
+    assert not data.mask[~data.in_window].any()
 
 
 def test_unsorted_spike_times_are_counted_like_sorted_ones(tmp_path: Path) -> None:

@@ -95,10 +95,15 @@ def _span_mask(valid_intervals_s: np.ndarray, bin_start_s: np.ndarray, bin_width
 
 
 def _bin_neural(
-    signal: _Signal, window_starts: np.ndarray, num_bins: int, settings: DataConfig, label: str
+    signal: _Signal, window_starts: np.ndarray, in_window: np.ndarray, settings: DataConfig, label: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, object]]:
-    """(values, mask, channel ids, extra settings) of the neural data in the windows."""
+    """(values, mask, channel ids, extra settings) of the neural data in the windows.
+
+    in_window (B, T) bool is False on the padding after a window shorter than T: those bins are unobserved (mask
+    False, value 0) whatever the recording holds there.
+    """
     width = settings.bin_width_s
+    num_bins = in_window.shape[1]
     if signal.units is not None:
         units = signal.units
         counts = bin_spike_counts(units.spike_times, window_starts, num_bins, width)
@@ -108,14 +113,16 @@ def _bin_neural(
             bin_start = window_starts[:, None] + np.arange(num_bins)[None, :] * width
             inside = _span_mask(signal.valid_intervals_s, bin_start, width)
             mask = np.repeat(inside[:, :, None], len(units.ids), axis=2)
+        mask &= in_window[:, :, None]
         np.putmask(counts, ~mask, 0.0)
         return counts, mask, signal.channel_ids, {}
     binned = bin_series(signal.series, signal.timing, window_starts, num_bins, width, label, signal.series_path)
-    values, extra = binned.values, {"unit": binned.unit}
+    mask = binned.observed & in_window[:, :, None]
+    values, extra = np.where(mask, binned.values, np.float32(0.0)), {"unit": binned.unit}
     if settings.zscore:
-        values, mean, std = _zscore(values, binned.observed)
+        values, mean, std = _zscore(values, mask)
         extra.update(zscore_mean=mean.tolist(), zscore_std=std.tolist())
-    return values, binned.observed, binned.channel_ids, extra
+    return values, mask, binned.channel_ids, extra
 
 
 def _zscore(values: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,16 +136,21 @@ def _zscore(values: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _behaviour(
-    nwbfile: NWBFile, paths: list[str], option: str, window_starts: np.ndarray, num_bins: int, width: float, label: str
+    nwbfile: NWBFile, paths: list[str], option: str, window_starts: np.ndarray, in_window: np.ndarray, width: float,
+    label: str,
 ) -> np.ndarray | None:
-    """(B, T, sum of channels) float32: every series of ``paths`` averaged onto the neural bins; None when empty."""
+    """(B, T, sum of channels) float32: every series of ``paths`` averaged onto the neural bins; None when empty.
+
+    Bins of padding (``in_window`` (B, T) False) are NaN: they are not part of any trial.
+    """
     if not paths:
         return None
     parts = []
+    num_bins = in_window.shape[1]
     for path in paths:
         series = find_series(nwbfile, path, label, option)
         binned = bin_series(series, read_timing(series, label, path), window_starts, num_bins, width, label, path)
-        missing = ~binned.observed
+        missing = ~binned.observed & in_window[:, :, None]
         if missing.any():
             window = int(np.flatnonzero(missing.any(axis=(1, 2)))[0])
             raise ExtractionError(
@@ -146,7 +158,7 @@ def _behaviour(
                 f"{window_starts[window]:.6g} s); it must cover every window at least once per bin — use a "
                 "--bin-width no shorter than its sample period, or windows inside its time range"
             )
-        parts.append(binned.values)
+        parts.append(np.where(in_window[:, :, None], binned.values, np.float32(np.nan)))
     return np.concatenate(parts, axis=2)
 
 
@@ -185,8 +197,9 @@ def extract_neural_data(nwbfile: NWBFile, settings: DataConfig, seed: int, label
         signal = _series_signal(nwbfile, choice.path, label)
     has_trials = _trials(nwbfile, session, settings, label)
     if has_trials:
-        window_starts, trial_ids, num_bins = trial_windows(
-            session, settings.bin_width_s, settings.align, settings.window_s, label
+        windows = trial_windows(session, settings.bin_width_s, settings.align, settings.window_s, label)
+        window_starts, trial_ids, num_bins, bins_of_data = (
+            windows.starts_s, windows.trial_rows, windows.num_bins, windows.bins_of_data
         )
     else:
         if settings.align is not None:
@@ -196,25 +209,30 @@ def extract_neural_data(nwbfile: NWBFile, settings: DataConfig, seed: int, label
             )
         valid = valid_time(nwbfile, signal.valid_intervals_s)
         window_starts, trial_ids, num_bins = tiled_windows(valid, settings.bin_width_s, settings.window_length_s, label)
-    values, mask, channel_ids, extra = _bin_neural(signal, window_starts, num_bins, settings, label)
+        bins_of_data = np.full(len(window_starts), num_bins, dtype=np.int64)
+    in_window = np.arange(num_bins)[None, :] < bins_of_data[:, None]  # (B, T): False on padding
+    values, mask, channel_ids, extra = _bin_neural(signal, window_starts, in_window, settings, label)
     keep = _checked_windows(mask, window_starts, num_bins, settings, signal, label)
     dropped = len(window_starts) - len(keep)
     if dropped:  # copying (B, T, D) arrays only when some window must go keeps memory at one copy
         values, mask, window_starts, trial_ids = values[keep], mask[keep], window_starts[keep], trial_ids[keep]
+        bins_of_data, in_window = bins_of_data[keep], in_window[keep]
     split_column = session.trials["split"][trial_ids] if has_trials and "split" in session.trials else None
     bin_start_s = window_starts[:, None] + np.arange(num_bins)[None, :] * settings.bin_width_s
     width = settings.bin_width_s
-    inputs = _behaviour(nwbfile, settings.inputs, "--inputs", window_starts, num_bins, width, label)
-    if inputs is not None and settings.zscore:
-        inputs = _zscore(inputs, np.ones(inputs.shape, dtype=bool))[0]
-    targets = _behaviour(nwbfile, settings.targets, "--targets", window_starts, num_bins, width, label)
+    inputs = _behaviour(nwbfile, settings.inputs, "--inputs", window_starts, in_window, width, label)
+    if inputs is not None:
+        if settings.zscore:
+            inputs = _zscore(inputs, np.broadcast_to(in_window[:, :, None], inputs.shape))[0]
+        inputs = np.where(in_window[:, :, None], inputs, np.float32(0.0))  # padding drives the model with zeros
+    targets = _behaviour(nwbfile, settings.targets, "--targets", window_starts, in_window, width, label)
     return NeuralData(
         values=values,
         mask=mask,
         bin_start_s=bin_start_s,
         bin_width_s=width,
         trial_ids=trial_ids,
-        window_intervals_s=np.stack([window_starts, window_starts + num_bins * width], axis=1),
+        window_intervals_s=np.stack([window_starts, window_starts + bins_of_data * width], axis=1),
         channel_ids=channel_ids,
         observation=signal.observation,
         data_path=choice.path,
@@ -237,6 +255,7 @@ def extract_neural_data(nwbfile: NWBFile, settings: DataConfig, seed: int, label
             "units_where": settings.units_where,
             "zscore": settings.zscore and signal.observation == "continuous",
             "dropped_windows": dropped,
+            "padded_windows": int(np.sum(bins_of_data < num_bins)),
             **extra,
         },
     )

@@ -20,7 +20,9 @@ class NeuralData:
         bin_start_s: (B, T) float64 — start time of every bin, seconds on the source session's clock.
         bin_width_s: bin width in seconds.
         trial_ids: (B,) int64 — id of the trial (or window index) each row came from.
-        window_intervals_s: (B, 2) float64 — start and stop of each window on the session clock.
+        window_intervals_s: (B, 2) float64 — start and stop of each window's data on the session clock. A window
+            shorter than T bins (a short trial among longer ones) stops before its last bin: the bins after its stop
+            are padding, unobserved in ``mask`` (see :attr:`in_window`).
         channel_ids: (D,) int64 — unit ids (Units table ``id``), or the electrode / ROI ids behind a series' columns
             (column indices when the series links none).
         observation: ``"counts"`` (Poisson-like) or ``"continuous"`` (Gaussian-like).
@@ -67,6 +69,17 @@ class NeuralData:
     @property
     def num_channels(self) -> int:
         return int(self.values.shape[2])
+
+    @property
+    def in_window(self) -> np.ndarray:
+        """(B, T) bool: True for the bins inside their window, False for the padding after a shorter window."""
+        tolerance = 1e-6 * self.bin_width_s
+        return self.bin_start_s < self.window_intervals_s[:, 1:] - tolerance
+
+    @property
+    def bins_of_data(self) -> np.ndarray:
+        """(B,) int64: how many bins of each window are inside it (T for every window of equal-length data)."""
+        return self.in_window.sum(axis=1).astype(np.int64)
 
     def split_indices(self, name: str) -> np.ndarray:
         """Row indices of the windows in split ``name`` (``"train"`` or ``"val"``)."""

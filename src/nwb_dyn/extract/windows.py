@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
 
 from nwb_dyn.errors import ExtractionError
 from nwb_dyn.extract.session import SessionInfo
+
+
+@dataclass(frozen=True)
+class TrialWindows:
+    """Where the trial windows lie: starts (B,) float64 seconds, trials table rows (B,) int64, bins of data in each
+    window (B,) int64, and T, the bins every window is stored with (the longest window; shorter ones are padded)."""
+
+    starts_s: np.ndarray
+    trial_rows: np.ndarray
+    bins_of_data: np.ndarray
+    num_bins: int
 
 
 def trial_windows(
@@ -14,13 +28,17 @@ def trial_windows(
     align: str | None,
     window_s: list[float] | None,
     label: str,
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> TrialWindows:
     """Windows from the trials table.
 
-    With ``align`` and ``window_s = [START, STOP]`` each window is ``[t_align + START, t_align + STOP)``; otherwise
-    each trial's ``[start_time, start_time + min trial duration)``, so all windows share one number of bins.
-
-    Returns (window starts (B,) float64 seconds, trial row indices (B,) int64, bins per window T).
+    With ``window_s = [START, STOP]`` every window has that length: ``[t_align + START, t_align + STOP)`` with
+    ``align``, else ``[start_time + START, start_time + STOP)``. Otherwise each window is its trial,
+    ``[start_time, stop_time)`` cut to whole bins, and trials of unequal length are stored padded to the longest one:
+    the bins after a trial's end are marked unobserved (``NeuralData.mask`` False), so no trial loses data and
+    padding never enters a likelihood or a score. A trial shorter than one bin holds no whole bin and is dropped
+    with a warning that names how many were. (An aborted 60 ms trial among 4 s trials costs the compute of a 4 s
+    one but shortens nothing; shortening every window to the shortest trial, as before, silently discarded all
+    but the first 60 ms of every trial.)
     """
     trials = session.trials
     starts = np.asarray(trials["start_time"], dtype=np.float64)
@@ -41,28 +59,71 @@ def trial_windows(
         keep = np.isfinite(events)
         if not keep.any():
             raise ExtractionError(f"{label}: {table} column '{align}' has no finite time to align on")
-        window_starts = events[keep] + window_s[0]
-        ids = ids[keep]
-        duration = window_s[1] - window_s[0]
-    else:
-        durations = stops - starts
-        if np.any(durations <= 0):
-            bad = int(np.flatnonzero(durations <= 0)[0])
-            raise ExtractionError(
-                f"{label}: row {bad} of the {table} table has stop_time <= start_time (zero-length trial); fix the "
-                "table or pass --align COLUMN --window START STOP"
+        if not keep.all():
+            warnings.warn(
+                f"{label}: left out {int((~keep).sum())} of {len(keep)} {table} rows whose '{align}' is not a finite "
+                "time (no event to align on)",
+                UserWarning,
+                stacklevel=2,
             )
-        window_starts = starts
-        duration = float(np.min(durations)) if window_s is None else window_s[1] - window_s[0]
-        if window_s is not None:
-            window_starts = starts + window_s[0]
-    num_bins = int(np.floor(duration / bin_width_s + 1e-9))
+        return _fixed_length(events[keep] + window_s[0], ids[keep], window_s[1] - window_s[0], bin_width_s, label)
+    durations = stops - starts
+    if np.any(durations <= 0):
+        bad = int(np.flatnonzero(durations <= 0)[0])
+        raise ExtractionError(
+            f"{label}: row {bad} of the {table} table has stop_time <= start_time (zero-length trial); fix the "
+            "table or pass --align COLUMN --window START STOP"
+        )
+    if window_s is not None:
+        return _fixed_length(starts + window_s[0], ids, window_s[1] - window_s[0], bin_width_s, label)
+    bins_of_data = np.floor(durations / bin_width_s + 1e-9).astype(np.int64)
+    empty = bins_of_data == 0
+    if empty.all():
+        raise ExtractionError(
+            f"{label}: every row of the {table} table is shorter than the bin width {bin_width_s} s; pass a smaller "
+            "--bin-width"
+        )
+    if empty.any():
+        rows = np.flatnonzero(empty)
+        warnings.warn(
+            f"{label}: dropped {len(rows)} of {len(starts)} {table} rows shorter than one bin of {bin_width_s} s "
+            f"(rows {', '.join(str(row) for row in rows[:10])}{', ...' if len(rows) > 10 else ''}); they hold no "
+            "whole bin",
+            UserWarning,
+            stacklevel=2,
+        )
+    starts, ids, bins_of_data = starts[~empty], ids[~empty], bins_of_data[~empty]
+    num_bins = int(bins_of_data.max())
     if num_bins < 2:
         raise ExtractionError(
-            f"{label}: bin width {bin_width_s} s leaves fewer than 2 bins per window of {duration:.4g} s; "
+            f"{label}: bin width {bin_width_s} s leaves fewer than 2 bins in the longest {table} row "
+            f"({durations.max():.4g} s); pass a smaller --bin-width"
+        )
+    short = bins_of_data < num_bins
+    if short.any():
+        padding = 1.0 - bins_of_data.sum() / (num_bins * len(bins_of_data))
+        warnings.warn(
+            f"{label}: {int(short.sum())} of {len(bins_of_data)} {table} rows are shorter than the longest "
+            f"({num_bins * bin_width_s:.4g} s, shortest {bins_of_data.min() * bin_width_s:.4g} s); every row keeps "
+            f"its whole length and the shorter ones are padded with unobserved bins ({padding:.1%} of all bins). "
+            "Pass --align COLUMN --window START STOP for windows of one length",
+            UserWarning,
+            stacklevel=2,
+        )
+    return TrialWindows(starts, ids, bins_of_data, num_bins)
+
+
+def _fixed_length(
+    starts_s: np.ndarray, trial_rows: np.ndarray, duration_s: float, bin_width_s: float, label: str
+) -> TrialWindows:
+    """Windows of one length ``duration_s`` after every start (B,)."""
+    num_bins = int(np.floor(duration_s / bin_width_s + 1e-9))
+    if num_bins < 2:
+        raise ExtractionError(
+            f"{label}: bin width {bin_width_s} s leaves fewer than 2 bins per window of {duration_s:.4g} s; "
             "pass a smaller --bin-width or a longer window"
         )
-    return window_starts, ids, num_bins
+    return TrialWindows(starts_s, trial_rows, np.full(len(starts_s), num_bins, dtype=np.int64), num_bins)
 
 
 def tiled_windows(
