@@ -1,0 +1,506 @@
+"""The field's baselines and the scores that judge nwb-dyn against them (numpy/scipy only; GPFA needs elephant).
+
+Everything here is independent of nwb-dyn's own code, so that the validity benchmark measures the package rather
+than agreeing with itself. Arrays are trials × bins × channels (B, T, D); rates are expected counts per bin.
+
+- Scores: Poisson negative log-likelihood, bits per spike and co-bps exactly as NLB's ``nlb_tools.evaluation``
+  defines them (null model: each neuron's mean count over the scored data; zero rates floored at 1e-9), per-unit
+  mean-rate correlation, state accuracy after Hungarian label matching, state occupancy, switches near an event
+  against chance, and the oscillation period of sampled trajectories.
+- Spike smoothing + Poisson GLM (NLB's smoothing baseline): Gaussian-smoothed held-in spikes, log(· + 1e-4), a
+  Poisson GLM per held-out unit with an L2 penalty as scikit-learn's ``PoissonRegressor`` (mean deviance / 2 +
+  α/2 ‖w‖²); kernel width and α chosen by cross-validation over training trials only.
+- GPFA (Yu et al. 2009, elephant's implementation) with NLB's readout: ridge from latents to held-in spikes
+  (rectified), then a Poisson GLM from those rates to the held-out units.
+- A K-state Poisson HMM fitted by EM (Baum–Welch, log-space forward–backward) over trials.
+
+Import from tests or scripts with ``sys.path`` pointing at ``benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment, minimize
+from scipy.signal.windows import gaussian
+from scipy.special import gammaln, logsumexp
+
+#: NLB replaces zero predicted rates by this floor before taking logs.
+ZERO_RATE_FLOOR = 1e-9
+#: NLB adds this before taking the log of smoothed spikes.
+LOG_OFFSET = 1e-4
+#: Exponent cap of the GLM's log link (e^20 spikes per bin is already absurd; avoids overflow mid-search).
+MAX_LOG_RATE = 20.0
+
+
+# ---------------------------------------------------------------------------------------------------- scores
+
+
+def neg_log_likelihood(rates: np.ndarray, counts: np.ndarray) -> float:
+    """Σ (λ − y log λ + log y!) over bins whose count is not NaN (NLB's definition; zero rates → 1e-9).
+
+    rates, counts: same shape, any (typically (B, T, D)).
+    """
+    rates = np.asarray(rates, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    if rates.shape != counts.shape:
+        raise ValueError(f"rates {rates.shape} and counts {counts.shape} differ in shape")
+    observed = ~np.isnan(counts)
+    rates, counts = rates[observed].copy(), counts[observed]
+    if np.any(np.isnan(rates)) or np.any(rates < 0):
+        raise ValueError("rates must be non-negative and not NaN where a count is observed")
+    rates[rates == 0] = ZERO_RATE_FLOOR
+    return float(np.sum(rates - counts * np.log(rates) + gammaln(counts + 1.0)))
+
+
+def bits_per_spike(rates: np.ndarray, counts: np.ndarray) -> float:
+    """(NLL(null) − NLL(rates)) / (Σ y · ln 2); null: each channel's mean count over the given trials and bins.
+
+    rates, counts: (B, T, D). 0 for the null model itself, > 0 when the rates predict better than it.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    null = np.broadcast_to(np.nanmean(counts, axis=tuple(range(counts.ndim - 1)), keepdims=True), counts.shape)
+    gain = neg_log_likelihood(null, counts) - neg_log_likelihood(rates, counts)
+    return float(gain / np.nansum(counts) / np.log(2.0))
+
+
+def co_bps(rates: np.ndarray, counts: np.ndarray, held_out: np.ndarray) -> float:
+    """Bits per spike of the held-out channels (``held_out``: (D,) bool) on the evaluation trials given."""
+    held_out = np.asarray(held_out, dtype=bool)
+    return bits_per_spike(np.asarray(rates)[..., held_out], np.asarray(counts)[..., held_out])
+
+
+def mean_rate_correlation(rates: np.ndarray, counts: np.ndarray) -> float:
+    """Pearson r over channels between each channel's predicted and observed mean count per bin (B, T, D)."""
+    predicted = np.nanmean(np.asarray(rates, dtype=np.float64), axis=(0, 1))
+    observed = np.nanmean(np.asarray(counts, dtype=np.float64), axis=(0, 1))
+    return float(np.corrcoef(predicted, observed)[0, 1])
+
+
+def matched_state_accuracy(true_states: np.ndarray, found_states: np.ndarray) -> float:
+    """Fraction of bins whose found state equals the true one after the best one-to-one relabelling (Hungarian).
+
+    true_states, found_states: int arrays of the same shape. Found labels left without a partner (more found
+    states than true ones) count as errors.
+    """
+    true_states = np.asarray(true_states).reshape(-1)
+    found_states = np.asarray(found_states).reshape(-1)
+    if true_states.shape != found_states.shape:
+        raise ValueError(f"true states {true_states.shape} and found states {found_states.shape} differ")
+    true_labels, true_index = np.unique(true_states, return_inverse=True)
+    found_labels, found_index = np.unique(found_states, return_inverse=True)
+    agreement = np.zeros((len(true_labels), len(found_labels)))
+    np.add.at(agreement, (true_index, found_index), 1)
+    rows, columns = linear_sum_assignment(agreement, maximize=True)
+    return float(agreement[rows, columns].sum() / len(true_states))
+
+
+def state_occupancy(states: np.ndarray, num_states: int) -> np.ndarray:
+    """(K,) fraction of bins spent in each state 0..K−1."""
+    states = np.asarray(states).reshape(-1)
+    return np.bincount(states, minlength=num_states)[:num_states] / len(states)
+
+
+def switch_times_s(states: np.ndarray, bin_width_s: float) -> list[np.ndarray]:
+    """Per trial, the times (s from window start) of the bin edges where the state changes; states: (B, T)."""
+    states = np.asarray(states)
+    return [np.flatnonzero(np.diff(row) != 0).astype(np.float64) * bin_width_s + bin_width_s for row in states]
+
+
+def fraction_with_switch_near(states: np.ndarray, event_s: np.ndarray, bin_width_s: float, tolerance_s: float) -> float:
+    """Fraction of trials with a state switch within ±``tolerance_s`` of the trial's event.
+
+    states: (B, T) int; event_s: (B,) event times in seconds from each window's start.
+    """
+    switches = switch_times_s(states, bin_width_s)
+    near = [bool(np.any(np.abs(times - event) <= tolerance_s + 1e-9)) for times, event in zip(switches, event_s)]
+    return float(np.mean(near))
+
+
+def chance_switch_fraction(
+    states: np.ndarray, bin_width_s: float, tolerance_s: float, seed: int, draws: int = 500
+) -> float:
+    """:func:`fraction_with_switch_near` for an event at a uniformly random time in each window (mean over draws)."""
+    states = np.asarray(states)
+    rng = np.random.default_rng(seed)
+    window_s = states.shape[1] * bin_width_s
+    switches = switch_times_s(states, bin_width_s)
+    events = rng.uniform(0.0, window_s, size=(draws, len(switches)))
+    hits = [
+        np.any(np.abs(times[None, :] - events[:, trial, None]) <= tolerance_s + 1e-9, axis=1)
+        for trial, times in enumerate(switches)
+    ]
+    return float(np.mean(np.stack(hits, axis=1)))
+
+
+def _sinusoid_residual(trajectory: np.ndarray, frequency: float) -> float:
+    """Residual sum of squares of the least-squares fit of offset + sin + cos at ``frequency`` to every channel."""
+    steps = np.arange(len(trajectory))
+    design = np.stack(
+        [np.ones(len(steps)), np.sin(2 * np.pi * frequency * steps), np.cos(2 * np.pi * frequency * steps)], axis=1
+    )
+    _, residual, rank, _ = np.linalg.lstsq(design, trajectory, rcond=None)
+    if rank < 3 or not len(residual):
+        fitted = design @ np.linalg.lstsq(design, trajectory, rcond=None)[0]
+        return float(np.sum((trajectory - fitted) ** 2))
+    return float(residual.sum())
+
+
+def oscillation_period_steps(trajectory: np.ndarray, longest_period_factor: float = 2.0) -> float:
+    """Period (in steps) of the sinusoid that best fits one trajectory (T, D), all channels together.
+
+    For each candidate frequency an offset, a sine and a cosine are fitted to every channel by least squares (a
+    multi-channel Lomb–Scargle periodogram); the frequency with the smallest residual wins (a coarse grid, then a
+    fine one around its best point). Unlike an FFT peak this is not biased by a non-integer number of cycles in
+    a short trial. Periods from 2 steps to ``longest_period_factor``·T are searched, so a trajectory that does not
+    oscillate reads as a long period.
+    """
+    trajectory = np.asarray(trajectory, dtype=np.float64)
+    lowest, highest = 1.0 / (longest_period_factor * len(trajectory)), 0.5
+    coarse = np.linspace(lowest, highest, 400)
+    best = coarse[np.argmin([_sinusoid_residual(trajectory, f) for f in coarse])]
+    spacing = coarse[1] - coarse[0]
+    fine = np.linspace(max(lowest, best - spacing), min(highest, best + spacing), 201)
+    return float(1.0 / fine[np.argmin([_sinusoid_residual(trajectory, f) for f in fine])])
+
+
+def median_period_steps(trajectories: np.ndarray) -> float:
+    """Median of :func:`oscillation_period_steps` over trajectories (B, T, D)."""
+    return float(np.median([oscillation_period_steps(one) for one in np.asarray(trajectories)]))
+
+
+def roughness(trajectories: np.ndarray) -> float:
+    """Scale-free noise level of trajectories (B, T, D): std of one-step differences / std of the values."""
+    trajectories = np.asarray(trajectories, dtype=np.float64)
+    steps = np.diff(trajectories, axis=1)
+    return float(steps.std() / trajectories.std())
+
+
+def summary_statistics(values: list[float]) -> dict[str, float]:
+    """mean, std (population), min, max and n of a list of numbers (NaNs kept out and counted)."""
+    array = np.asarray(values, dtype=np.float64)
+    finite = array[np.isfinite(array)]
+    if not len(finite):
+        return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan, "n": 0, "n_nan": len(array)}
+    return {
+        "mean": float(finite.mean()),
+        "std": float(finite.std()),
+        "min": float(finite.min()),
+        "max": float(finite.max()),
+        "n": len(finite),
+        "n_nan": int(len(array) - len(finite)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- smoothing + GLM
+
+
+def gaussian_smooth(counts: np.ndarray, sd_s: float, bin_width_s: float) -> np.ndarray:
+    """Counts (B, T, D) convolved along time with NLB's kernel: a normalised Gaussian of ``6·sd`` taps, mode 'same'.
+
+    Like NLB (``np.convolve(x, window, 'same')``) the trial edges are zero-padded, not renormalised.
+    """
+    sd_bins = sd_s / bin_width_s
+    window = gaussian(max(int(6 * sd_bins), 1), sd_bins, sym=True)
+    window /= window.sum()
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.apply_along_axis(lambda series: np.convolve(series, window, "same"), 1, counts)
+
+
+@dataclass(frozen=True)
+class PoissonGLM:
+    """Log-link Poisson GLM: rates = exp(X @ weights + bias); weights (P, Q), bias (Q,) for Q outputs."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """features (N, P) → rates (N, Q)."""
+        return np.exp(np.minimum(features @ self.weights + self.bias, MAX_LOG_RATE))
+
+
+def fit_poisson_glm(features: np.ndarray, counts: np.ndarray, alpha: float, max_iter: int = 2000) -> PoissonGLM:
+    """Fit one Poisson GLM per output column, as scikit-learn's ``PoissonRegressor(alpha)`` does.
+
+    Minimises Σ_q [ mean_n (μ_nq − y_nq η_nq) + α/2 ‖w_q‖² ] (= half the mean deviance plus the L2 penalty; the
+    intercept is not penalised) with L-BFGS. features: (N, P); counts: (N, Q).
+    """
+    features = np.asarray(features, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    num_samples, num_features = features.shape
+    num_outputs = counts.shape[1]
+    mean_counts = counts.mean(axis=0)
+    bias0 = np.log(np.maximum(mean_counts, ZERO_RATE_FLOOR))
+
+    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        weights = flat[: num_features * num_outputs].reshape(num_features, num_outputs)
+        bias = flat[num_features * num_outputs :]
+        log_rates = np.minimum(features @ weights + bias, MAX_LOG_RATE)
+        rates = np.exp(log_rates)
+        value = np.sum(rates - counts * log_rates) / num_samples + 0.5 * alpha * np.sum(weights**2)
+        residual = (rates - counts) / num_samples
+        gradient_w = features.T @ residual + alpha * weights
+        return float(value), np.concatenate([gradient_w.ravel(), residual.sum(axis=0)])
+
+    start = np.concatenate([np.zeros(num_features * num_outputs), bias0])
+    solution = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    flat = solution.x
+    return PoissonGLM(flat[: num_features * num_outputs].reshape(num_features, num_outputs), flat[num_features * num_outputs :])
+
+
+def _flat(array: np.ndarray) -> np.ndarray:
+    return array.reshape(-1, array.shape[-1])
+
+
+@dataclass(frozen=True)
+class BaselinePrediction:
+    """A baseline's rates on the evaluation trials and what it chose.
+
+    heldin_rates: (B_eval, T, D_in); heldout_rates: (B_eval, T, D_out); choice: the hyper-parameters used;
+    fit_s: wall time of choosing and fitting.
+    """
+
+    heldin_rates: np.ndarray
+    heldout_rates: np.ndarray
+    choice: dict[str, float]
+    fit_s: float
+
+
+def smoothing_glm_rates(
+    train_heldin: np.ndarray,
+    train_heldout: np.ndarray,
+    eval_heldin: np.ndarray,
+    sd_s: float,
+    alpha: float,
+    bin_width_s: float,
+) -> np.ndarray:
+    """Held-out rates (B_eval, T, D_out) of the smoothing baseline for one kernel SD and GLM penalty."""
+    train_features = np.log(_flat(gaussian_smooth(train_heldin, sd_s, bin_width_s)) + LOG_OFFSET)
+    eval_features = np.log(_flat(gaussian_smooth(eval_heldin, sd_s, bin_width_s)) + LOG_OFFSET)
+    glm = fit_poisson_glm(train_features, _flat(train_heldout), alpha)
+    rates = np.clip(glm.predict(eval_features), ZERO_RATE_FLOOR, 1e20)
+    return rates.reshape(eval_heldin.shape[0], eval_heldin.shape[1], -1)
+
+
+def trial_folds(num_trials: int, num_folds: int, seed: int) -> list[np.ndarray]:
+    """A seeded partition of trial indices into ``num_folds`` folds."""
+    return [np.sort(fold) for fold in np.array_split(np.random.default_rng(seed).permutation(num_trials), num_folds)]
+
+
+def smoothing_glm_baseline(
+    train_heldin: np.ndarray,
+    train_heldout: np.ndarray,
+    eval_heldin: np.ndarray,
+    bin_width_s: float,
+    sds_s: tuple[float, ...] = (0.03, 0.04, 0.05, 0.06),
+    alphas: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0),
+    num_folds: int = 3,
+    seed: int = 0,
+) -> BaselinePrediction:
+    """NLB's spike smoothing + Poisson GLM with (sd, α) chosen by ``num_folds``-fold CV over training trials only.
+
+    The grids are NLB's sweep (kernel SD 30–60 ms, α 10⁻³–1). The evaluation trials' held-out spikes are never
+    read. Returns the evaluation trials' held-in rates (the smoothed spikes, as NLB outputs them) and held-out rates.
+    """
+    started = time.perf_counter()
+    folds = trial_folds(len(train_heldin), num_folds, seed)
+    scores = {}
+    for sd_s in sds_s:
+        for alpha in alphas:
+            fold_scores = []
+            for fold in folds:
+                inner = np.setdiff1d(np.arange(len(train_heldin)), fold)
+                rates = smoothing_glm_rates(
+                    train_heldin[inner], train_heldout[inner], train_heldin[fold], sd_s, alpha, bin_width_s
+                )
+                fold_scores.append(bits_per_spike(rates, train_heldout[fold]))
+            scores[(sd_s, alpha)] = float(np.mean(fold_scores))
+    sd_s, alpha = max(scores, key=scores.get)
+    heldout_rates = smoothing_glm_rates(train_heldin, train_heldout, eval_heldin, sd_s, alpha, bin_width_s)
+    heldin_rates = gaussian_smooth(eval_heldin, sd_s, bin_width_s)
+    return BaselinePrediction(
+        heldin_rates=heldin_rates,
+        heldout_rates=heldout_rates,
+        choice={"kernel_sd_s": sd_s, "alpha": alpha, "cv_co_bps": scores[(sd_s, alpha)]},
+        fit_s=time.perf_counter() - started,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- GPFA
+
+
+def ridge_fit_predict(
+    features: np.ndarray, targets: np.ndarray, alpha: float, new_features: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression with an unpenalised intercept (scikit-learn's ``Ridge(alpha)``: ‖y − Xw‖² + α‖w‖²).
+
+    features (N, P), targets (N, Q); returns predictions for ``features`` and for ``new_features`` (M, P).
+    """
+    feature_mean, target_mean = features.mean(axis=0), targets.mean(axis=0)
+    centred = features - feature_mean
+    gram = centred.T @ centred + alpha * np.eye(features.shape[1])
+    weights = np.linalg.solve(gram, centred.T @ (targets - target_mean))
+    predict = lambda x: (x - feature_mean) @ weights + target_mean
+    return predict(features), predict(new_features)
+
+
+def _spike_trains(counts: np.ndarray, bin_width_s: float) -> list[list]:
+    """(B, T, D) counts → per trial, per channel neo.SpikeTrains with each spike at its bin's start (as NLB)."""
+    import neo
+    import quantities as pq
+
+    trials = []
+    for trial in counts:
+        stop = trial.shape[0] * bin_width_s
+        trains = []
+        for channel in trial.T:
+            times = np.repeat(np.arange(len(channel)), channel.astype(int)) * bin_width_s
+            trains.append(neo.SpikeTrain(times * pq.s, t_stop=stop * pq.s))
+        trials.append(trains)
+    return trials
+
+
+def gpfa_baseline(
+    train_heldin: np.ndarray,
+    train_heldout: np.ndarray,
+    eval_heldin: np.ndarray,
+    bin_width_s: float,
+    latent_dim: int = 18,
+    alpha_heldin: float = 0.01,
+    alpha_heldout: float = 0.0,
+) -> BaselinePrediction:
+    """GPFA (elephant) on the training trials' held-in spikes, with NLB's readout.
+
+    NLB's MC_Maze_Small setting (18 latents, ridge α 0.01 from latents to held-in spikes, rectified at 1e-10, then
+    an unpenalised Poisson GLM from those held-in rates to the held-out units), chosen by NLB on its own train/val
+    trials, so nothing here is tuned on the evaluation trials. Needs ``pip install nwb-dyn[bench]``.
+    """
+    import quantities as pq
+    from elephant.gpfa import GPFA
+
+    started = time.perf_counter()
+    gpfa = GPFA(bin_size=bin_width_s * pq.s, x_dim=latent_dim, verbose=False)
+    train_latents = gpfa.fit_transform(_spike_trains(train_heldin, bin_width_s))
+    eval_latents = gpfa.transform(_spike_trains(eval_heldin, bin_width_s))
+    train_factors = np.vstack([latents.T for latents in train_latents])
+    eval_factors = np.vstack([latents.T for latents in eval_latents])
+    # NLB fits the held-in readout on training and evaluation trials together (both trials' held-in spikes are input).
+    features = np.vstack([train_factors, eval_factors])
+    targets = np.vstack([_flat(train_heldin), _flat(eval_heldin)])
+    _, heldin_all = ridge_fit_predict(features, targets, alpha_heldin, features)
+    heldin_all = np.maximum(heldin_all, 1e-10)
+    train_heldin_rates, eval_heldin_rates = heldin_all[: len(train_factors)], heldin_all[len(train_factors) :]
+    glm = fit_poisson_glm(train_heldin_rates, _flat(train_heldout), alpha_heldout)
+    eval_heldout_rates = np.clip(glm.predict(eval_heldin_rates), ZERO_RATE_FLOOR, 1e20)
+    shape = eval_heldin.shape[:2]
+    return BaselinePrediction(
+        heldin_rates=eval_heldin_rates.reshape(*shape, -1),
+        heldout_rates=eval_heldout_rates.reshape(*shape, -1),
+        choice={"latent_dim": latent_dim, "alpha_heldin": alpha_heldin, "alpha_heldout": alpha_heldout},
+        fit_s=time.perf_counter() - started,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- Poisson HMM
+
+
+@dataclass(frozen=True)
+class PoissonHMM:
+    """A fitted K-state Poisson HMM: initial (K,), transition (K, K) rows sum to 1, rates (K, D) counts per bin."""
+
+    initial: np.ndarray
+    transition: np.ndarray
+    rates: np.ndarray
+    log_likelihood: float
+
+    def log_emissions(self, counts: np.ndarray) -> np.ndarray:
+        """counts (B, T, D) → log p(y_t | state k): (B, T, K)."""
+        log_rates = np.log(self.rates)
+        return counts @ log_rates.T - self.rates.sum(axis=1) - gammaln(counts + 1.0).sum(axis=-1, keepdims=True)
+
+    def posterior(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Forward–backward: state marginals (B, T, K), pair marginals summed over time (B, K, K), log p(y)."""
+        return _forward_backward(self.initial, self.transition, self.log_emissions(np.asarray(counts, float)))
+
+    def most_likely_states(self, counts: np.ndarray) -> np.ndarray:
+        """(B, T) argmax of each bin's posterior state probability."""
+        return self.posterior(counts)[0].argmax(axis=-1)
+
+
+def _forward_backward(
+    initial: np.ndarray, transition: np.ndarray, log_emissions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Log-space forward–backward over B sequences at once; log_emissions (B, T, K)."""
+    num_trials, num_bins, num_states = log_emissions.shape
+    log_transition = np.log(transition)
+    alpha = np.empty_like(log_emissions)
+    alpha[:, 0] = np.log(initial) + log_emissions[:, 0]
+    for t in range(1, num_bins):
+        alpha[:, t] = logsumexp(alpha[:, t - 1, :, None] + log_transition, axis=1) + log_emissions[:, t]
+    beta = np.zeros_like(log_emissions)
+    for t in range(num_bins - 2, -1, -1):
+        beta[:, t] = logsumexp(log_transition + (log_emissions[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+    log_evidence = logsumexp(alpha[:, -1], axis=1)
+    marginals = np.exp(alpha + beta - log_evidence[:, None, None])
+    pairs = np.zeros((num_trials, num_states, num_states))
+    for t in range(num_bins - 1):
+        log_pair = (
+            alpha[:, t, :, None] + log_transition + (log_emissions[:, t + 1] + beta[:, t + 1])[:, None, :]
+        ) - log_evidence[:, None, None]
+        pairs += np.exp(log_pair)
+    return marginals, pairs, float(log_evidence.sum())
+
+
+def _kmeans_rates(counts: np.ndarray, num_states: int, rng: np.random.Generator, iterations: int = 20) -> np.ndarray:
+    """Initial state rates (K, D): k-means (Lloyd) of the bins' counts from a random choice of K bins."""
+    bins = _flat(counts)
+    centres = bins[rng.choice(len(bins), size=num_states, replace=False)] + 0.1
+    for _ in range(iterations):
+        labels = ((bins[:, None, :] - centres[None]) ** 2).sum(-1).argmin(axis=1)
+        centres = np.stack(
+            [bins[labels == k].mean(axis=0) if np.any(labels == k) else centres[k] for k in range(num_states)]
+        )
+    return np.maximum(centres, 1e-3)
+
+
+def fit_poisson_hmm(
+    counts: np.ndarray,
+    num_states: int,
+    seed: int = 0,
+    restarts: int = 3,
+    max_iterations: int = 200,
+    tolerance: float = 1e-6,
+    stay_probability: float = 0.9,
+) -> PoissonHMM:
+    """Baum–Welch EM for a K-state HMM with independent Poisson counts per channel; counts (B, T, D).
+
+    Each restart starts from k-means rates and a sticky transition matrix; the best final log-likelihood wins.
+    Rates are floored at 1e-6 counts per bin so a silent channel in one state stays finite.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    best: PoissonHMM | None = None
+    for _ in range(restarts):
+        initial = np.full(num_states, 1.0 / num_states)
+        off = (1.0 - stay_probability) / max(num_states - 1, 1)
+        transition = np.full((num_states, num_states), off) + np.eye(num_states) * (stay_probability - off)
+        model = PoissonHMM(initial, transition, _kmeans_rates(counts, num_states, rng), -math.inf)
+        previous = -math.inf
+        for _ in range(max_iterations):
+            marginals, pairs, log_likelihood = model.posterior(counts)
+            occupancy = marginals.sum(axis=(0, 1))
+            rates = np.maximum(np.einsum("btk,btd->kd", marginals, counts) / np.maximum(occupancy, 1e-12)[:, None], 1e-6)
+            transition = pairs.sum(axis=0) + 1e-12
+            transition /= transition.sum(axis=1, keepdims=True)
+            initial = marginals[:, 0].mean(axis=0) + 1e-12
+            model = PoissonHMM(initial / initial.sum(), transition, rates, log_likelihood)
+            if log_likelihood - previous < tolerance * abs(log_likelihood):
+                break
+            previous = log_likelihood
+        if best is None or model.log_likelihood > best.log_likelihood:
+            best = model
+    assert best is not None
+    return best

@@ -1,0 +1,146 @@
+"""The benchmark's baselines and scores (benchmarks/baselines.py) on small synthetic data with a known answer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import baselines
+
+
+def _latent_population(seed: int, trials: int = 60, bins: int = 35, units: int = 24):
+    """Counts (B, T, D) from a smooth 2-D latent through a log-linear readout, and the true rates."""
+    rng = np.random.default_rng(seed)
+    phase = rng.uniform(0, 2 * np.pi, size=(trials, 1))
+    time = np.arange(bins)[None, :] / bins
+    latent = np.stack([np.sin(2 * np.pi * time + phase), np.cos(2 * np.pi * time + phase)], axis=-1)
+    readout = rng.normal(0, 0.8, size=(2, units))
+    rates = 0.3 * np.exp(latent @ readout)
+    return rng.poisson(rates).astype(float), rates
+
+
+def test_bits_per_spike_follows_nlb_definition():
+    counts, rates = _latent_population(0)
+    held_out = np.zeros(counts.shape[-1], dtype=bool)
+    held_out[:6] = True
+    constant = np.broadcast_to(counts.mean(axis=(0, 1), keepdims=True), counts.shape)
+    assert baselines.co_bps(constant, counts, held_out) == pytest.approx(0.0, abs=1e-12)
+    assert baselines.co_bps(rates, counts, held_out) > 0.2
+    assert baselines.co_bps(np.full_like(rates, 5.0), counts, held_out) < 0
+    # The hand-written NLB formula on a tiny example.
+    tiny_counts = np.array([[[0.0, 2.0]], [[1.0, 0.0]]])
+    tiny_rates = np.array([[[0.5, 1.5]], [[0.5, 0.5]]])
+    null = np.array([[[0.5, 1.0]], [[0.5, 1.0]]])
+
+    def nll(r, y):
+        from scipy.special import gammaln
+
+        return np.sum(r - y * np.log(r) + gammaln(y + 1))
+
+    expected = (nll(null, tiny_counts) - nll(tiny_rates, tiny_counts)) / 3 / np.log(2)
+    assert baselines.bits_per_spike(tiny_rates, tiny_counts) == pytest.approx(expected)
+
+
+def test_scores_agree_with_the_package_metrics():
+    from nwb_dyn.analysis.metrics.nlb import co_bps
+
+    counts, rates = _latent_population(1)
+    held_out = np.arange(counts.shape[-1]) % 3 == 0
+    assert baselines.co_bps(rates, counts, held_out) == pytest.approx(co_bps(counts, rates, held_out), rel=1e-10)
+
+
+def test_poisson_glm_recovers_known_weights():
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(4000, 3))
+    weights = np.array([[0.5, -0.3], [0.0, 0.4], [-0.6, 0.2]])
+    bias = np.array([-1.0, 0.5])
+    counts = rng.poisson(np.exp(features @ weights + bias))
+    glm = baselines.fit_poisson_glm(features, counts, alpha=0.0)
+    np.testing.assert_allclose(glm.weights, weights, atol=0.06)
+    np.testing.assert_allclose(glm.bias, bias, atol=0.06)
+    shrunk = baselines.fit_poisson_glm(features, counts, alpha=10.0)
+    assert np.abs(shrunk.weights).max() < 0.1  # a strong penalty pulls the weights to 0
+
+
+def test_smoothing_glm_beats_constant_on_held_out_units():
+    counts, rates = _latent_population(3, trials=80)
+    held_out = np.arange(counts.shape[-1]) < 6
+    train, test = counts[:60], counts[60:]
+    prediction = baselines.smoothing_glm_baseline(
+        train[..., ~held_out], train[..., held_out], test[..., ~held_out], bin_width_s=0.02,
+        sds_s=(0.04, 0.06), alphas=(0.01, 0.1),
+    )
+    score = baselines.co_bps(prediction.heldout_rates, test[..., held_out], np.ones(6, dtype=bool))
+    truth = baselines.co_bps(rates[60:, :, held_out], test[..., held_out], np.ones(6, dtype=bool))
+    assert 0.05 < score <= truth + 0.02
+    assert prediction.choice["kernel_sd_s"] in (0.04, 0.06)
+    # Shuffling which evaluation trial the held-in spikes come from destroys the prediction.
+    shuffled = baselines.smoothing_glm_rates(
+        train[..., ~held_out], train[..., held_out], test[::-1][..., ~held_out], 0.06, 0.1, 0.02
+    )
+    assert baselines.co_bps(shuffled, test[..., held_out], np.ones(6, dtype=bool)) < score - 0.05
+
+
+def _planted_hmm(seed: int, trials: int = 20, bins: int = 60, units: int = 15):
+    rng = np.random.default_rng(seed)
+    rates = rng.gamma(2.0, 0.5, size=(3, units))
+    transition = np.full((3, 3), 0.025) + np.eye(3) * 0.925
+    states = np.zeros((trials, bins), dtype=int)
+    states[:, 0] = rng.integers(3, size=trials)
+    for t in range(1, bins):
+        for trial in range(trials):
+            states[trial, t] = rng.choice(3, p=transition[states[trial, t - 1]])
+    return rng.poisson(rates[states]).astype(float), states
+
+
+def test_poisson_hmm_recovers_planted_states():
+    counts, states = _planted_hmm(4)
+    hmm = baselines.fit_poisson_hmm(counts, 3, seed=0)
+    found = hmm.most_likely_states(counts)
+    assert baselines.matched_state_accuracy(states, found) > 0.95
+    assert baselines.matched_state_accuracy(states, np.random.default_rng(0).integers(3, size=states.shape)) < 0.5
+
+
+def test_forward_backward_marginals_match_enumeration():
+    rng = np.random.default_rng(5)
+    initial = np.array([0.6, 0.4])
+    transition = np.array([[0.8, 0.2], [0.3, 0.7]])
+    log_emissions = rng.normal(size=(1, 4, 2))
+    marginals, _, log_evidence = baselines._forward_backward(initial, transition, log_emissions)
+    paths = np.array(np.meshgrid(*[[0, 1]] * 4, indexing="ij")).reshape(4, -1).T
+    weights = np.array(
+        [
+            initial[p[0]] * np.prod(transition[p[:-1], p[1:]]) * np.exp(log_emissions[0, np.arange(4), p].sum())
+            for p in paths
+        ]
+    )
+    assert log_evidence == pytest.approx(np.log(weights.sum()))
+    brute = np.stack([(weights[:, None] * (paths == 1)).sum(0) / weights.sum()], axis=-1)[..., 0]
+    np.testing.assert_allclose(marginals[0, :, 1], brute, atol=1e-12)
+
+
+def test_label_matching_and_switch_statistics():
+    true = np.array([0, 0, 1, 1, 2, 2])
+    assert baselines.matched_state_accuracy(true, np.array([2, 2, 0, 0, 1, 1])) == 1.0
+    assert baselines.matched_state_accuracy(true, np.array([0, 0, 0, 0, 0, 0])) == pytest.approx(2 / 6)
+    states = np.zeros((4, 35), dtype=int)
+    states[:, 13:] = 1  # every trial switches at 0.26 s
+    assert baselines.fraction_with_switch_near(states, np.full(4, 0.25), 0.02, 0.1) == 1.0
+    assert baselines.fraction_with_switch_near(states, np.full(4, 0.6), 0.02, 0.1) == 0.0
+    assert baselines.chance_switch_fraction(states, 0.02, 0.1, seed=0) == pytest.approx(0.2 / 0.7, abs=0.03)
+    np.testing.assert_allclose(baselines.state_occupancy(states, 3), [13 / 35, 22 / 35, 0.0])
+
+
+def test_period_estimate_reads_a_known_oscillation():
+    time = np.arange(75)[:, None]
+    trajectory = np.hstack([np.sin(2 * np.pi * time / 50), np.cos(2 * np.pi * time / 50)])
+    assert baselines.oscillation_period_steps(trajectory) == pytest.approx(50, rel=0.05)
+    faster = np.hstack([np.sin(2 * np.pi * time / 20), np.cos(2 * np.pi * time / 20)])
+    assert baselines.oscillation_period_steps(faster) == pytest.approx(20, rel=0.05)
+    noise = np.random.default_rng(0).normal(size=(75, 2))
+    assert baselines.oscillation_period_steps(noise) != pytest.approx(50, rel=0.05)
