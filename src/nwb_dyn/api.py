@@ -44,6 +44,8 @@ OPTION_KEYS: dict[str, str] = {
     "proposal": "lowrank.proposal",
     "obs": "lowrank.obs",
     "activation": "lowrank.activation",
+    "fixed_points": "analysis.fixed_points",
+    "fixed_point_budget": "analysis.fixed_point_budget_s",
     "states": "srnn.states",
     "latent_dim": "srnn.latent_dim",
     "accelerator": "trainer.accelerator",

@@ -85,6 +85,16 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     srnn = parser.add_argument_group("switching RNN (--model srnn)")
     srnn.add_argument("--states", type=int, help="discrete states K (default 2)")
     srnn.add_argument("--latent-dim", type=int, help="continuous latent size P (default 3)")
+    after = parser.add_argument_group("after training")
+    after.add_argument(
+        "--fixed-points",
+        choices=("auto", "exact", "numeric", "off"),
+        help="auto (default): exact enumeration when predicted to fit --fixed-point-budget, else numeric search; "
+        "exact: always enumerate (relu/clipped_relu, no time limit); numeric; off",
+    )
+    after.add_argument(
+        "--fixed-point-budget", type=float, metavar="SECONDS", help="time budget of the fixed-point stage (default 60)"
+    )
     training = parser.add_argument_group("training")
     training.add_argument("--max-epochs", type=int, help="training epochs (default 50)")
     training.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)")

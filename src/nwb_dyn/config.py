@@ -212,6 +212,28 @@ class TrainerConfig:
         return self.devices * self.num_nodes
 
 
+FIXED_POINT_METHODS = ("auto", "exact", "numeric", "off")
+PIECEWISE_LINEAR_ACTIVATIONS = ("relu", "clipped_relu")
+
+
+@dataclass
+class AnalysisConfig:
+    """What a fit computes after training besides the posterior and the forecasts.
+
+    ``fixed_points``: ``auto`` runs the exact piecewise-linear enumeration when its predicted wall time fits
+    ``fixed_point_budget_s`` and otherwise (and for smooth activations) a numeric search from many starts, stopped at
+    the budget; ``exact`` always enumerates, with no time limit (low-rank relu or clipped_relu only); ``numeric``
+    always searches; ``off`` computes none. The output records the method, the budget and the candidates examined.
+    """
+
+    fixed_points: str = "auto"
+    fixed_point_budget_s: float = 60.0
+
+    def validate(self) -> None:
+        _choice(self.fixed_points, FIXED_POINT_METHODS, "analysis.fixed_points")
+        _require(self.fixed_point_budget_s > 0, "analysis.fixed_point_budget_s", "must be > 0 seconds")
+
+
 @dataclass
 class FitConfig:
     """Everything one ``nwb-dyn fit`` needs besides the source and the output directory."""
@@ -222,9 +244,17 @@ class FitConfig:
     lowrank: LowRankConfig = field(default_factory=LowRankConfig)
     srnn: SrnnConfig = field(default_factory=SrnnConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     def validate(self) -> None:
         _choice(self.model, MODEL_FAMILIES, "model")
+        _require(
+            self.analysis.fixed_points != "exact"
+            or (self.model == "lowrank" and self.lowrank.activation in PIECEWISE_LINEAR_ACTIVATIONS),
+            "analysis.fixed_points",
+            "is 'exact', which needs --model lowrank with a piecewise-linear --activation (relu or clipped_relu); "
+            "use auto or numeric",
+        )
         for section in dataclasses.fields(self):
             value = getattr(self, section.name)
             if dataclasses.is_dataclass(value):

@@ -18,12 +18,18 @@ Vertices are walked line by line: along the line where R−1 hyperplanes meet, t
 order and each crossing switches one unit, so the region's linear system is a running sum over the sorted
 crossings (one vectorised cumulative sum per chunk of lines, never all C(N, R) vertices at once). A vertex is
 emitted only on the line of its R−1 lowest-numbered hyperplanes, so every vertex is seen once.
+
+The walk sweeps Σ_{d<R} C(H, d) lines of H crossings each, which grows like N^(R−1)·N: fine at rank 3 and a few
+hundred units, hopeless at rank 5 and N = 512. :func:`enumeration_cost` predicts the wall time before starting
+(counts, plus the measured time of a random sample of lines), and ``time_limit_s`` stops a walk that overruns.
 Pure NumPy: results and report code use it without torch.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -43,11 +49,48 @@ _PARALLEL_RTOL = 1e-12
 _INSIDE_RTOL = 1e-9
 # How far (relative to the arrangement's size) hyperplanes are moved to put them in general position.
 _GENERIC_SHIFT = 1e-9
-# Crossings (line × hyperplane pairs) held in memory at once, hyperplanes tried before the full region test, and
-# candidates given the full test (against every hyperplane) at once.
-_CROSSINGS_PER_CHUNK = 1 << 17
+# Payload entries (crossings, i.e. line × hyperplane pairs, times the R² + R numbers each carries) held in memory
+# at once (12 MiB; 2^17 crossings at rank 3), hyperplanes tried before the full region test, and candidates given the
+# full test (against every hyperplane) at once.
+_PAYLOAD_ENTRIES_PER_CHUNK = 12 << 17
 _PROBE_HYPERPLANES = 32
 _FULL_TESTS_PER_BLOCK = 1024
+# Below this many seconds per payload entry swept no machine goes (a cumulative sum over float64 entries); it bounds
+# the cost from below without timing anything, so hopeless networks (rank 36) are recognised in microseconds.
+_FASTEST_SECONDS_PER_ENTRY = 2.5e-10
+# Lines timed to calibrate a cost estimate: at most one chunk, and at least this many when there are as many.
+_MIN_SAMPLED_LINES = 64
+
+
+class EnumerationTimeLimit(RuntimeError):
+    """The exact walk passed its ``time_limit_s``; ``regions_visited`` systems had been solved by then."""
+
+    def __init__(self, time_limit_s: float, regions_visited: int) -> None:
+        super().__init__(
+            f"the exact fixed-point enumeration passed its time limit of {time_limit_s:.1f} s after solving "
+            f"{regions_visited} regions"
+        )
+        self.time_limit_s = time_limit_s
+        self.regions_visited = regions_visited
+
+
+@dataclass(frozen=True)
+class EnumerationCost:
+    """What the exact walk would cost on this network, predicted before running it.
+
+    lines: lines swept over every level (Σ_{d<R} of the d-subsets of hyperplanes with no two kinks of one unit);
+    crossings: lines × hyperplanes; regions: Zaslavsky's count in general position (the linear systems solved);
+    payload_entries: crossings × (R² + R), the numbers the walk sums; seconds: the predicted wall time;
+    sampled_lines: how many random lines were timed to calibrate ``seconds`` (0 when the lower bound
+    ``payload_entries × _FASTEST_SECONDS_PER_ENTRY`` alone already exceeded the budget, or nothing was to sweep).
+    """
+
+    lines: int
+    crossings: int
+    regions: int
+    payload_entries: int
+    seconds: float
+    sampled_lines: int
 
 
 @dataclass(frozen=True)
@@ -137,6 +180,7 @@ def discrete_time_fixed_points(
     bias: np.ndarray,
     input_current: np.ndarray | None = None,
     activation: Activation = "relu",
+    time_limit_s: float | None = None,
 ) -> FixedPoints:
     """All fixed points of the fitted model's latent map ``z_{t+1} = a z_t + n φ(m z_t + c; h)`` (algorithms.md §1).
 
@@ -149,9 +193,60 @@ def discrete_time_fixed_points(
     Arrangements out of general position (clipped ReLU without input: all kinks at x = 0 meet at z = 0;
     duplicated units) are handled by moving every hyperplane by a generic ~1e-9 of the arrangement's size; only a
     fixed point in a region thinner than that could be missed. Returns a :class:`FixedPoints`.
+    ``time_limit_s`` (wall seconds, None for none) stops the walk with :class:`EnumerationTimeLimit` once passed;
+    :func:`enumeration_cost` predicts the time beforehand.
     """
     network = _Network.validated(decay, n, m, bias, input_current, activation)
-    return _RegionWalk(network).fixed_points()
+    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
+    try:
+        return _RegionWalk(network, deadline).fixed_points()
+    except _PastDeadline as stopped:
+        raise EnumerationTimeLimit(float(time_limit_s), stopped.regions_visited) from None
+
+
+def enumeration_cost(
+    decay: float,
+    n: np.ndarray,
+    m: np.ndarray,
+    bias: np.ndarray,
+    input_current: np.ndarray | None = None,
+    activation: Activation = "relu",
+    budget_s: float | None = None,
+) -> EnumerationCost:
+    """Predict the wall time of :func:`discrete_time_fixed_points` on this network (same arguments) on this machine.
+
+    The walk's cost is per line swept (each line sorts and sums the payloads of all H hyperplanes it crosses and
+    solves the regions its vertices own), and the lines of every level are counted exactly. The time per line is
+    measured on a random sample of lines of the top level (up to one chunk, a fraction of a second), unless the
+    lower bound from the counts alone already exceeds ``budget_s``: then nothing is timed.
+    """
+    network = _Network.validated(decay, n, m, bias, input_current, activation)
+    count, rank = network.offsets.size, network.m.shape[1]
+    units = count if activation == "relu" else count // 2
+    kinks = 1 if activation == "relu" else 2
+
+    def subsets(size: int) -> int:  # size-subsets of the hyperplanes holding at most one kink per unit
+        return math.comb(units, size) * kinks**size
+
+    lines = sum(subsets(dimension - 1) for dimension in range(1, rank + 1))
+    crossings = lines * count
+    payload_entries = crossings * (rank * rank + rank)
+    regions = sum(subsets(size) for size in range(rank + 1))
+    floor_s = payload_entries * _FASTEST_SECONDS_PER_ENTRY
+    if count == 0 or (budget_s is not None and floor_s > budget_s):
+        return EnumerationCost(lines, crossings, regions, payload_entries, floor_s, 0)
+    walk = _RegionWalk(network, None)
+    direction = walk.rng.standard_normal(rank)
+    direction /= np.linalg.norm(direction)
+    top_lines = subsets(rank - 1)
+    sample_size = min(top_lines, max(_MIN_SAMPLED_LINES, walk.lines_per_chunk(rank)))
+    sample = _random_line_subsets(walk.rng, count, rank - 1, network.twin, sample_size)
+    started = time.perf_counter()
+    walk.sweep_lines(sample, walk.net.normals, walk.shifted_offsets, direction)
+    per_line_s = (time.perf_counter() - started) / max(1, sample.shape[0])
+    return EnumerationCost(
+        lines, crossings, regions, payload_entries, max(floor_s, per_line_s * lines), int(sample.shape[0])
+    )
 
 
 @dataclass(frozen=True)
@@ -260,8 +355,9 @@ class _RegionWalk:
     whole rows several times faster than it does short (M, channels) rows.
     """
 
-    def __init__(self, network: _Network) -> None:
+    def __init__(self, network: _Network, deadline: float | None) -> None:
         self.net = network
+        self.deadline = deadline  # time.perf_counter() value past which the walk stops, or None
         rank = network.m.shape[1]
         self.rank = rank
         # payload[j] = (outputs_j normals_jᵀ flattened, outputs_j offsets_j): what hyperplane j adds to the system
@@ -319,18 +415,28 @@ class _RegionWalk:
         normals = self.net.normals @ basis  # (H, D) hyperplanes in this flat's coordinates w
         offsets = self.shifted_offsets - self.net.normals @ origin
         dimension = basis.shape[1]
-        lines_per_chunk = max(1, _CROSSINGS_PER_CHUNK // max(1, offsets.size))
         lowest = np.inf
-        for lines in _line_subsets(offsets.size, dimension - 1, self.net.twin, lines_per_chunk):
-            vertices = _vertices_on_lines(
-                lines, normals, offsets, direction, self.signed_payload, self.payload_columns, self.net.twin
-            )
-            if vertices is None:
-                continue
-            self.vertex_solves += vertices.walls.shape[1]
-            lowest = min(lowest, float(np.min(direction @ vertices.position)))
-            self._solve_regions(vertices, normals, offsets)
+        for lines in _line_subsets(offsets.size, dimension - 1, self.net.twin, self.lines_per_chunk(dimension)):
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                raise _PastDeadline(self.regions_visited)
+            lowest = min(lowest, self.sweep_lines(lines, normals, offsets, direction))
         return lowest
+
+    def lines_per_chunk(self, dimension: int) -> int:
+        """Lines swept at once: their crossings' payloads (R² + R numbers each) stay within the chunk size."""
+        width = self.payload.shape[1]
+        return max(1, _PAYLOAD_ENTRIES_PER_CHUNK // max(1, self.net.offsets.size * width))
+
+    def sweep_lines(self, lines: np.ndarray, normals: np.ndarray, offsets: np.ndarray, direction: np.ndarray) -> float:
+        """Solve the regions owned by the vertices on ``lines`` (L, D−1); returns their lowest height (inf if none)."""
+        vertices = _vertices_on_lines(
+            lines, normals, offsets, direction, self.signed_payload, self.payload_columns, self.net.twin
+        )
+        if vertices is None:
+            return np.inf
+        self.vertex_solves += vertices.walls.shape[1]
+        self._solve_regions(vertices, normals, offsets)
+        return float(np.min(direction @ vertices.position))
 
     def _solve_regions(self, vertices: _Vertices, normals: np.ndarray, offsets: np.ndarray) -> None:
         """Solve the system of the region each vertex owns; keep solutions that lie inside it."""
@@ -458,6 +564,26 @@ class _Vertices:
     walls: np.ndarray
     owned_side: np.ndarray
     base_payload: np.ndarray
+
+
+class _PastDeadline(Exception):
+    """Raised inside the walk when its deadline has passed; carries the regions solved so far."""
+
+    def __init__(self, regions_visited: int) -> None:
+        super().__init__(regions_visited)
+        self.regions_visited = regions_visited
+
+
+def _random_line_subsets(
+    rng: np.random.Generator, count: int, size: int, twin: np.ndarray, lines: int
+) -> np.ndarray:
+    """(L, size) random sorted ``size``-subsets of ``count`` hyperplanes without both kinks of one unit (L ≤ lines;
+    duplicates are harmless for timing)."""
+    if size == 0:
+        return np.zeros((1, 0), dtype=np.intp)
+    draws = np.sort(np.argsort(rng.random((2 * lines, count)), axis=1)[:, :size], axis=1)
+    clash = np.any(twin[draws][:, :, None] == draws[:, None, :], axis=(1, 2))
+    return draws[~clash][:lines]
 
 
 def _line_subsets(count: int, size: int, twin: np.ndarray, chunk: int) -> Iterator[np.ndarray]:

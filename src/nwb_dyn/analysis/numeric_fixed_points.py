@@ -5,12 +5,14 @@ For maps without the piecewise-linear structure that :mod:`nwb_dyn.analysis.fixe
 Barak (2013): start from points the dynamics visit (posterior latents), run a batched Levenberg–Marquardt descent on
 the residual F(z) − z, keep the minima whose speed is zero to tolerance as fixed points and report minima with a
 small but non-zero speed separately as slow points. Stability comes from the eigenvalues of the map's Jacobian.
-The map may be NumPy (Jacobian by central finite differences) or torch (Jacobian by autograd; torch is imported
-only then).
+The map may be NumPy (Jacobian by central finite differences, or a closed-form Jacobian the caller supplies) or
+torch (Jacobian by autograd; torch is imported only then). A time limit ends the descent early: points that have not
+converged by then are neither fixed nor slow unless their speed already says so.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,7 +36,8 @@ class NumericFixedPoints:
     z: (P, R) distinct fixed points (speed at most ``fixed_tolerance``); eigenvalues: (P, R) of the map's Jacobian
     there, sorted; stable: (P,) spectral radius below 1; speed: (P,) ½‖F(z) − z‖².
     slow_z: (S, R) distinct slow points (local minima of the speed between the two tolerances), with slow_speed
-    (S,) and slow_eigenvalues (S, R). starts: how many start points were descended from.
+    (S,) and slow_eigenvalues (S, R). starts: how many start points were descended from; timed_out: the descent was
+    stopped by its time limit before every point had converged.
     """
 
     z: np.ndarray
@@ -45,27 +48,30 @@ class NumericFixedPoints:
     slow_speed: np.ndarray
     slow_eigenvalues: np.ndarray
     starts: int
+    timed_out: bool = False
 
 
 def find_fixed_points_numeric(
     latent_map: Callable[[Any], Any],
     starts: np.ndarray,
-    jacobian: JacobianMethod = "finite_difference",
+    jacobian: JacobianMethod | Callable[[np.ndarray], np.ndarray] = "finite_difference",
     fixed_tolerance: float = 1e-14,
     slow_tolerance: float = 1e-4,
     max_iterations: int = 200,
     distinct_tolerance: float = 1e-5,
     max_starts: int | None = 2000,
+    time_limit_s: float | None = None,
 ) -> NumericFixedPoints:
     """Minimise ½‖F(z) − z‖² from every start; return distinct fixed points and slow points with their stability.
 
     latent_map F: (P, R) -> (P, R), rows independent; it receives NumPy arrays for ``"finite_difference"`` and
     float64 CPU torch tensors for ``"autograd"`` (call ``.double()`` on a float32 module first) and may return
-    either. starts: (P, R) or (B, T, R) latents (e.g. posterior means) to descend from; more than ``max_starts``
+    either. ``jacobian`` may also be a NumPy function z (P, R) -> ∂F/∂z (P, R, R) in closed form (exact and cheaper
+    than 2R extra map evaluations). starts: (P, R) or (B, T, R) latents (e.g. posterior means) to descend from; more than ``max_starts``
     are thinned to that many, evenly spaced in their flattened order (None keeps all). Points are fixed when
     their final speed is at most ``fixed_tolerance`` and slow when it lies in (fixed_tolerance, slow_tolerance];
     points closer than ``distinct_tolerance`` (relative to 1 + ‖z‖) are merged. Returns a
-    :class:`NumericFixedPoints`.
+    :class:`NumericFixedPoints`. ``time_limit_s`` (wall seconds, None for none) ends the descent early.
     """
     points = np.asarray(starts, dtype=float)
     if points.ndim < 2 or points.shape[-1] == 0 or points.size == 0:
@@ -79,16 +85,17 @@ def find_fixed_points_numeric(
         raise ConfigError(
             "starts contain NaN or inf; pass finite latents to start the fixed-point search from"
         )
-    if jacobian not in ("finite_difference", "autograd"):
+    if not callable(jacobian) and jacobian not in ("finite_difference", "autograd"):
         raise ConfigError(
-            f"jacobian={jacobian!r}; use 'finite_difference' (NumPy maps) or 'autograd' (torch maps)"
+            f"jacobian={jacobian!r}; use 'finite_difference' (NumPy maps), 'autograd' (torch maps) or a function"
         )
     if not 0.0 <= fixed_tolerance < slow_tolerance:
         raise ConfigError(
             f"need 0 ≤ fixed_tolerance < slow_tolerance, got {fixed_tolerance!r} and {slow_tolerance!r}"
         )
     evaluate = _residual_and_jacobian(latent_map, jacobian)
-    final, speed = _levenberg_marquardt(evaluate, points, max_iterations, fixed_tolerance)
+    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
+    final, speed, timed_out = _levenberg_marquardt(evaluate, points, max_iterations, fixed_tolerance, deadline)
     fixed = speed <= fixed_tolerance
     slow = ~fixed & (speed <= slow_tolerance)
     fixed_z, fixed_speed = _merge(final[fixed], speed[fixed], distinct_tolerance)
@@ -103,14 +110,19 @@ def find_fixed_points_numeric(
         slow_speed=slow_speed,
         slow_eigenvalues=_eigenvalues(evaluate, slow_z),
         starts=points.shape[0],
+        timed_out=timed_out,
     )
 
 
 Evaluate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def _residual_and_jacobian(latent_map: Callable[[Any], Any], method: JacobianMethod) -> Evaluate:
+def _residual_and_jacobian(
+    latent_map: Callable[[Any], Any], method: JacobianMethod | Callable[[np.ndarray], np.ndarray]
+) -> Evaluate:
     """A function z (P, R) -> (F(z) − z (P, R), ∂F/∂z (P, R, R)) for the chosen differentiation."""
+    if callable(method):
+        return lambda z: (_as_array(latent_map(z), z.shape) - z, _as_array(method(z), z.shape + z.shape[1:]))
     if method == "autograd":
         return lambda z: _autograd(latent_map, z)
     return lambda z: _finite_difference(latent_map, z)
@@ -159,9 +171,10 @@ def _autograd(latent_map: Callable[[Any], Any], z: np.ndarray) -> tuple[np.ndarr
 
 
 def _levenberg_marquardt(
-    evaluate: Evaluate, z: np.ndarray, max_iterations: int, fixed_tolerance: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Batched Levenberg–Marquardt on g(z) = F(z) − z with one damping per point; returns z and ½‖g‖², both final.
+    evaluate: Evaluate, z: np.ndarray, max_iterations: int, fixed_tolerance: float, deadline: float | None
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Batched Levenberg–Marquardt on g(z) = F(z) − z with one damping per point; returns z and ½‖g‖², both final,
+    and whether the ``deadline`` (a ``time.perf_counter()`` value, or None) stopped it while points still moved.
 
     A point stops when its speed reaches ``fixed_tolerance``/10 or its damping saturates (a non-zero local minimum).
     """
@@ -174,6 +187,8 @@ def _levenberg_marquardt(
         moving = np.flatnonzero((speed > 0.1 * fixed_tolerance) & (damping < _DAMPING_MAX))
         if moving.size == 0:
             break
+        if deadline is not None and time.perf_counter() > deadline:
+            return z, speed, True
         slope = jacobian[moving] - identity  # ∂g/∂z
         normal = np.einsum("pkr,pks->prs", slope, slope)
         scale = np.trace(normal, axis1=1, axis2=2)[:, None, None] / z.shape[1] + 1e-30
@@ -194,7 +209,7 @@ def _levenberg_marquardt(
         speed[accepted] = trial_speed[better]
         damping[accepted] *= _DAMPING_DOWN
         damping[moving[~better]] *= _DAMPING_UP
-    return z, speed
+    return z, speed, False
 
 
 def _merge(z: np.ndarray, speed: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,8 @@ class FixedPointSet:
     kind: "exact" (piecewise-linear enumeration) or "numeric" (search); eigenvalue_reading: "discrete" (the map's
     Jacobian, stable iff |λ| < 1) or "continuous" (the ODE it discretises, stable iff Re λ < 0).
     state: (P,) int discrete state owning each point (switching models) or None; region: (P, N) int8 activation
-    slope of every unit at each point (names its linear region) or None.
+    slope of every unit at each point (names its linear region) or None. search: how the points were found (method,
+    time budget, candidates examined, predicted exact time, elapsed time, reason; JSON-safe) or None.
     """
 
     location: np.ndarray
@@ -39,6 +40,7 @@ class FixedPointSet:
     eigenvalue_reading: str = "discrete"
     state: np.ndarray | None = None
     region: np.ndarray | None = None
+    search: dict[str, Any] | None = None
 
     @property
     def num_points(self) -> int:

@@ -242,11 +242,15 @@ def generated_series(samples: GeneratedSamples, bin_width_s: float) -> list[Gene
 def dynamics_model(products: ModelProducts, training_summary: dict[str, Any]) -> DynamicsModel:
     """The model: family, constructor hyperparameters, every weight as a named dataset, summary and metrics.
 
-    When fixed points were computed, ``metrics["num_fixed_points"]`` records how many (zero included).
+    When fixed points were computed, ``metrics["num_fixed_points"]`` records how many (zero included) and
+    ``training_summary["fixed_point_search"]`` how they were found (method, budget, candidates examined).
     """
     metrics = dict(products.metrics)
+    summary = dict(training_summary)
     if products.fixed_points is not None:
         metrics["num_fixed_points"] = products.fixed_points.num_points
+        if products.fixed_points.search is not None:
+            summary["fixed_point_search"] = products.fixed_points.search
     parameters = [
         ModelParameter(name=name, data=np.atleast_1d(np.asarray(value)))
         for name, value in products.weights.items()
@@ -255,7 +259,7 @@ def dynamics_model(products: ModelProducts, training_summary: dict[str, Any]) ->
         name="model",
         family=products.family,
         hyperparameters=to_json(products.hyperparameters),
-        training_summary=to_json(training_summary),
+        training_summary=to_json(summary),
         metrics=to_json(metrics),
         model_parameters=parameters,
     )

@@ -9,6 +9,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from nwb_dyn.analysis.fixed_point_search import search_fixed_points
 from nwb_dyn.analysis.forecast import Forecasts
 from nwb_dyn.analysis.lowrank_forecast import lowrank_forecasts
 from nwb_dyn.analysis.lowrank_posterior import lowrank_posterior
@@ -48,18 +49,31 @@ def _weights(module: torch.nn.Module) -> dict[str, np.ndarray]:
     return {name: value.detach().cpu().numpy().copy() for name, value in module.state_dict().items()}
 
 
-def _lowrank_fixed_points(model: torch.nn.Module) -> FixedPointSet | None:
-    """Every fixed point of the fitted latent map (no input), exactly, when φ is piecewise linear."""
-    if model.activation not in ("relu", "clipped_relu"):
+def _lowrank_fixed_points(model: torch.nn.Module, latents: np.ndarray, config: FitConfig) -> FixedPointSet | None:
+    """Fixed points of the fitted latent map (no input) within ``analysis.fixed_point_budget_s``: exact when the
+    enumeration is predicted to fit, else searched from the posterior latents (B, T, R); None when turned off."""
+    if config.analysis.fixed_points == "off":
         return None
-    found = model.fixed_points()
+    as_numpy = lambda tensor: tensor.detach().cpu().numpy().astype(float)
+    found = search_fixed_points(
+        float(model.decay.detach()),
+        as_numpy(model.n),
+        as_numpy(model.m),
+        as_numpy(model.h),
+        model.activation,
+        latents,
+        method=config.analysis.fixed_points,
+        budget_s=config.analysis.fixed_point_budget_s,
+        seed=config.seed,
+    )
     return FixedPointSet(
         location=found.z,
         stable=found.stable,
         eigenvalues=found.eigenvalues,
-        kind="exact",
-        eigenvalue_reading=found.reading,
-        region=found.slopes.astype(np.int8),
+        kind=found.method,
+        eigenvalue_reading="discrete",
+        region=found.slopes,
+        search=found.record(),
     )
 
 
@@ -90,7 +104,7 @@ def _summarise_lowrank(module: pl.LightningModule, data: NeuralData, config: Fit
         rates=rates,
         weights=_weights(model),
         hyperparameters=dict(model.hyperparameters),  # constructor arguments: results.rebuild remakes the model
-        fixed_points=_lowrank_fixed_points(model),
+        fixed_points=_lowrank_fixed_points(model, latents, config),
         samples=GeneratedSamples(
             latents=sample_latents.numpy(),
             observations=sample_observations.numpy(),

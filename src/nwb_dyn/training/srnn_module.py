@@ -227,5 +227,5 @@ def summarise_srnn(module: pl.LightningModule, data: NeuralData, config: FitConf
             seed=config.seed,
             conditioning=conditioning,
         ),
-        fixed_points=srnn_fixed_points(model, latents),
+        fixed_points=None if config.analysis.fixed_points == "off" else srnn_fixed_points(model, latents),
     )
