@@ -7,7 +7,7 @@ import datetime
 import numpy as np
 import pytest
 
-from nwb_dyn.analysis.metrics import co_bps, decoding_r2, match_states
+from nwb_dyn.analysis.metrics import co_bps, decoding_r2, match_states, psth_r2
 from nwb_dyn.analysis.products import ModelProducts
 from nwb_dyn.errors import ConfigError
 from nwb_dyn.evaluate import event_epoch_labels, fit_metrics, trial_conditions
@@ -69,13 +69,40 @@ def test_fit_metrics_score_the_validation_windows_with_the_observation_mask() ->
     data, products = _fitted_session()
     labels = 1 - products.states
     metrics = fit_metrics(data, products, reference_states=labels)
+    assert all(name.startswith("val_") for name in metrics)  # every stored metric names its split
     val = slice(6, None)
-    masked_counts = np.where(data.mask, data.values, np.nan)[val]
-    assert metrics["co_bps"] == pytest.approx(co_bps(masked_counts, products.rates[val], data.held_out))
+    masked_counts = np.where(data.mask, data.values, np.nan)
+    assert metrics["val_co_bps"] == pytest.approx(co_bps(masked_counts[val], products.rates[val], data.held_out))
     expected_r2 = decoding_r2(products.rates[:6], data.targets[:6], products.rates[val], data.targets[val])
-    assert metrics["behaviour_r2_rates"] == pytest.approx(expected_r2)
-    assert metrics["state_accuracy"] == match_states(labels[val], products.states[val]).accuracy == 1.0
-    assert "psth_r2" in metrics and "d_stsp" not in metrics
+    assert metrics["val_behaviour_r2_rates"] == pytest.approx(expected_r2)
+    assert metrics["val_state_accuracy"] == match_states(labels[val], products.states[val]).accuracy == 1.0
+    # NLB's PSTH R²: spikes smoothed with a 50 ms kernel (0.5 bins of 0.1 s), the PSTH over every window.
+    conditions = trial_conditions(data)
+    expected_psth = psth_r2(
+        masked_counts[val], products.rates[val], conditions[val], 0.5, psth_counts=masked_counts,
+        psth_conditions=conditions,
+    )  # fmt: skip
+    assert metrics["val_psth_r2"] == pytest.approx(expected_psth)
+    assert "val_trial_d_stsp" not in metrics  # no generated samples
+
+
+def test_without_validation_windows_the_metrics_are_named_in_sample() -> None:
+    data, products = _fitted_session()
+    data.split[:] = "train"
+    metrics = fit_metrics(data, products)
+    assert metrics and all(name.startswith("train_") for name in metrics)
+    masked_counts = np.where(data.mask, data.values, np.nan)
+    assert metrics["train_co_bps"] == pytest.approx(co_bps(masked_counts, products.rates, data.held_out))
+
+
+def test_padding_is_not_scored_as_states() -> None:
+    data, products = _fitted_session()
+    data.mask[8, 5:] = False  # window 8 is a short trial: its last 3 bins are padding
+    data.window_intervals_s[8, 1] = data.window_intervals_s[8, 0] + 0.5
+    labels = products.states.copy()
+    wrong = labels.copy()
+    wrong[8, 5:] = 1 - wrong[8, 5:]  # labels in the padding disagree with the states there
+    assert fit_metrics(data, products, reference_states=wrong)["val_state_accuracy"] == 1.0
 
 
 def test_trial_conditions_join_type_and_version_in_window_order() -> None:

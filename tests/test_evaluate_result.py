@@ -84,13 +84,14 @@ def test_evaluate_prints_json_with_every_applicable_metric(
     output, _, products = result_file
     printed = _evaluate(output)
     expected_names = (
-        {"co_bps", "heldin_bps", "d_stsp", "d_h"}
+        {"co_bps", "heldin_bps", "trial_d_stsp", "trial_d_h"}
         | {
             f"spike_{name}"
             for name in ("mean_rate_r", "mean_rate_rmse_hz", "isi_mean_r", "isi_mean_rmse_s", "isi_cv_r")
         }
         | {"spike_pairwise_correlation_r", "spike_pairwise_correlation_rmse"}
     )
+    expected_names = {f"val_{name}" for name in expected_names}  # each named with the split it was scored on
     assert set(printed) == set(products.metrics) == expected_names
     # The file stores rates as float32, so recomputed values agree with the fit's to float32 precision.
     for name, value in products.metrics.items():
@@ -107,8 +108,8 @@ def test_event_and_file_labels_give_the_same_state_accuracy(
     by_events = _evaluate(output, "--labels", "events:go_cue_time")
     labels = event_epoch_labels(data, ["go_cue_time"])
     direct = fit_metrics(data, products, reference_states=labels)
-    assert by_events["state_accuracy"] == pytest.approx(direct["state_accuracy"])
-    assert by_events["state_accuracy_identity"] == pytest.approx(direct["state_accuracy_identity"])
+    assert by_events["val_state_accuracy"] == pytest.approx(direct["val_state_accuracy"])
+    assert by_events["val_state_balanced_accuracy"] == pytest.approx(direct["val_state_balanced_accuracy"])
     in_time_order = labels[np.argsort(data.window_intervals_s[:, 0], kind="stable")].reshape(-1)
     np.save(output.parent / "labels.npy", in_time_order)
     by_file = _evaluate(output, "--labels", str(output.parent / "labels.npy"))
@@ -145,6 +146,6 @@ def test_evaluate_reproduces_the_metrics_a_real_fit_stored(tmp_path: Path) -> No
     output = Path(stdout.strip().splitlines()[-1])
     stored = read(output).stored_model.metrics
     printed = _evaluate(output)
-    assert {"co_bps", "heldin_bps", "d_stsp", "d_h"} <= set(printed) <= set(stored)
+    assert {"val_co_bps", "val_heldin_bps", "val_trial_d_stsp", "val_trial_d_h"} <= set(printed) <= set(stored)
     for name, value in printed.items():
         assert value == pytest.approx(stored[name], rel=1e-6)

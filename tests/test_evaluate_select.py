@@ -25,7 +25,7 @@ def fit_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         output = Path(out) / "sub-1_ses-1_desc-lowrank_ecephys.nwb"
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(f"rank {options['rank']} seed {options['seed']}")
-        metrics = {"co_bps": CO_BPS[(options["rank"], options["seed"])]}
+        metrics = {"val_co_bps": CO_BPS[(options["rank"], options["seed"])]}
         return FitOutcome([SessionFit(source=source, output=output, summary={"metrics": metrics})])
 
     monkeypatch.setattr(nwb_dyn.api, "fit", fake_fit)
@@ -44,7 +44,7 @@ def test_select_fits_the_grid_and_keeps_the_best_seed_of_the_best_rank(
     assert outcome.chosen_output == tmp_path / "sub-1_ses-1_desc-lowrank_ecephys.nwb"
     assert outcome.chosen_output.read_text() == "rank 3 seed 1"
     table = format_ranking(outcome.ranked, "rank").splitlines()
-    assert len(table) == 4 and table[1].split()[:4] == ["1", "3", "co_bps", "0.3250"]
+    assert len(table) == 4 and table[1].split()[:4] == ["1", "3", "val_co_bps", "0.3250"]
     fits_before = len(fit_calls)
     with pytest.raises(OutputError, match="already exists; pass --overwrite"):
         select_model("file.nwb", "lowrank", [2, 3], seeds=2, out=tmp_path)
@@ -88,3 +88,23 @@ def test_cli_select_prints_the_table_then_the_chosen_path(
         "select", "file.nwb", "--model", "lowrank", "--states", "2", "--out", str(tmp_path)
     )
     assert code == 2 and "--states does not size --model lowrank" in stderr
+
+
+def test_select_without_a_held_out_score_stops_after_one_fit_and_says_how_to_hold_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With units held in and no validation windows every score is in-sample (it favours the bigger model)."""
+    calls = []
+
+    def in_sample_fit(source: str, model: str, out: Path, **options: Any) -> FitOutcome:
+        calls.append(options)
+        output = Path(out) / "sub-1_ses-1_desc-lowrank_ecephys.nwb"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("fit")
+        metrics = {"train_heldin_bps": 0.1 * options["rank"]}  # bigger ranks look better in-sample
+        return FitOutcome([SessionFit(source=source, output=output, summary={"metrics": metrics})])
+
+    monkeypatch.setattr(nwb_dyn.api, "fit", in_sample_fit)
+    with pytest.raises(ConfigError, match=r"train_heldin_bps are in-sample.*--heldout-fraction F"):
+        select_model("file.nwb", "lowrank", [2, 3, 4], seeds=2, out=tmp_path, heldout_fraction=0.0)
+    assert len(calls) == 1 and not (tmp_path / "sub-1_ses-1_desc-lowrank_ecephys.nwb").exists()

@@ -32,6 +32,9 @@ SessionLoader = Callable[[str, FitConfig], tuple[SourceIdentity, NeuralData]]
 
 #: Trials columns that name a trial's condition, in the order tried; NLB's MC_Maze uses the first pair together.
 CONDITION_COLUMN_CHOICES: tuple[tuple[str, ...], ...] = (("trial_type", "trial_version"), ("condition",))
+#: NLB's spike smoothing before the PSTH (``kern_sd``): 50 ms, its MC_Maze small/medium/large and RTT setting
+#: (70 ms for MC_Maze, 40 ms for Area2_Bump).
+PSTH_SMOOTHING_SD_S = 0.05
 
 
 def fit_metrics(
@@ -41,20 +44,24 @@ def fit_metrics(
     condition_columns: Sequence[str] | None = None,
     forecasts: Forecasts | None = None,
 ) -> dict[str, float]:
-    """Every applicable metric of a fit, on its validation windows (on all windows when there are none).
+    """Every applicable metric of a fit, each named with the split of windows it was computed on.
 
+    Keys are ``val_<metric>`` when the fit has validation windows, and ``train_<metric>`` (in-sample numbers) when
+    it has none: ``val_co_bps``, ``train_heldin_bps``, ... (metric names as :func:`evaluate_arrays` gives them).
     data: the windows the model was fitted on; products: what the fit produced for the same windows (rates and
     latents (B, T, ·), optional states (B, T) and generated samples); reference_states: optional (B, T) ints for
     all windows in ``data`` order (negative = unlabelled), e.g. from :func:`event_epoch_labels`;
     condition_columns: trials columns whose joint value is a trial's condition for PSTH R² (None = the first of
     :data:`CONDITION_COLUMN_CHOICES` present in the trials table); forecasts: the model's forecasts of every window
     (``ModelFamily.forecast``), scored as ``k_step_mse_<k>`` and forward prediction (``fp_bps`` for counts,
-    ``fp_mse`` for signals) on the bins the filter could observe.
+    ``fp_mse`` for signals) on the bins the filter could observe. Behaviour decoders are trained on the training
+    windows and scored on the validation ones (NLB's protocol); PSTH R² smooths spikes with NLB's kernel
+    (:data:`PSTH_SMOOTHING_SD_S`) and averages the empirical PSTH over every window of a condition, as NLB does.
+    Padding after a short window and bins outside the recording are left out of every score.
     """
-    evaluation = data.split_indices("val")
-    if evaluation.size == 0:
-        evaluation = np.arange(data.num_windows)
-    training = np.setdiff1d(data.split_indices("train"), evaluation)
+    split = "val" if data.split_indices("val").size else "train"
+    evaluation = data.split_indices(split)
+    training = data.split_indices("train") if split == "val" else np.zeros(0, dtype=np.int64)
     targets = data.targets
     decoder_training = None
     if targets is not None and training.size >= 5:
@@ -62,8 +69,12 @@ def fit_metrics(
             rates=products.rates[training], targets=targets[training], latents=products.latents[training]
         )
     conditions = trial_conditions(data, condition_columns)
+    observed = np.where(data.mask, data.values, np.nan)
+    recorded_bins = data.mask.any(axis=2)  # (B, T): False on padding and where no channel was recorded
+    if reference_states is not None:
+        reference_states = np.where(recorded_bins, np.asarray(reference_states), -1)
     forward_counts, forward_rates = _forward_prediction(data, forecasts, evaluation)
-    return evaluate_arrays(
+    metrics = evaluate_arrays(
         data.values[evaluation],
         products.rates[evaluation],
         data.held_out if data.held_out.any() else None,
@@ -71,16 +82,20 @@ def fit_metrics(
         observation="poisson" if data.observation == "counts" else "gaussian",
         bin_width_s=data.bin_width_s,
         conditions=None if conditions is None else conditions[evaluation],
+        psth_smoothing_sd_bins=PSTH_SMOOTHING_SD_S / data.bin_width_s if data.observation == "counts" else 0.0,
+        psth_counts=None if conditions is None else observed,
+        psth_conditions=conditions,
         latents=products.latents[evaluation],
         targets=None if targets is None else targets[evaluation],
         decoder_training=decoder_training,
-        reference_states=None if reference_states is None else np.asarray(reference_states)[evaluation],
+        reference_states=None if reference_states is None else reference_states[evaluation],
         estimated_states=None if products.states is None else products.states[evaluation],
         generated=None if products.samples is None else products.samples.observations,
         forecasts=None if forecasts is None else {k: f[evaluation] for k, f in forecasts.k_step.items()},
         forward_counts=forward_counts,
         forward_rates=forward_rates,
     )
+    return {f"{split}_{name}": value for name, value in metrics.items()}
 
 
 def _forward_prediction(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nwb_dyn.analysis.metrics.selection import GridFit, GridSummary, rank_grid
+from nwb_dyn.analysis.metrics.selection import GridFit, GridSummary, held_out_score, rank_grid
 from nwb_dyn.atomic import atomic_path
 from nwb_dyn.errors import ConfigError, OutputError
 
@@ -52,7 +52,9 @@ def select_model(
     name that does not fit the family raises ConfigError.
     Grid fits are written under ``out/.nwb-dyn-select/``; the chosen value's best seed is copied into ``out``.
     For switching families the states each fit wrote feed the across-seed variability; ``options`` are further
-    :func:`nwb_dyn.api.fit` options. SOURCE must name one session.
+    :func:`nwb_dyn.api.fit` options. SOURCE must name one session. Sizes are ranked only by co-smoothing of
+    held-out units on validation windows: when the first fit has no such score, select stops with a ConfigError
+    that says how to hold units and windows out, instead of ranking by in-sample scores.
     """
     from nwb_dyn.api import fit
 
@@ -86,8 +88,9 @@ def select_model(
                     f"select works on one session; {source} names {len(outcome.fits)}. Name a single file or asset"
                 )
             session = outcome.fits[0]
-            if not fits:  # every grid fit writes the same file name: refuse after one fit, not after the grid
+            if not fits:  # refuse after one fit, not after the grid: the output name and the scores are known now
                 _refuse_existing(out_dir / session.output.name, overwrite)
+                held_out_score(session.summary["metrics"])  # no held-out score: ranking would be in-sample
             states = states_of_result(session.output) if model in SWITCHING_FAMILIES else None
             fits.append(GridFit(value=value, seed=seed, metrics=session.summary["metrics"], states=states))
             outputs[(value, seed)] = session.output
@@ -117,9 +120,9 @@ def states_of_result(path: Path) -> np.ndarray | None:
 
 def format_ranking(ranked: Sequence[GridSummary], grid_option: str) -> str:
     """The ranking as a plain-text table, one row per grid value, best first."""
-    header = f"{'#':>4}  {grid_option:>6}  {'score':<10} {'mean':>9} {'sd':>8}  {'state var.':>10}  {'best seed':>9}"
+    header = f"{'#':>4}  {grid_option:>6}  {'score':<11} {'mean':>9} {'sd':>8}  {'state var.':>10}  {'best seed':>9}"
     rows = [
-        f"{summary.rank:>4}  {summary.value:>6}  {summary.score_name:<10} {summary.mean_score:>9.4f} "
+        f"{summary.rank:>4}  {summary.value:>6}  {summary.score_name:<11} {summary.mean_score:>9.4f} "
         f"{summary.sd_score:>8.4f}  {summary.state_variability:>10.4f}  {summary.best_seed:>9}"
         for summary in ranked
     ]

@@ -122,6 +122,61 @@ def test_unrecorded_bins_do_not_enter_psth_r2_or_smoothing() -> None:
     padded_counts = np.concatenate([counts, np.full((1, 2, 1), np.nan)])
     padded_rates = np.concatenate([rates, np.full((1, 2, 1), 50.0)])
     assert psth_r2(padded_counts, padded_rates, np.array([0, 0, 1, 0])) == psth_r2(counts, rates, conditions)
-    constant = np.full((1, 9, 1), 3.0)
-    constant[0, 4, 0] = np.nan
-    np.testing.assert_allclose(smooth_counts(constant, 1.5), 3.0)
+    # As NLB's smoothing with ignore_nans: each recorded stretch is smoothed on its own, NaN bins stay NaN.
+    spikes = np.random.default_rng(0).poisson(1.0, size=(1, 9, 2)).astype(float)
+    holed = spikes.copy()
+    holed[0, 4] = np.nan
+    smoothed = smooth_counts(holed, 1.5)
+    assert np.isnan(smoothed[0, 4]).all()
+    np.testing.assert_allclose(smoothed[:, :4], smooth_counts(spikes[:, :4], 1.5))
+    np.testing.assert_allclose(smoothed[:, 5:], smooth_counts(spikes[:, 5:], 1.5))
+    one_channel = spikes.copy()
+    one_channel[0, 2, 1] = np.nan  # unrecorded on channel 1 only: channel 0 is smoothed whole
+    smoothed = smooth_counts(one_channel, 1.5)
+    np.testing.assert_allclose(smoothed[..., 0], smooth_counts(spikes, 1.5)[..., 0])
+    np.testing.assert_allclose(smoothed[:, 3:, 1], smooth_counts(spikes[:, 3:, 1:], 1.5)[..., 0])
+
+
+#: NLB's smoothing (``NWBDataset.smooth_spk``) in ms, at 1 ms bins: here 4 bins.
+KERN_SD_BINS = 4.0
+
+
+def _nlb_smooth_session(session: np.ndarray, sd_bins: float) -> np.ndarray:
+    """NLB's smooth_spk on a whole (N, D) session without NaN, written out: Gaussian window of int(6 sd) samples,
+    normalised, convolved per column in 'same' mode."""
+    length = int(6 * sd_bins)
+    offsets = np.arange(length) - (length - 1) / 2.0
+    window = np.exp(-0.5 * (offsets / sd_bins) ** 2)
+    window /= window.sum()
+    full = np.stack([np.convolve(column, window, mode="full") for column in session.T], axis=1)
+    start = (length - 1) // 2
+    return full[start : start + len(session)]
+
+
+def test_psth_r2_is_nlbs_definition_on_a_hand_made_case() -> None:
+    """Trials cut from a 1 ms session with silent gaps between them (so smoothing the session, as NLB does, equals
+    smoothing each trial); the PSTH from all trials of a condition, the prediction from the evaluation trials."""
+    rng = np.random.default_rng(3)
+    n_trials, n_bins, gap, n_neurons = 12, 40, 30, 3
+    conditions = np.arange(n_trials) % 3
+    profile = 0.3 + 0.25 * np.sin(np.linspace(0, np.pi, n_bins))[None, :, None] * (1 + conditions[:, None, None])
+    spikes = rng.poisson(np.broadcast_to(profile, (n_trials, n_bins, n_neurons))).astype(float)
+    session = np.zeros((n_trials * (n_bins + gap) + gap, n_neurons))
+    starts = gap + np.arange(n_trials) * (n_bins + gap)
+    for trial, start in enumerate(starts):
+        session[start : start + n_bins] = spikes[trial]
+    smoothed = _nlb_smooth_session(session, KERN_SD_BINS)
+    trials = np.stack([smoothed[start : start + n_bins] for start in starts])
+    evaluation = np.arange(n_trials) >= 6
+    rates = profile[evaluation] + 0.05 * rng.normal(size=(evaluation.sum(), n_bins, n_neurons))
+    true_psth = np.concatenate([trials[conditions == c].mean(axis=0) for c in range(3)])
+    predicted_psth = np.concatenate([rates[conditions[evaluation] == c].mean(axis=0) for c in range(3)])
+    residual = ((true_psth - predicted_psth) ** 2).sum(axis=0)
+    total = ((true_psth - true_psth.mean(axis=0)) ** 2).sum(axis=0)
+    expected = float(np.mean(1 - residual / total))  # r2_score, uniform average over neurons
+    got = psth_r2(
+        spikes[evaluation], rates, conditions[evaluation], KERN_SD_BINS, psth_counts=spikes, psth_conditions=conditions
+    )
+    assert got == pytest.approx(expected, rel=1e-9)
+    # Smoothing and the PSTH trials matter, so the test can fail: without them the number differs.
+    assert abs(psth_r2(spikes[evaluation], rates, conditions[evaluation]) - expected) > 0.05

@@ -18,6 +18,7 @@ from nwb_dyn.analysis.metrics import (
     psth_r2,
     state_space_kl_gmm,
 )
+from nwb_dyn.analysis.metrics.summary import trial_attractor_metrics
 from nwb_dyn.errors import ConfigError
 
 
@@ -84,11 +85,15 @@ def test_every_metric_equals_its_own_function(fit_arrays: dict[str, np.ndarray])
     assert metrics["behaviour_r2_latents"] == pytest.approx(1.0, abs=1e-3)
     # The estimated states are the true ones with swapped labels: perfect after matching, zero by index.
     assert metrics["state_accuracy"] == 1.0 and metrics["state_balanced_accuracy"] == 1.0
-    assert metrics["state_accuracy_identity"] == 0.0
-    assert metrics["state_balanced_accuracy_identity"] == 0.0
-    assert metrics["d_stsp"] == state_space_kl_gmm(counts, generated)
+    assert not any("identity" in name for name in metrics)  # arbitrary label orders are not compared
+    # Both sides z-scored with the recorded trials' statistics, then the D_stsp / D_H estimators.
+    mean, spread = counts.mean(axis=(0, 1)), counts.std(axis=(0, 1))
+    recorded_z, generated_z = (counts - mean) / spread, (generated - mean) / spread
+    assert metrics["trial_d_stsp"] == pytest.approx(state_space_kl_gmm(recorded_z, generated_z), rel=1e-12)
     # 12 bins -> 7 frequencies -> smoothing SD 0.7 bins (a tenth of the spectrum, below the reference 20).
-    assert metrics["d_h"] == power_spectrum_hellinger(counts, generated, smoothing_sd_bins=0.7)
+    expected_d_h = power_spectrum_hellinger(recorded_z, generated_z, smoothing_sd_bins=0.7)
+    assert metrics["trial_d_h"] == pytest.approx(expected_d_h, rel=1e-9)
+    assert "d_stsp" not in metrics and "d_h" not in metrics  # not the papers' long-run protocol: other names
     spike_metrics = compare_spike_statistics(generated, counts, 0.02)
     for name, value in spike_metrics.items():
         assert metrics[f"spike_{name}"] == pytest.approx(value, nan_ok=True)
@@ -108,7 +113,17 @@ def test_unrecorded_bins_are_left_out(fit_arrays: dict[str, np.ndarray]) -> None
     )
     assert with_mask["co_bps"] == co_bps(np.where(recorded, counts, np.nan), rates, held_out)
     # D_stsp uses only trials recorded throughout: trial 0 is dropped.
-    assert with_mask["d_stsp"] == state_space_kl_gmm(counts[1:], fit_arrays["generated"])
+    assert with_mask["trial_d_stsp"] == trial_attractor_metrics(counts[1:], fit_arrays["generated"])["trial_d_stsp"]
+
+
+def test_trial_attractor_metrics_preprocess_both_sides_alike(fit_arrays: dict[str, np.ndarray]) -> None:
+    counts, generated = fit_arrays["counts"], fit_arrays["generated"]
+    scores = trial_attractor_metrics(counts, generated)
+    rescaled = trial_attractor_metrics(10.0 * counts + 3.0, 10.0 * generated + 3.0)
+    assert rescaled["trial_d_stsp"] == pytest.approx(scores["trial_d_stsp"], rel=1e-9)
+    assert rescaled["trial_d_h"] == pytest.approx(scores["trial_d_h"], rel=1e-9)
+    # Preprocessing only one side would be caught: the generated samples at 10x scale score far worse.
+    assert trial_attractor_metrics(counts, 10.0 * generated)["trial_d_stsp"] > scores["trial_d_stsp"] + 1.0
 
 
 def test_decoders_cross_validate_without_a_training_split(fit_arrays: dict[str, np.ndarray]) -> None:

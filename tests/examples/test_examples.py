@@ -94,6 +94,6 @@ def test_mc_maze_small_fits_and_writes_the_report(mc_maze_small: Path, tmp_path:
         "2",
     )
     assert printed["windows"] == "100"  # every trial of the test split, aligned on movement onset
-    assert np.isfinite(float(printed["heldin_bps"]))
+    assert np.isfinite(float(printed["val_heldin_bps"]))  # metrics name the split they were scored on
     index = Path(printed["report"])
     assert index.name == "index.html" and (index.parent / "flow_field.png").stat().st_size > 0

@@ -1,9 +1,10 @@
 """Evaluation metrics of fitted dynamics models, as pure numpy/scipy functions over (B, T, D) arrays.
 
-Modules, one family each: ``nlb`` (co-bps, fp-bps, PSTH R²), ``decoding`` (behaviour / velocity R²), ``attractor``
-(D_stsp, D_H), ``states`` (discrete-state accuracy after label matching), ``prediction`` (reconstruction and
-k-step-ahead MSE), ``spike_stats`` (rates, ISIs, pairwise correlations of generated spikes), ``summary``
-(:func:`evaluate_arrays`, every applicable metric of one fit at once) and ``selection`` (ranking a grid of fits).
+Modules, one family each: ``nlb`` (co-bps, fp-bps, PSTH R², NLB's definitions), ``decoding`` (behaviour / velocity
+R², NLB's decoder), ``attractor`` (D_stsp, D_H), ``states`` (discrete-state accuracy after label matching),
+``prediction`` (reconstruction and k-step-ahead MSE), ``spike_stats`` (rates, ISIs, pairwise correlations of
+generated spikes), ``summary`` (:func:`evaluate_arrays`, every applicable metric of one fit at once) and
+``selection`` (ranking a grid of fits by held-out scores only).
 Nothing here imports torch or writes files.
 """
 
@@ -41,7 +42,7 @@ from nwb_dyn.analysis.metrics.states import (
     epoch_labels_from_events,
     match_states,
 )
-from nwb_dyn.analysis.metrics.summary import DecoderTraining, evaluate_arrays
+from nwb_dyn.analysis.metrics.summary import DecoderTraining, evaluate_arrays, trial_attractor_metrics
 
 __all__ = [
     "DecoderTraining",
@@ -79,4 +80,5 @@ __all__ = [
     "state_space_divergence",
     "state_space_kl_binned",
     "state_space_kl_gmm",
+    "trial_attractor_metrics",
 ]

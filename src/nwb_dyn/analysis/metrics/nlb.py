@@ -8,7 +8,8 @@ whose count is NaN (padding) are left out of every sum.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.signal import convolve
+from scipy.signal.windows import gaussian
 from scipy.special import gammaln
 
 from nwb_dyn.analysis.metrics._validation import (
@@ -100,52 +101,93 @@ def condition_averages(array: np.ndarray, conditions: np.ndarray) -> tuple[np.nd
 
 
 def psth_r2(
-    counts: np.ndarray, rates: np.ndarray, conditions: np.ndarray, smoothing_sd_bins: float = 0.0
+    counts: np.ndarray,
+    rates: np.ndarray,
+    conditions: np.ndarray,
+    smoothing_sd_bins: float = 0.0,
+    psth_counts: np.ndarray | None = None,
+    psth_conditions: np.ndarray | None = None,
 ) -> float:
-    """R² between empirical and predicted peri-stimulus time histograms, averaged over neurons.
+    """R² between empirical and predicted peri-stimulus time histograms, averaged over neurons (NLB's "psth R2").
 
-    For every condition c the empirical PSTH is the trial average of the counts (optionally Gaussian-smoothed along
-    time with ``smoothing_sd_bins``, as NLB smooths spikes before averaging) and the predicted PSTH is the trial
-    average of the rates over the same (recorded, non-NaN) bins. Both are stacked over conditions to (C*T, D) and
-    scored per neuron with :func:`~nwb_dyn.analysis.metrics.regression.r2_per_output` over the rows where the
-    neuron's PSTH exists, then averaged over neurons.
-    counts, rates: (B, T, D); conditions: (B,) ints (negative = no condition).
+    NLB (``nlb_tools.make_tensors._make_psth`` and ``evaluation.eval_psth``): the empirical PSTH of condition c is
+    the trial average of the spikes *smoothed* with NLB's Gaussian kernel (:func:`smooth_counts`) over every trial
+    of c it knows (training and evaluation alike): here ``psth_counts`` (B', T, D) with ``psth_conditions`` (B',),
+    by default the evaluation trials themselves. The predicted PSTH is the average of the evaluation rates over the
+    evaluation trials of c. Both are stacked over conditions to (C*T, D) and scored per neuron with R² (scikit-learn's
+    ``r2_score``, uniform average over neurons). NaN (unrecorded, padding) bins are left out of every average and
+    of the rows scored.
+    counts, rates: (B, T, D) evaluation trials (``counts`` marks which bins are recorded); conditions: (B,) ints
+    (negative = no condition); smoothing_sd_bins: NLB's ``kern_sd`` in bins (0 = unsmoothed).
     """
     counts = as_batch_time_channel(counts, "counts")
     rates = as_batch_time_channel(rates, "rates")
     require_same_shape(counts, rates, "counts", "rates")
+    if (psth_counts is None) != (psth_conditions is None):
+        raise ConfigError("psth_counts and psth_conditions go together: pass both or neither")
+    if psth_counts is None:
+        psth_counts, psth_conditions = counts, conditions
+    psth_counts = as_batch_time_channel(psth_counts, "psth_counts")
+    if psth_counts.shape[1:] != counts.shape[1:]:
+        raise ConfigError(
+            f"psth_counts {psth_counts.shape} must have the bins and channels of counts {counts.shape}"
+        )
+    known, empirical = condition_averages(smooth_counts(psth_counts, smoothing_sd_bins), psth_conditions)
+    labels = require_labels(conditions, "conditions", (counts.shape[0],))
+    scored = np.isin(labels, known)
+    if not scored.any():
+        raise ConfigError("no evaluation trial has a condition that the PSTH trials have")
     recorded = np.isfinite(counts)
-    _, empirical = condition_averages(
-        np.where(recorded, smooth_counts(counts, smoothing_sd_bins), np.nan), conditions
+    evaluated, predicted = condition_averages(
+        np.where(recorded, rates, np.nan)[scored], labels[scored]
     )
-    _, predicted = condition_averages(np.where(recorded, rates, np.nan), conditions)
-    empirical = empirical.reshape(-1, counts.shape[-1])
+    empirical = empirical[np.searchsorted(known, evaluated)].reshape(-1, counts.shape[-1])
     predicted = predicted.reshape(-1, counts.shape[-1])
     scores = [
         r2_per_output(empirical[rows, neuron][:, None], predicted[rows, neuron][:, None])[0]
-        for neuron, rows in enumerate(np.isfinite(empirical).T)
+        for neuron, rows in enumerate((np.isfinite(empirical) & np.isfinite(predicted)).T)
         if rows.any()
     ]
     return float(np.mean(scores))
 
 
 def smooth_counts(counts: np.ndarray, smoothing_sd_bins: float) -> np.ndarray:
-    """Counts (B, T, D) convolved along time with a Gaussian of SD ``smoothing_sd_bins`` (0 = unchanged).
+    """Counts (B, T, D) smoothed along time as NLB smooths spikes (``NWBDataset.smooth_spk``); 0 = unchanged.
 
-    Uses scipy's ``gaussian_filter1d`` with reflect padding, which keeps the kernel normalised at trial edges.
-    NaN (unrecorded) bins are left out by normalised convolution: smooth(counts with NaN as 0) / smooth(recorded).
+    The kernel is ``scipy.signal.windows.gaussian(int(6 * sd), sd)`` normalised to sum 1, convolved in ``"same"``
+    mode (zeros beyond the ends) and clipped at 0. As NLB with ``ignore_nans=True``, each stretch of recorded
+    (finite) bins is smoothed on its own and NaN (unrecorded) bins stay NaN. NLB smooths the whole session at 1 ms
+    before binning and cutting trials; here each window is smoothed at its bin width, so the two agree exactly when
+    the bins are NLB's and no spike lies within the kernel's reach outside the window.
     """
     if smoothing_sd_bins < 0:
         raise ConfigError(f"smoothing_sd_bins must be >= 0; got {smoothing_sd_bins}")
     if smoothing_sd_bins == 0:
         return counts
-    recorded = np.isfinite(counts).astype(np.float64)
-    numerator = gaussian_filter1d(
-        np.where(recorded > 0, counts, 0.0), smoothing_sd_bins, axis=1, mode="reflect"
-    )
-    weight = gaussian_filter1d(recorded, smoothing_sd_bins, axis=1, mode="reflect")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 0, numerator / weight, np.nan)
+    length = int(6 * smoothing_sd_bins)
+    if length < 1:
+        raise ConfigError(
+            f"smoothing_sd_bins {smoothing_sd_bins} gives an empty NLB kernel (int(6 SD) = 0 bins); pass 0 or >= 1/6"
+        )
+    window = gaussian(length, smoothing_sd_bins, sym=True)
+    window /= window.sum()
+    counts = np.asarray(counts, dtype=np.float64)
+    smoothed = np.full(counts.shape, np.nan)
+    finite = np.isfinite(counts)
+    whole = finite.all(axis=(1, 2))
+    if whole.any():
+        smoothed[whole] = convolve(counts[whole], window[None, :, None], mode="same")
+    for trial in np.flatnonzero(~whole):
+        shared = bool(np.all(finite[trial] == finite[trial, :, :1]))  # padding: one pattern for all channels
+        for channels in [slice(None)] if shared else [slice(d, d + 1) for d in range(counts.shape[2])]:
+            recorded = finite[trial, :, channels][:, 0]
+            edges = np.flatnonzero(np.diff(recorded.astype(np.int8))) + 1
+            for first, stop in zip(np.r_[0, edges], np.r_[edges, len(recorded)]):
+                if recorded[first]:
+                    smoothed[trial, first:stop, channels] = convolve(
+                        counts[trial, first:stop, channels], window[:, None], mode="same"
+                    )
+    return np.maximum(smoothed, 0.0, where=np.isfinite(smoothed), out=smoothed)
 
 
 def psth_baseline_rates(

@@ -61,33 +61,30 @@ def fit_ridge(features: np.ndarray, targets: np.ndarray, alpha: float) -> RidgeF
 
 
 def contiguous_folds(n_items: int, n_folds: int) -> list[np.ndarray]:
-    """Indices of ``n_folds`` contiguous, nearly equal folds of ``range(n_items)`` (scikit-learn's unshuffled KFold)."""
+    """Indices of ``n_folds`` contiguous folds of ``range(n_items)``, the first ``n_items % n_folds`` one longer
+    (scikit-learn's unshuffled ``KFold``)."""
     if n_items < n_folds:
-        raise ConfigError(
-            f"cross-validation needs at least {n_folds} trials; got {n_items}. Pass more trials"
-        )
+        raise ConfigError(f"cross-validation needs at least {n_folds} samples; got {n_items}. Pass more trials")
     return list(np.array_split(np.arange(n_items), n_folds))
 
 
 def select_ridge_alpha(
     features: np.ndarray, targets: np.ndarray, alphas: np.ndarray, n_folds: int = 5
 ) -> float:
-    """Ridge penalty with the best mean validation R² over ``n_folds`` contiguous folds of the trials.
+    """Ridge penalty with the best mean validation R² over ``n_folds`` contiguous folds of the samples.
 
-    features (B, T, F), targets (B, T, P). Folds split whole trials (not bins, as NLB's GridSearchCV does) so that
-    neighbouring, correlated bins of one trial never sit on both sides of a fold. Ties go to the first alpha.
+    features (N, F), targets (N, P): one row per bin, trials concatenated in order. This is NLB's
+    ``GridSearchCV(Ridge(), {"alpha": alphas})`` with its default 5-fold, unshuffled ``KFold`` over bins (a fold
+    boundary may cut one trial) and ``r2_score`` averaged over outputs; ties go to the first alpha, as there.
     """
     folds = contiguous_folds(features.shape[0], n_folds)
     mean_scores = []
     for alpha in alphas.tolist():
         scores = []
-        for validation_trials in folds:
-            training_trials = np.setdiff1d(np.arange(features.shape[0]), validation_trials)
-            model = fit_ridge(
-                flatten_bins(features[training_trials]), flatten_bins(targets[training_trials]), float(alpha)
-            )
-            predictions = model.predict(flatten_bins(features[validation_trials]))
-            scores.append(r2_uniform_average(flatten_bins(targets[validation_trials]), predictions))
+        for validation_rows in folds:
+            training_rows = np.setdiff1d(np.arange(features.shape[0]), validation_rows)
+            model = fit_ridge(features[training_rows], targets[training_rows], float(alpha))
+            scores.append(r2_uniform_average(targets[validation_rows], model.predict(features[validation_rows])))
         mean_scores.append(np.mean(scores))
     return float(alphas[int(np.argmax(mean_scores))])
 
@@ -95,10 +92,10 @@ def select_ridge_alpha(
 def fit_ridge_cross_validated(
     features: np.ndarray, targets: np.ndarray, alphas: np.ndarray, n_folds: int = 5
 ) -> RidgeFit:
-    """Ridge decoder on every bin of features (B, T, F) -> targets (B, T, P), its penalty chosen by
-    :func:`select_ridge_alpha` (scikit-learn's ``GridSearchCV(Ridge())`` followed by its refit on all data)."""
+    """Ridge decoder features (N, F) -> targets (N, P), its penalty chosen by :func:`select_ridge_alpha` and then
+    refitted on every row (``GridSearchCV``'s refit)."""
     alpha = select_ridge_alpha(features, targets, alphas, n_folds)
-    return fit_ridge(flatten_bins(features), flatten_bins(targets), alpha)
+    return fit_ridge(features, targets, alpha)
 
 
 def flatten_bins(array: np.ndarray) -> np.ndarray:

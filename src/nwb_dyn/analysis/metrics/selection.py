@@ -17,12 +17,19 @@ from scipy.stats import rankdata
 from nwb_dyn.analysis.metrics.states import across_seed_state_variability
 from nwb_dyn.errors import ConfigError
 
-#: Metrics that score held-out prediction, best first, with the sign that makes larger better.
+#: Stored metrics that score held-out prediction (co-smoothing of held-out units on validation windows), best
+#: first, with the sign that makes larger better. In-sample scores (``*_heldin_*``, anything ``train_*``) are never
+#: used: they grow with model size whether or not the model generalises.
 HELD_OUT_SCORES: tuple[tuple[str, float], ...] = (
-    ("co_bps", 1.0),
-    ("co_mse", -1.0),
-    ("heldin_bps", 1.0),
-    ("heldin_mse", -1.0),
+    ("val_co_bps", 1.0),
+    ("val_co_mse", -1.0),
+)
+
+#: How to get a held-out score, for the message that refuses to rank without one.
+HOW_TO_HOLD_OUT = (
+    "hold units out with --heldout-fraction F (select's default is 0.2) or a boolean 'heldout' column in the "
+    "units table, and keep validation windows (config key data.validation_fraction > 0, or a 'split' column in "
+    "the trials table)"
 )
 
 
@@ -38,7 +45,7 @@ class GridFit(NamedTuple):
 class GridSummary(NamedTuple):
     """One grid value over its seeds.
 
-    score_name: the metric used (``co_bps``, ...); mean_score / sd_score: its mean and SD over seeds, signed so
+    score_name: the metric used (``val_co_bps`` or ``val_co_mse``); mean_score / sd_score: its mean and SD over seeds, signed so
     that larger is better; state_variability: 1 − mean pairwise matched agreement of the seeds' states (NaN
     without states or with one seed); best_seed: the seed with the best score; rank: 1 = chosen.
     """
@@ -53,13 +60,19 @@ class GridSummary(NamedTuple):
 
 
 def held_out_score(metrics: Mapping[str, float]) -> tuple[str, float]:
-    """The first available metric of :data:`HELD_OUT_SCORES`, signed so that larger is better."""
+    """The first available metric of :data:`HELD_OUT_SCORES`, signed so that larger is better.
+
+    Raises ConfigError, saying how to hold data out, when the fit has only in-sample scores: ranking by them would
+    favour the biggest model.
+    """
     for name, sign in HELD_OUT_SCORES:
         if name in metrics:
             return name, sign * float(metrics[name])
+    in_sample = sorted(name for name in metrics if "heldin" in name or name.startswith("train_"))
     raise ConfigError(
-        f"a fit has none of the metrics {[name for name, _ in HELD_OUT_SCORES]} needed to rank models; "
-        "hold out some units (--heldout-fraction) so that co-smoothing can be scored"
+        f"a fit has no held-out score ({' or '.join(name for name, _ in HELD_OUT_SCORES)}) to rank models by"
+        + (f"; its {', '.join(in_sample)} are in-sample and would favour the biggest model" if in_sample else "")
+        + f". To rank models, {HOW_TO_HOLD_OUT}"
     )
 
 

@@ -2,8 +2,9 @@
 
 Reference labels come from simulated ground truth or from trial events (the k-th behavioural epoch of a trial is
 state k, see :func:`epoch_labels_from_events`). A switching model's state indices are arbitrary, so the headline
-score matches estimated to reference states one-to-one with the Hungarian algorithm; the paper-faithful identity
-mapping (Zhang & Saxena 2024 compare indices directly) is available as ``matching="identity"``.
+score matches estimated to reference states one-to-one with the Hungarian algorithm. ``matching="identity"``
+(Zhang & Saxena 2024 compare indices directly) means something only when training tied state k to reference label k
+(their label-penalty initialisation with the reference labels); it is never a stored metric of a fit.
 Labels are (B, T) integer arrays; a negative reference label marks a bin without a label, which is ignored.
 """
 
@@ -57,7 +58,8 @@ def match_states(
     reference_states (B, T) ints, negative = unlabelled; estimated_states (B, T) ints >= 0. With
     ``matching="hungarian"`` the relabelling maximises the number of agreeing bins
     (``scipy.optimize.linear_sum_assignment`` on the confusion counts), so the result does not change when either
-    side's labels are permuted; ``"identity"`` keeps estimated index k as reference state k.
+    side's labels are permuted; ``"identity"`` keeps estimated index k as reference state k (only meaningful for a
+    model trained with these reference labels, see the module docstring).
     """
     reference = require_labels(reference_states, "reference_states", np.shape(reference_states))
     estimated = require_labels(estimated_states, "estimated_states", reference.shape)
