@@ -144,3 +144,16 @@ def test_period_estimate_reads_a_known_oscillation():
     assert baselines.oscillation_period_steps(faster) == pytest.approx(20, rel=0.05)
     noise = np.random.default_rng(0).normal(size=(75, 2))
     assert baselines.oscillation_period_steps(noise) != pytest.approx(50, rel=0.05)
+
+
+def test_gpfa_baseline_predicts_held_out_units():
+    pytest.importorskip("elephant", reason="GPFA needs the bench extra: pip install -e .[bench]")
+    counts, rates = _latent_population(6, trials=30, bins=20, units=12)
+    held_out = np.arange(12) < 3
+    train, test = counts[:24], counts[24:]
+    prediction = baselines.gpfa_baseline(
+        train[..., ~held_out], train[..., held_out], test[..., ~held_out], bin_width_s=0.02, latent_dim=2,
+        em_max_iters=50,
+    )
+    assert prediction.heldout_rates.shape == (6, 20, 3)
+    assert baselines.co_bps(prediction.heldout_rates, test[..., held_out], np.ones(3, dtype=bool)) > 0.05

@@ -1,0 +1,561 @@
+"""Validity of default fits (issue 19): nwb-dyn as users run it, beside the field's baselines in the same run.
+
+Every nwb-dyn number comes from ``nwb_dyn.fit`` with DEFAULT options plus data options only (bin width, alignment,
+window, series, number of states) and is scored from the output file read back with ``nwb_dyn.results.read``;
+the scores are computed here (``baselines.py``, NLB's definitions), independently of the package's own metrics.
+
+(a) MC_Maze_Small (20 ms bins, −250…+450 ms around ``move_onset_time``) over random splits: 25 % of units held
+    out, 20 % of trials evaluated. Each split is written into a temporary copy of the file (units ``heldout``,
+    trials ``split`` = train/val; nwb-dyn scores co-smoothing on its ``val`` windows), so nwb-dyn and the baselines
+    see the identical split; the source file is never modified. Reported per split: co-bps (held-out units,
+    evaluation trials), held-in bits/spike (evaluation trials), per-unit mean-rate r, wall time; for nwb-dyn
+    low-rank, SRNN (K = 3), spike smoothing + Poisson GLM (CV on training trials) and GPFA (elephant, NLB's
+    readout). SRNN and a 3-state Poisson HMM on the held-in counts: state occupancy and the fraction of trials
+    with a switch within ±100 ms of move onset against chance (a random time per trial).
+(b) SRNN on simulated switching systems (Poisson spikes): the switching Lorenz of ``nwb_dyn.simulate`` (2 states)
+    and a Markov-switching linear system (2 and 3 states; written here until nwb_dyn.simulate has one), seeds no
+    test uses; state accuracy after Hungarian label matching.
+(c) Low-rank teacher–student with the shared Pals et al. teachers: Gaussian ``osc_rnn_N20_rank2`` (median period of
+    the fit's generated samples against the teacher's samples of the same length, same estimator; noise level as
+    the samples' step-to-step roughness) and Poisson ``osc_rnn_poisson_N40_rank2`` (r of inferred with true rates).
+(d) DANDI 000207 (no trials): held-in bits/spike of default fits.
+
+One JSON object per configuration (per split / seed / method), then one ``"summary"`` object per part with the
+spread (mean, std, min, max) over splits or seeds; progress goes to stderr.
+
+    python benchmarks/validity.py --quick                    # 1 split, 1 seed, every part (tens of minutes)
+    python benchmarks/validity.py                            # 5 splits, 3 seeds (hours on one thread)
+    python benchmarks/validity.py --parts a --splits 5 --families lowrank
+
+Needs the benchmark extra for GPFA: ``pip install -e .[bench]``. Runs with one torch thread unless --threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import baselines
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MC_MAZE_SMALL = SHARED / "mc_maze_small" / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+DANDI_000207 = SHARED / "dandi000207_sub4_ses4" / "sub-4_ses-4_ecephys+image.nwb"
+TEACHERS = SHARED / "teacher_rnns"
+
+BIN_WIDTH_S = 0.02
+WINDOW_S = (-0.25, 0.45)
+ALIGN = "move_onset_time"
+HELDOUT_FRACTION = 0.25
+EVAL_FRACTION = 0.2
+SWITCH_TOLERANCE_S = 0.1
+#: Split and simulation seeds start here, far from the seeds tests use (0–100).
+SPLIT_SEED_BASE = 19_000
+SIMULATION_SEED_BASE = 19_500
+SYSTEMS = ("lorenz2", "slds2", "slds3")
+TEACHER_STEP_S = 0.01  # the teachers' dt (α = dt/τ = 10 ms / 100 ms)
+
+
+def log(message: str) -> None:
+    print(f"[validity {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record, default=_json_default), flush=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 5)
+
+
+# ---------------------------------------------------------------------------------------------------- the user path
+
+
+def default_fit(source: Path, model: str, out: Path, **data_options: Any) -> tuple[Any, dict[str, Any], float]:
+    """``nwb_dyn.fit`` with default options plus ``data_options``; the result read back, the summary, wall seconds.
+
+    The wall time covers everything a user waits for (extraction, training, posterior, analysis, writing).
+    stdout of the fit is kept off the benchmark's JSON stream (it goes to stderr).
+    """
+    import nwb_dyn
+    from nwb_dyn.results import read
+
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(_StderrWriter()):
+        outcome = nwb_dyn.fit(str(source), model=model, out=out, overwrite=True, fresh=True, **data_options)
+    wall_s = time.perf_counter() - started
+    session = outcome.fits[0]
+    return read(session.output), session.summary, wall_s
+
+
+class _StderrWriter(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+
+def _training_facts(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the fit's own summary says about its training (epochs, steps, stop reason) and its own metrics."""
+    keep = ("epochs", "global_steps", "stopped_early", "stop_reason", "converged", "wall_time_s")
+    facts = {key: summary[key] for key in keep if key in summary}
+    metrics = summary.get("metrics", {})
+    facts["tool_metrics"] = {key: _finite(metrics[key]) for key in ("co_bps", "heldin_bps") if key in metrics}
+    return facts
+
+
+def result_windows(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rates (B, T, D) in the result's window order, each window's trial index (B,) and split label (B,)."""
+    return result.per_window(result.rates), result.windows.trial, result.windows.split
+
+
+# ---------------------------------------------------------------------------------------------------- binning
+
+
+def read_units(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Unit ids (D,) and spike times (s) per unit, read straight from the NWB file with h5py."""
+    with h5py.File(path, "r") as file:
+        ids = np.asarray(file["units/id"][:], dtype=np.int64)
+        times = np.asarray(file["units/spike_times"][:], dtype=np.float64)
+        ends = np.asarray(file["units/spike_times_index"][:], dtype=np.int64)
+    starts = np.concatenate([[0], ends[:-1]])
+    return ids, [times[a:b] for a, b in zip(starts, ends)]
+
+
+def bin_spikes(spike_times: list[np.ndarray], window_starts_s: np.ndarray, num_bins: int, bin_width_s: float) -> np.ndarray:
+    """Counts (B, T, D): spikes of each unit in ``num_bins`` bins from each window start (numpy.histogram)."""
+    counts = np.zeros((len(window_starts_s), num_bins, len(spike_times)))
+    for unit, times in enumerate(spike_times):
+        for window, start in enumerate(window_starts_s):
+            edges = start + np.arange(num_bins + 1) * bin_width_s
+            counts[window, :, unit] = np.histogram(times, bins=edges)[0]
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------------- (a) MC_Maze_Small
+
+
+def make_split(num_units: int, num_trials: int, split: int) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out units (D,) bool (25 %) and evaluation trials (B,) bool (20 %) of split number ``split``."""
+    rng = np.random.default_rng(SPLIT_SEED_BASE + split)
+    held_out = np.zeros(num_units, dtype=bool)
+    held_out[rng.choice(num_units, size=round(HELDOUT_FRACTION * num_units), replace=False)] = True
+    evaluated = np.zeros(num_trials, dtype=bool)
+    evaluated[rng.choice(num_trials, size=round(EVAL_FRACTION * num_trials), replace=False)] = True
+    return held_out, evaluated
+
+
+def write_split_copy(source: Path, destination: Path, held_out: np.ndarray, evaluated: np.ndarray) -> Path:
+    """Copy ``source`` and write the split into the copy: units ``heldout`` and trials ``split`` (train/val).
+
+    This is how the split reaches nwb-dyn today: its extractor takes held-out units from a ``heldout`` column that
+    marks any unit and validation trials from a ``split`` column, and it scores co-smoothing on ``val`` windows.
+    """
+    shutil.copyfile(source, destination)
+    os.chmod(destination, 0o644)
+    with h5py.File(destination, "r+") as file:
+        if file["units/heldout"].shape != held_out.shape:
+            raise ValueError(f"{source}: units/heldout has shape {file['units/heldout'].shape}, split {held_out.shape}")
+        file["units/heldout"][...] = held_out
+        labels = np.array(["val" if flag else "train" for flag in evaluated], dtype=object)
+        file["intervals/trials/split"][...] = labels
+    return destination
+
+
+def mc_maze_counts() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unit ids (D,), counts (B, T, D) in the aligned windows, window starts (B,) s, move onset (B,) s from start."""
+    ids, spike_times = read_units(MC_MAZE_SMALL)
+    with h5py.File(MC_MAZE_SMALL, "r") as file:
+        onset = np.asarray(file["intervals/trials/move_onset_time"][:], dtype=np.float64)
+    starts = onset + WINDOW_S[0]
+    num_bins = round((WINDOW_S[1] - WINDOW_S[0]) / BIN_WIDTH_S)
+    return ids, bin_spikes(spike_times, starts, num_bins, BIN_WIDTH_S), starts, onset - starts
+
+
+def rates_by_trial(result: Any, unit_ids: np.ndarray, num_trials: int, window_starts: np.ndarray) -> np.ndarray:
+    """The result's rates as (B, T, D) in trial order and the benchmark's unit order; checks the windows match."""
+    rates, trials, _ = result_windows(result)
+    if len(trials) != num_trials or not np.allclose(result.windows.start_s, window_starts[trials], atol=1e-6):
+        raise RuntimeError(f"{result.path}: fitted windows differ from the benchmark's (-250..+450 ms at move onset)")
+    column = {int(unit): index for index, unit in enumerate(result.channel_ids)}
+    ordered = np.empty_like(rates)
+    ordered[trials] = rates
+    return ordered[..., [column[int(unit)] for unit in unit_ids]]
+
+
+def co_smoothing_scores(
+    heldin_rates: np.ndarray, heldout_rates: np.ndarray, heldin: np.ndarray, heldout: np.ndarray
+) -> dict[str, float | None]:
+    """co-bps, held-in bits/spike and mean-rate r (all units) on the evaluation trials."""
+    return {
+        "co_bps": _finite(baselines.bits_per_spike(heldout_rates, heldout)),
+        "heldin_bps": _finite(baselines.bits_per_spike(heldin_rates, heldin)),
+        "mean_rate_r": _finite(
+            baselines.mean_rate_correlation(
+                np.concatenate([heldin_rates, heldout_rates], axis=-1), np.concatenate([heldin, heldout], axis=-1)
+            )
+        ),
+    }
+
+
+def switching_facts(states: np.ndarray, num_states: int, onset_s: np.ndarray, seed: int) -> dict[str, Any]:
+    """Occupancy and switches near move onset against chance, for states (B, T) over all trials."""
+    occupancy = baselines.state_occupancy(states, num_states)
+    return {
+        "occupancy": [round(float(value), 4) for value in occupancy],
+        "every_state_at_least_5pct": bool(np.all(occupancy >= 0.05)),
+        "switch_near_onset_fraction": _finite(
+            baselines.fraction_with_switch_near(states, onset_s, BIN_WIDTH_S, SWITCH_TOLERANCE_S)
+        ),
+        "switch_chance_fraction": _finite(
+            baselines.chance_switch_fraction(states, BIN_WIDTH_S, SWITCH_TOLERANCE_S, seed=seed)
+        ),
+    }
+
+
+def part_a(args: argparse.Namespace, work: Path) -> None:
+    unit_ids, counts, starts, onset_s = mc_maze_counts()
+    records: dict[str, list[dict[str, Any]]] = {}
+    for split in range(args.splits):
+        held_out, evaluated = make_split(len(unit_ids), len(counts), split)
+        split_dir = work / f"a_split{split}"
+        split_dir.mkdir(parents=True, exist_ok=True)
+        source = write_split_copy(MC_MAZE_SMALL, split_dir / "sub-Jenkins_ses-small_desc-split_ecephys.nwb", held_out, evaluated)
+        train, test = counts[~evaluated], counts[evaluated]
+        base = {"part": "a", "split": split, "split_seed": SPLIT_SEED_BASE + split,
+                "held_out_units": int(held_out.sum()), "eval_trials": int(evaluated.sum())}
+
+        def record(method: str, values: dict[str, Any], base: dict[str, Any] = base) -> None:
+            entry = {**base, "method": method, **values}
+            records.setdefault(method, []).append(entry)
+            emit(entry)
+
+        log(f"split {split}: smoothing + GLM")
+        smooth = baselines.smoothing_glm_baseline(
+            train[..., ~held_out], train[..., held_out], test[..., ~held_out], BIN_WIDTH_S, seed=SPLIT_SEED_BASE + split
+        )
+        record("smoothing_glm", {**co_smoothing_scores(smooth.heldin_rates, smooth.heldout_rates,
+                                                        test[..., ~held_out], test[..., held_out]),
+                                 "fit_wall_s": round(smooth.fit_s, 2), "choice": smooth.choice,
+                                 "note": "held-in rates are the smoothed spikes themselves (NLB's output)"})
+        if not args.no_gpfa:
+            log(f"split {split}: GPFA ({args.gpfa_latents} latents)")
+            gpfa = baselines.gpfa_baseline(
+                train[..., ~held_out], train[..., held_out], test[..., ~held_out], BIN_WIDTH_S, args.gpfa_latents,
+                seed=SPLIT_SEED_BASE + split,
+            )
+            record("gpfa", {**co_smoothing_scores(gpfa.heldin_rates, gpfa.heldout_rates,
+                                                   test[..., ~held_out], test[..., held_out]),
+                            "fit_wall_s": round(gpfa.fit_s, 2), "choice": gpfa.choice})
+        log(f"split {split}: 3-state Poisson HMM on held-in counts")
+        started = time.perf_counter()
+        hmm = baselines.fit_poisson_hmm(counts[..., ~held_out], 3, seed=SPLIT_SEED_BASE + split)
+        hmm_states = hmm.most_likely_states(counts[..., ~held_out])
+        record("poisson_hmm_k3", {**switching_facts(hmm_states, 3, onset_s, SPLIT_SEED_BASE + split),
+                                  "fit_wall_s": round(time.perf_counter() - started, 2)})
+        for family in args.families:
+            options: dict[str, Any] = {"bin_width": BIN_WIDTH_S, "align": ALIGN, "window": list(WINDOW_S)}
+            if family == "srnn":
+                options["states"] = 3
+            log(f"split {split}: nwb_dyn.fit {family} {options}")
+            result, summary, wall_s = default_fit(source, family, split_dir / f"fit_{family}", **options)
+            rates = rates_by_trial(result, unit_ids, len(counts), starts)
+            if not np.array_equal(result.windows.split[np.argsort(result.windows.trial)] == "val", evaluated):
+                raise RuntimeError(f"{result.path}: the fit's val windows are not the split's evaluation trials")
+            values = {**co_smoothing_scores(rates[evaluated][..., ~held_out], rates[evaluated][..., held_out],
+                                            test[..., ~held_out], test[..., held_out]),
+                      "heldin_bps_all_trials": _finite(baselines.bits_per_spike(rates[..., ~held_out], counts[..., ~held_out])),
+                      "fit_wall_s": round(wall_s, 2), "options": options, **_training_facts(summary)}
+            if family == "srnn":
+                order = np.argsort(result.windows.trial)
+                states = result.per_window(result.states)[order]
+                values.update(switching_facts(states, result.num_states, onset_s, SPLIT_SEED_BASE + split))
+            record(f"nwb_dyn_{family}" + ("_k3" if family == "srnn" else ""), values)
+        if not args.keep:
+            shutil.rmtree(split_dir, ignore_errors=True)
+    summary: dict[str, Any] = {"part": "a", "summary": True, "splits": args.splits}
+    for method, entries in records.items():
+        summary[method] = {
+            key: baselines.summary_statistics([entry[key] if entry[key] is not None else math.nan for entry in entries])
+            for key in ("co_bps", "heldin_bps", "mean_rate_r", "fit_wall_s", "switch_near_onset_fraction",
+                        "switch_chance_fraction")
+            if key in entries[0]
+        }
+        if "occupancy" in entries[0]:
+            summary[method]["min_occupancy"] = baselines.summary_statistics([min(e["occupancy"]) for e in entries])
+    emit(summary)
+
+
+# ---------------------------------------------------------------------------------------------------- (b) switching
+
+
+def simulate_switching_linear(
+    num_states: int, num_trials: int, num_steps: int, seed: int, stay_probability: float = 0.98
+) -> tuple[np.ndarray, np.ndarray]:
+    """A Markov-switching linear system: latents (B, T, 2) standardised, states (B, T).
+
+    State k pulls the 2-D latent towards its own point c_k (on a circle) while rotating about it:
+    x_{t+1} = c_k + 0.9·R(θ_k)(x_t − c_k) + ε, ε ~ N(0, 0.1²I), θ_k alternating ±0.3 rad; the state stays with
+    probability ``stay_probability`` per step and otherwise jumps uniformly to another state.
+    """
+    rng = np.random.default_rng(seed)
+    angles = 2 * np.pi * np.arange(num_states) / num_states
+    centres = 1.5 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    rotations = []
+    for k in range(num_states):
+        theta = 0.3 if k % 2 == 0 else -0.3
+        rotations.append(0.9 * np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]))
+    states = np.zeros((num_trials, num_steps), dtype=np.int64)
+    latents = np.zeros((num_trials, num_steps, 2))
+    states[:, 0] = rng.integers(num_states, size=num_trials)
+    latents[:, 0] = centres[states[:, 0]] + rng.normal(0, 0.3, size=(num_trials, 2))
+    for t in range(1, num_steps):
+        jump = rng.uniform(size=num_trials) > stay_probability
+        other = (states[:, t - 1] + rng.integers(1, max(num_states, 2), size=num_trials)) % num_states
+        states[:, t] = np.where(jump, other, states[:, t - 1])
+        k = states[:, t]
+        previous = latents[:, t - 1] - centres[k]
+        latents[:, t] = centres[k] + np.einsum("bij,bj->bi", np.stack(rotations)[k], previous)
+        latents[:, t] += rng.normal(0, 0.1, size=(num_trials, 2))
+    latents = (latents - latents.mean(axis=(0, 1))) / latents.std(axis=(0, 1))
+    return latents.astype(np.float32), states
+
+
+def part_b(args: argparse.Namespace, work: Path) -> None:
+    from nwb_dyn.simulate import simulate_switching_lorenz, write_spiking_session
+    from nwb_dyn.simulate.nwb_session import poisson_spikes_from_latents
+
+    systems = ["lorenz2", "slds3"] if args.quick else list(SYSTEMS)
+    accuracies: dict[str, list[float]] = {}
+    for system in systems:
+        for repeat in range(args.seeds):
+            seed = SIMULATION_SEED_BASE + 10 * repeat + SYSTEMS.index(system)
+            if system == "lorenz2":
+                truth = simulate_switching_lorenz(num_trials=16, num_steps=200, seed=seed)
+                latents, states, num_states, units, rate_hz = truth.latents, truth.states, 2, 30, 50.0
+            else:
+                num_states = int(system[-1])
+                latents, states = simulate_switching_linear(num_states, 16, 200, seed)
+                units, rate_hz = 40, 30.0
+            counts, _ = poisson_spikes_from_latents(latents, units, BIN_WIDTH_S, rate_hz, seed)
+            folder = work / f"b_{system}_{seed}"
+            source = write_spiking_session(folder / f"sub-sim_ses-{system}_ecephys.nwb", counts, BIN_WIDTH_S,
+                                           latents, states, seed=seed)
+            options = {"bin_width": BIN_WIDTH_S, "states": num_states}
+            log(f"(b) {system} seed {seed}: nwb_dyn.fit srnn {options}")
+            result, summary, wall_s = default_fit(source, "srnn", folder / "fit", **options)
+            found = result.per_window(result.states)[np.argsort(result.windows.trial)]
+            if found.shape != states.shape:
+                raise RuntimeError(f"{result.path}: states {found.shape} do not line up with the truth {states.shape}")
+            accuracy = baselines.matched_state_accuracy(states, found)
+            hmm = baselines.fit_poisson_hmm(counts, num_states, seed=seed)
+            hmm_accuracy = baselines.matched_state_accuracy(states, hmm.most_likely_states(counts))
+            accuracies.setdefault(system, []).append(accuracy)
+            accuracies.setdefault(f"{system}_poisson_hmm", []).append(hmm_accuracy)
+            emit({"part": "b", "system": system, "seed": seed, "num_states": num_states, "trials": 16, "steps": 200,
+                  "units": units, "state_accuracy": _finite(accuracy), "poisson_hmm_state_accuracy": _finite(hmm_accuracy),
+                  "occupancy": [round(float(v), 4) for v in baselines.state_occupancy(found, num_states)],
+                  "fit_wall_s": round(wall_s, 2), "options": options, **_training_facts(summary)})
+            if not args.keep:
+                shutil.rmtree(folder, ignore_errors=True)
+    emit({"part": "b", "summary": True, "seeds": args.seeds,
+          **{name: baselines.summary_statistics(values) for name, values in accuracies.items()}})
+
+
+# ---------------------------------------------------------------------------------------------------- (c) teachers
+
+
+def write_continuous_session(path: Path, observations: np.ndarray, step_s: float, name: str) -> Path:
+    """Write observations (B, T, D) back to back as one TimeSeries ``name`` in acquisition, one trial per window."""
+    import datetime
+    import uuid
+
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.file import Subject
+
+    num_trials, num_steps, _ = observations.shape
+    nwbfile = NWBFile(
+        session_description="Gaussian observations of a published low-rank teacher RNN (Pals et al. 2024).",
+        identifier=str(uuid.uuid4()),
+        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+        session_id="teacher",
+    )
+    nwbfile.subject = Subject(subject_id="teacher", species="Mus musculus", sex="U", age="P90D",
+                              description="A simulated subject.")
+    nwbfile.add_acquisition(TimeSeries(name=name, data=observations.reshape(-1, observations.shape[-1]),
+                                       unit="a.u.", rate=1.0 / step_s, starting_time=0.0,
+                                       description="Teacher currents plus Gaussian noise."))
+    for trial in range(num_trials):
+        nwbfile.add_trial(start_time=trial * num_steps * step_s, stop_time=(trial + 1) * num_steps * step_s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with NWBHDF5IO(str(path), mode="w") as file:
+        file.write(nwbfile)
+    return path
+
+
+def part_c(args: argparse.Namespace, work: Path) -> None:
+    import torch
+
+    from nwb_dyn.simulate import write_spiking_session
+    from nwb_dyn.simulate.lowrank_teacher import load_teacher, teacher_period_steps
+
+    gaussian_trials = 50 if args.quick else 100
+    poisson_trials = 40 if args.quick else 100
+    results: dict[str, list[float]] = {}
+    for repeat in range(args.seeds):
+        seed = SIMULATION_SEED_BASE + 100 + repeat
+        generator = torch.Generator().manual_seed(seed)
+        teacher = load_teacher(TEACHERS / "osc_rnn_N20_rank2.npz", "gaussian").eval()
+        with torch.no_grad():
+            _, observations = teacher.generate(gaussian_trials, 75, generator=generator)
+            _, reference = teacher.generate(200, 75, generator=generator)
+        folder = work / f"c_gaussian_{seed}"
+        source = write_continuous_session(folder / "sub-teacher_ses-gauss_ecephys.nwb", observations.numpy(),
+                                          TEACHER_STEP_S, "teacher_currents")
+        options = {"series": "teacher_currents", "bin_width": TEACHER_STEP_S}
+        log(f"(c) Gaussian teacher seed {seed}: nwb_dyn.fit lowrank {options}")
+        result, summary, wall_s = default_fit(source, "lowrank", folder / "fit", **options)
+        teacher_period = baselines.median_period_steps(reference.numpy())
+        if result.samples is None:
+            student_period, student_roughness = math.nan, math.nan
+        else:
+            samples = np.asarray(result.samples.observations)
+            student_period = baselines.median_period_steps(samples)
+            student_roughness = baselines.roughness(samples)
+        error = student_period / teacher_period - 1
+        results.setdefault("gaussian_period_relative_error", []).append(error)
+        emit({"part": "c", "teacher": "osc_rnn_N20_rank2", "obs": "gaussian", "seed": seed, "trials": gaussian_trials,
+              "steps": 75, "teacher_samples_median_period_steps": _finite(teacher_period),
+              "teacher_noise_free_period_steps": _finite(teacher_period_steps(teacher)),
+              "student_samples_median_period_steps": _finite(student_period),
+              "period_relative_error": _finite(error), "within_5pct": bool(abs(error) <= 0.05),
+              "teacher_roughness": _finite(baselines.roughness(reference.numpy())),
+              "student_roughness": _finite(student_roughness),
+              "fit_wall_s": round(wall_s, 2), "options": options, **_training_facts(summary)})
+
+        teacher = load_teacher(TEACHERS / "osc_rnn_poisson_N40_rank2.npz", "poisson").eval()
+        with torch.no_grad():
+            latents, counts = teacher.generate(poisson_trials, 200, generator=generator)
+            true_rates = teacher.rates(latents).numpy()
+        folder = work / f"c_poisson_{seed}"
+        source = write_spiking_session(folder / "sub-teacher_ses-poisson_ecephys.nwb",
+                                       counts.numpy().astype(np.int64), TEACHER_STEP_S, latents.numpy(), seed=seed)
+        options = {"bin_width": TEACHER_STEP_S}
+        log(f"(c) Poisson teacher seed {seed}: nwb_dyn.fit lowrank {options}")
+        result, summary, wall_s = default_fit(source, "lowrank", folder / "fit", **options)
+        rates = result.per_window(result.rates)[np.argsort(result.windows.trial)]
+        if rates.shape != true_rates.shape:
+            raise RuntimeError(f"{result.path}: rates {rates.shape} do not line up with the teacher's {true_rates.shape}")
+        r = float(np.corrcoef(rates.reshape(-1), true_rates.reshape(-1))[0, 1])
+        results.setdefault("poisson_rates_r", []).append(r)
+        emit({"part": "c", "teacher": "osc_rnn_poisson_N40_rank2", "obs": "poisson", "seed": seed,
+              "trials": poisson_trials, "steps": 200, "rates_r": _finite(r), "at_least_0.95": bool(r >= 0.95),
+              "heldin_bps": _finite(baselines.bits_per_spike(rates, counts.numpy())),
+              "true_rates_heldin_bps": _finite(baselines.bits_per_spike(true_rates, counts.numpy())),
+              "fit_wall_s": round(wall_s, 2), "options": options, **_training_facts(summary)})
+        if not args.keep:
+            shutil.rmtree(work / f"c_gaussian_{seed}", ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
+    emit({"part": "c", "summary": True, "seeds": args.seeds,
+          **{name: baselines.summary_statistics(values) for name, values in results.items()}})
+
+
+# ---------------------------------------------------------------------------------------------------- (d) DANDI 000207
+
+
+def part_d(args: argparse.Namespace, work: Path) -> None:
+    unit_ids, spike_times = read_units(DANDI_000207)
+    for family in args.families:
+        log(f"(d) DANDI 000207: nwb_dyn.fit {family} (no options)")
+        result, summary, wall_s = default_fit(DANDI_000207, family, work / f"d_{family}")
+        rates = result.per_window(result.rates)
+        order = [int(np.flatnonzero(unit_ids == channel)[0]) for channel in result.channel_ids]
+        counts = bin_spikes([spike_times[i] for i in order], result.windows.start_s, rates.shape[1], BIN_WIDTH_S)
+        emit({"part": "d", "session": "000207 sub-4 ses-4", "method": f"nwb_dyn_{family}",
+              "windows": int(rates.shape[0]), "bins_per_window": int(rates.shape[1]), "units": int(rates.shape[2]),
+              "heldin_bps": _finite(baselines.bits_per_spike(rates, counts)),
+              "mean_rate_r": _finite(baselines.mean_rate_correlation(rates, counts)),
+              "fit_wall_s": round(wall_s, 2), **_training_facts(summary)})
+
+
+# ---------------------------------------------------------------------------------------------------- main
+
+
+@contextlib.contextmanager
+def work_directory(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="nwb-dyn-validity-") as folder:
+        yield Path(folder)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="abcd", help="which parts to run, e.g. 'a' or 'bc' (default abcd)")
+    parser.add_argument("--quick", action="store_true", help="1 split, 1 seed, fewer systems and trials")
+    parser.add_argument("--splits", type=int, help="MC_Maze_Small random splits (default 5; --quick 1)")
+    parser.add_argument("--seeds", type=int, help="simulation seeds per system in (b) and (c) (default 3; --quick 1)")
+    parser.add_argument("--families", default="lowrank,srnn", help="nwb-dyn families for (a) and (d)")
+    parser.add_argument("--gpfa-latents", type=int, default=18, help="GPFA latents (NLB's MC_Maze_Small choice)")
+    parser.add_argument("--no-gpfa", action="store_true", help="skip GPFA (when elephant is not installed)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--keep", type=Path, help="keep the split copies and fits in this folder")
+    args = parser.parse_args()
+    args.splits = args.splits if args.splits is not None else (1 if args.quick else 5)
+    args.seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    args.families = [family.strip() for family in args.families.split(",") if family.strip()]
+    unknown = set(args.parts) - set("abcd")
+    if unknown:
+        parser.error(f"--parts takes letters from 'abcd'; got {args.parts}")
+    os.environ.setdefault("NWB_DYN_NUM_THREADS", str(args.threads))
+    import torch
+
+    torch.set_num_threads(args.threads)
+    emit({"benchmark": "validity", "parts": args.parts, "quick": args.quick, "splits": args.splits,
+          "seeds": args.seeds, "families": args.families, "threads": args.threads,
+          "commit": _commit(), "cpu_count": os.cpu_count()})
+    with work_directory(args.keep) as work:
+        for part, run in (("a", part_a), ("b", part_b), ("c", part_c), ("d", part_d)):
+            if part in args.parts:
+                started = time.perf_counter()
+                run(args, work)
+                log(f"part {part} took {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def _commit() -> str | None:
+    head = Path(__file__).resolve().parents[1] / ".git" / "HEAD"
+    try:
+        reference = head.read_text().strip()
+        if reference.startswith("ref: "):
+            return (head.parent / reference[5:]).read_text().strip()[:12]
+        return reference[:12]
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
