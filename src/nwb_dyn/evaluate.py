@@ -89,7 +89,8 @@ def fit_metrics(
         targets=None if targets is None else targets[evaluation],
         decoder_training=decoder_training,
         reference_states=None if reference_states is None else reference_states[evaluation],
-        estimated_states=None if products.states is None else products.states[evaluation],
+        # padding read back from a file holds state -1; its reference is -1 (unlabelled) there, so any label does
+        estimated_states=None if products.states is None else np.where(recorded_bins, products.states, 0)[evaluation],
         generated=None if products.samples is None else products.samples.observations,
         forecasts=None if forecasts is None else {k: f[evaluation] for k, f in forecasts.k_step.items()},
         forward_counts=forward_counts,

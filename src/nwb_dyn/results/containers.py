@@ -57,28 +57,32 @@ def _compressed(array: np.ndarray, dtype: str) -> H5DataIO:
 class TimeBase:
     """Where the rows of every per-bin series sit in time.
 
-    order: (B,) windows in time order; timestamps: (B·T,) bin centres in seconds on the session clock;
-    bin_width_s: the bin width; regular: True when the timestamps are evenly spaced by ``bin_width_s``.
+    order: (B,) windows in time order; timestamps: (N,) bin centres in seconds on the session clock of the N bins
+    inside their windows (N = B·T unless short windows were padded: padding is not data and is never written);
+    bin_width_s: the bin width; regular: True when the timestamps are evenly spaced by ``bin_width_s``;
+    kept: (B·T,) bool, which bins of the time-ordered (B, T) windows are inside their window.
     """
 
     order: np.ndarray
     timestamps: np.ndarray
     bin_width_s: float
     regular: bool
+    kept: np.ndarray
 
     @classmethod
     def of(cls, data: NeuralData) -> TimeBase:
         """The time base of ``data``'s windows (bin centres, windows sorted by start time)."""
         order = np.argsort(data.window_intervals_s[:, 0], kind="stable")
-        timestamps = (data.bin_start_s[order] + data.bin_width_s / 2).reshape(-1)
+        kept = data.in_window[order].reshape(-1)
+        timestamps = (data.bin_start_s[order] + data.bin_width_s / 2).reshape(-1)[kept]
         steps = np.diff(timestamps)
         regular = bool(np.allclose(steps, data.bin_width_s, rtol=0.0, atol=1e-6 * data.bin_width_s))
-        return cls(order, timestamps, float(data.bin_width_s), regular)
+        return cls(order, timestamps, float(data.bin_width_s), regular, kept)
 
     def concatenate(self, per_window: np.ndarray) -> np.ndarray:
-        """(B, T, ...) → (B·T, ...) in time order."""
+        """(B, T, ...) → (N, ...): the bins inside their windows, in time order."""
         ordered = per_window[self.order]
-        return ordered.reshape(ordered.shape[0] * ordered.shape[1], *ordered.shape[2:])
+        return ordered.reshape(ordered.shape[0] * ordered.shape[1], *ordered.shape[2:])[self.kept]
 
     def clock(self, reference: TimeSeries | None) -> dict[str, Any]:
         """Time keyword arguments: ``starting_time``/``rate`` when regular, else timestamps (linked to ``reference``)."""
@@ -157,7 +161,7 @@ def state_segments(states: np.ndarray, data: NeuralData, time: TimeBase) -> Stat
         name="state_segments", description="Runs of bins in one discrete state, per window."
     )
     for window in time.order:
-        path = states[window]
+        path = states[window, : data.bins_of_data[window]]  # padding after a short window is not data
         starts = np.flatnonzero(np.r_[True, path[1:] != path[:-1]])
         stops = np.r_[starts[1:], len(path)] - 1
         for first, last in zip(starts, stops):

@@ -82,9 +82,21 @@ class FitResult:
     units_ids: np.ndarray | None = None
 
     def per_window(self, rows: np.ndarray) -> np.ndarray:
-        """(B·T, ...) → (B, T, ...): split a per-bin array back into the fitted windows (in time order)."""
+        """(N, ...) → (B, T, ...): split a per-bin array back into the fitted windows (in time order).
+
+        Windows shorter than the longest (short trials; their padding was never written) are padded again, with
+        NaN (floats) or -1 (integers), to T = the longest window's bins.
+        """
         num_windows = len(self.windows.start_s)
-        return rows.reshape(num_windows, rows.shape[0] // num_windows, *rows.shape[1:])
+        first = np.searchsorted(self.timestamps, self.windows.start_s)
+        lengths = np.searchsorted(self.timestamps, self.windows.stop_s) - first
+        if np.all(lengths == lengths[0]) and lengths.sum() == rows.shape[0]:
+            return rows.reshape(num_windows, rows.shape[0] // num_windows, *rows.shape[1:])
+        fill = np.nan if np.issubdtype(rows.dtype, np.floating) else -1
+        padded = np.full((num_windows, int(lengths.max()), *rows.shape[1:]), fill, dtype=rows.dtype)
+        for window, (start, length) in enumerate(zip(first, lengths)):
+            padded[window, :length] = rows[start : start + length]
+        return padded
 
     @cached_property
     def model(self) -> torch.nn.Module:
