@@ -65,7 +65,9 @@ def bits_per_spike(rates: np.ndarray, counts: np.ndarray) -> float:
     rates, counts: (B, T, D). 0 for the null model itself, > 0 when the rates predict better than it.
     """
     counts = np.asarray(counts, dtype=np.float64)
-    null = np.broadcast_to(np.nanmean(counts, axis=tuple(range(counts.ndim - 1)), keepdims=True), counts.shape)
+    null = np.broadcast_to(
+        np.nanmean(counts, axis=tuple(range(counts.ndim - 1)), keepdims=True), counts.shape
+    )
     gain = neg_log_likelihood(null, counts) - neg_log_likelihood(rates, counts)
     return float(gain / np.nansum(counts) / np.log(2.0))
 
@@ -110,16 +112,22 @@ def state_occupancy(states: np.ndarray, num_states: int) -> np.ndarray:
 def switch_times_s(states: np.ndarray, bin_width_s: float) -> list[np.ndarray]:
     """Per trial, the times (s from window start) of the bin edges where the state changes; states: (B, T)."""
     states = np.asarray(states)
-    return [np.flatnonzero(np.diff(row) != 0).astype(np.float64) * bin_width_s + bin_width_s for row in states]
+    return [
+        np.flatnonzero(np.diff(row) != 0).astype(np.float64) * bin_width_s + bin_width_s for row in states
+    ]
 
 
-def fraction_with_switch_near(states: np.ndarray, event_s: np.ndarray, bin_width_s: float, tolerance_s: float) -> float:
+def fraction_with_switch_near(
+    states: np.ndarray, event_s: np.ndarray, bin_width_s: float, tolerance_s: float
+) -> float:
     """Fraction of trials with a state switch within ±``tolerance_s`` of the trial's event.
 
     states: (B, T) int; event_s: (B,) event times in seconds from each window's start.
     """
     switches = switch_times_s(states, bin_width_s)
-    near = [bool(np.any(np.abs(times - event) <= tolerance_s + 1e-9)) for times, event in zip(switches, event_s)]
+    near = [
+        bool(np.any(np.abs(times - event) <= tolerance_s + 1e-9)) for times, event in zip(switches, event_s)
+    ]
     return float(np.mean(near))
 
 
@@ -143,7 +151,8 @@ def _sinusoid_residual(trajectory: np.ndarray, frequency: float) -> float:
     """Residual sum of squares of the least-squares fit of offset + sin + cos at ``frequency`` to every channel."""
     steps = np.arange(len(trajectory))
     design = np.stack(
-        [np.ones(len(steps)), np.sin(2 * np.pi * frequency * steps), np.cos(2 * np.pi * frequency * steps)], axis=1
+        [np.ones(len(steps)), np.sin(2 * np.pi * frequency * steps), np.cos(2 * np.pi * frequency * steps)],
+        axis=1,
     )
     _, residual, rank, _ = np.linalg.lstsq(design, trajectory, rcond=None)
     if rank < 3 or not len(residual):
@@ -187,7 +196,14 @@ def summary_statistics(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, dtype=np.float64)
     finite = array[np.isfinite(array)]
     if not len(finite):
-        return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan, "n": 0, "n_nan": len(array)}
+        return {
+            "mean": math.nan,
+            "std": math.nan,
+            "min": math.nan,
+            "max": math.nan,
+            "n": 0,
+            "n_nan": len(array),
+        }
     return {
         "mean": float(finite.mean()),
         "std": float(finite.std()),
@@ -225,7 +241,9 @@ class PoissonGLM:
         return np.exp(np.minimum(features @ self.weights + self.bias, MAX_LOG_RATE))
 
 
-def fit_poisson_glm(features: np.ndarray, counts: np.ndarray, alpha: float, max_iter: int = 100) -> PoissonGLM:
+def fit_poisson_glm(
+    features: np.ndarray, counts: np.ndarray, alpha: float, max_iter: int = 100
+) -> PoissonGLM:
     """Fit one Poisson GLM per output column, as scikit-learn's ``PoissonRegressor(alpha)`` does.
 
     Minimises, per output q, mean_n (μ_nq − y_nq η_nq) + α/2 ‖w_q‖² (= half the mean deviance plus the L2 penalty;
@@ -238,11 +256,15 @@ def fit_poisson_glm(features: np.ndarray, counts: np.ndarray, alpha: float, max_
     design = np.hstack([features, np.ones((num_samples, 1))])
     penalty = np.full(num_features + 1, alpha)
     penalty[-1] = 0.0
-    jitter = 1e-10 * np.eye(num_features + 1)  # keeps the Hessian invertible for collinear, unpenalised inputs
+    jitter = 1e-10 * np.eye(
+        num_features + 1
+    )  # keeps the Hessian invertible for collinear, unpenalised inputs
 
     def objective(coefficients: np.ndarray, target: np.ndarray) -> float:
         log_rates = np.minimum(design @ coefficients, MAX_LOG_RATE)
-        return float(np.mean(np.exp(log_rates) - target * log_rates) + 0.5 * np.sum(penalty * coefficients**2))
+        return float(
+            np.mean(np.exp(log_rates) - target * log_rates) + 0.5 * np.sum(penalty * coefficients**2)
+        )
 
     solutions = []
     for target in counts.T:
@@ -306,7 +328,10 @@ def smoothing_glm_rates(
 
 def trial_folds(num_trials: int, num_folds: int, seed: int) -> list[np.ndarray]:
     """A seeded partition of trial indices into ``num_folds`` folds."""
-    return [np.sort(fold) for fold in np.array_split(np.random.default_rng(seed).permutation(num_trials), num_folds)]
+    return [
+        np.sort(fold)
+        for fold in np.array_split(np.random.default_rng(seed).permutation(num_trials), num_folds)
+    ]
 
 
 def smoothing_glm_baseline(
@@ -434,7 +459,9 @@ def gpfa_baseline(
             inner = np.setdiff1d(np.arange(len(train_heldin)), fold)
             glm = fit_poisson_glm(_flat(train_rates[inner]), _flat(train_heldout[inner]), alpha)
             predicted = np.clip(glm.predict(_flat(train_rates[fold])), ZERO_RATE_FLOOR, 1e20)
-            fold_scores.append(bits_per_spike(predicted.reshape(train_heldout[fold].shape), train_heldout[fold]))
+            fold_scores.append(
+                bits_per_spike(predicted.reshape(train_heldout[fold].shape), train_heldout[fold])
+            )
         scores[alpha] = float(np.mean(fold_scores))
     alpha_heldout = max(scores, key=scores.get)
     glm = fit_poisson_glm(_flat(train_rates), _flat(train_heldout), alpha_heldout)
@@ -442,8 +469,12 @@ def gpfa_baseline(
     return BaselinePrediction(
         heldin_rates=eval_rates,
         heldout_rates=eval_heldout_rates.reshape(len(eval_heldin), num_bins, -1),
-        choice={"latent_dim": latent_dim, "alpha_heldin": alpha_heldin, "alpha_heldout": alpha_heldout,
-                "cv_co_bps": scores[alpha_heldout]},
+        choice={
+            "latent_dim": latent_dim,
+            "alpha_heldin": alpha_heldin,
+            "alpha_heldout": alpha_heldout,
+            "cv_co_bps": scores[alpha_heldout],
+        },
         fit_s=time.perf_counter() - started,
     )
 
@@ -463,7 +494,9 @@ class PoissonHMM:
     def log_emissions(self, counts: np.ndarray) -> np.ndarray:
         """counts (B, T, D) → log p(y_t | state k): (B, T, K)."""
         log_rates = np.log(self.rates)
-        return counts @ log_rates.T - self.rates.sum(axis=1) - gammaln(counts + 1.0).sum(axis=-1, keepdims=True)
+        return (
+            counts @ log_rates.T - self.rates.sum(axis=1) - gammaln(counts + 1.0).sum(axis=-1, keepdims=True)
+        )
 
     def posterior(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Forward–backward: state marginals (B, T, K), pair marginals summed over time (B, K, K), log p(y)."""
@@ -486,7 +519,9 @@ def _forward_backward(
         alpha[:, t] = logsumexp(alpha[:, t - 1, :, None] + log_transition, axis=1) + log_emissions[:, t]
     beta = np.zeros_like(log_emissions)
     for t in range(num_bins - 2, -1, -1):
-        beta[:, t] = logsumexp(log_transition + (log_emissions[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+        beta[:, t] = logsumexp(
+            log_transition + (log_emissions[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2
+        )
     log_evidence = logsumexp(alpha[:, -1], axis=1)
     marginals = np.exp(alpha + beta - log_evidence[:, None, None])
     pairs = np.zeros((num_trials, num_states, num_states))
@@ -498,7 +533,9 @@ def _forward_backward(
     return marginals, pairs, float(log_evidence.sum())
 
 
-def _kmeans_rates(counts: np.ndarray, num_states: int, rng: np.random.Generator, iterations: int = 20) -> np.ndarray:
+def _kmeans_rates(
+    counts: np.ndarray, num_states: int, rng: np.random.Generator, iterations: int = 20
+) -> np.ndarray:
     """Initial state rates (K, D): k-means (Lloyd) of the bins' counts from a random choice of K bins."""
     bins = _flat(counts)
     centres = bins[rng.choice(len(bins), size=num_states, replace=False)] + 0.1
@@ -536,7 +573,9 @@ def fit_poisson_hmm(
         for _ in range(max_iterations):
             marginals, pairs, log_likelihood = model.posterior(counts)
             occupancy = marginals.sum(axis=(0, 1))
-            rates = np.maximum(np.einsum("btk,btd->kd", marginals, counts) / np.maximum(occupancy, 1e-12)[:, None], 1e-6)
+            rates = np.maximum(
+                np.einsum("btk,btd->kd", marginals, counts) / np.maximum(occupancy, 1e-12)[:, None], 1e-6
+            )
             transition = pairs.sum(axis=0) + 1e-12
             transition /= transition.sum(axis=1, keepdims=True)
             initial = marginals[:, 0].mean(axis=0) + 1e-12

@@ -94,7 +94,9 @@ def _finite(value: float) -> float | None:
 # ---------------------------------------------------------------------------------------------------- the user path
 
 
-def default_fit(source: Path, model: str, out: Path, **data_options: Any) -> tuple[Any, dict[str, Any], float]:
+def default_fit(
+    source: Path, model: str, out: Path, **data_options: Any
+) -> tuple[Any, dict[str, Any], float]:
     """``nwb_dyn.fit`` with default options plus ``data_options``; the result read back, the summary, wall seconds.
 
     The wall time covers everything a user waits for (extraction, training, posterior, analysis, writing).
@@ -143,7 +145,9 @@ def read_units(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     return ids, [times[a:b] for a, b in zip(starts, ends)]
 
 
-def bin_spikes(spike_times: list[np.ndarray], window_starts_s: np.ndarray, num_bins: int, bin_width_s: float) -> np.ndarray:
+def bin_spikes(
+    spike_times: list[np.ndarray], window_starts_s: np.ndarray, num_bins: int, bin_width_s: float
+) -> np.ndarray:
     """Counts (B, T, D): spikes of each unit in ``num_bins`` bins from each window start (numpy.histogram)."""
     counts = np.zeros((len(window_starts_s), num_bins, len(spike_times)))
     for unit, times in enumerate(spike_times):
@@ -176,7 +180,9 @@ def write_split_copy(source: Path, destination: Path, held_out: np.ndarray, eval
     os.chmod(destination, 0o644)
     with h5py.File(destination, "r+") as file:
         if file["units/heldout"].shape != held_out.shape:
-            raise ValueError(f"{source}: units/heldout has shape {file['units/heldout'].shape}, split {held_out.shape}")
+            raise ValueError(
+                f"{source}: units/heldout has shape {file['units/heldout'].shape}, split {held_out.shape}"
+            )
         file["units/heldout"][...] = held_out
         labels = np.array(["val" if flag else "train" for flag in evaluated], dtype=object)
         file["intervals/trials/split"][...] = labels
@@ -193,11 +199,15 @@ def mc_maze_counts() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return ids, bin_spikes(spike_times, starts, num_bins, BIN_WIDTH_S), starts, onset - starts
 
 
-def rates_by_trial(result: Any, unit_ids: np.ndarray, num_trials: int, window_starts: np.ndarray) -> np.ndarray:
+def rates_by_trial(
+    result: Any, unit_ids: np.ndarray, num_trials: int, window_starts: np.ndarray
+) -> np.ndarray:
     """The result's rates as (B, T, D) in trial order and the benchmark's unit order; checks the windows match."""
     rates, trials, _ = result_windows(result)
     if len(trials) != num_trials or not np.allclose(result.windows.start_s, window_starts[trials], atol=1e-6):
-        raise RuntimeError(f"{result.path}: fitted windows differ from the benchmark's (-250..+450 ms at move onset)")
+        raise RuntimeError(
+            f"{result.path}: fitted windows differ from the benchmark's (-250..+450 ms at move onset)"
+        )
     column = {int(unit): index for index, unit in enumerate(result.channel_ids)}
     ordered = np.empty_like(rates)
     ordered[trials] = rates
@@ -213,7 +223,8 @@ def co_smoothing_scores(
         "heldin_bps": _finite(baselines.bits_per_spike(heldin_rates, heldin)),
         "mean_rate_r": _finite(
             baselines.mean_rate_correlation(
-                np.concatenate([heldin_rates, heldout_rates], axis=-1), np.concatenate([heldin, heldout], axis=-1)
+                np.concatenate([heldin_rates, heldout_rates], axis=-1),
+                np.concatenate([heldin, heldout], axis=-1),
             )
         ),
     }
@@ -241,10 +252,17 @@ def part_a(args: argparse.Namespace, work: Path) -> None:
         held_out, evaluated = make_split(len(unit_ids), len(counts), split)
         split_dir = work / f"a_split{split}"
         split_dir.mkdir(parents=True, exist_ok=True)
-        source = write_split_copy(MC_MAZE_SMALL, split_dir / "sub-Jenkins_ses-small_desc-split_ecephys.nwb", held_out, evaluated)
+        source = write_split_copy(
+            MC_MAZE_SMALL, split_dir / "sub-Jenkins_ses-small_desc-split_ecephys.nwb", held_out, evaluated
+        )
         train, test = counts[~evaluated], counts[evaluated]
-        base = {"part": "a", "split": split, "split_seed": SPLIT_SEED_BASE + split,
-                "held_out_units": int(held_out.sum()), "eval_trials": int(evaluated.sum())}
+        base = {
+            "part": "a",
+            "split": split,
+            "split_seed": SPLIT_SEED_BASE + split,
+            "held_out_units": int(held_out.sum()),
+            "eval_trials": int(evaluated.sum()),
+        }
 
         def record(method: str, values: dict[str, Any], base: dict[str, Any] = base) -> None:
             entry = {**base, "method": method, **values}
@@ -253,27 +271,54 @@ def part_a(args: argparse.Namespace, work: Path) -> None:
 
         log(f"split {split}: smoothing + GLM")
         smooth = baselines.smoothing_glm_baseline(
-            train[..., ~held_out], train[..., held_out], test[..., ~held_out], BIN_WIDTH_S, seed=SPLIT_SEED_BASE + split
+            train[..., ~held_out],
+            train[..., held_out],
+            test[..., ~held_out],
+            BIN_WIDTH_S,
+            seed=SPLIT_SEED_BASE + split,
         )
-        record("smoothing_glm", {**co_smoothing_scores(smooth.heldin_rates, smooth.heldout_rates,
-                                                        test[..., ~held_out], test[..., held_out]),
-                                 "fit_wall_s": round(smooth.fit_s, 2), "choice": smooth.choice,
-                                 "note": "held-in rates are the smoothed spikes themselves (NLB's output)"})
+        record(
+            "smoothing_glm",
+            {
+                **co_smoothing_scores(
+                    smooth.heldin_rates, smooth.heldout_rates, test[..., ~held_out], test[..., held_out]
+                ),
+                "fit_wall_s": round(smooth.fit_s, 2),
+                "choice": smooth.choice,
+                "note": "held-in rates are the smoothed spikes themselves (NLB's output)",
+            },
+        )
         if not args.no_gpfa:
             log(f"split {split}: GPFA ({args.gpfa_latents} latents)")
             gpfa = baselines.gpfa_baseline(
-                train[..., ~held_out], train[..., held_out], test[..., ~held_out], BIN_WIDTH_S, args.gpfa_latents,
+                train[..., ~held_out],
+                train[..., held_out],
+                test[..., ~held_out],
+                BIN_WIDTH_S,
+                args.gpfa_latents,
                 seed=SPLIT_SEED_BASE + split,
             )
-            record("gpfa", {**co_smoothing_scores(gpfa.heldin_rates, gpfa.heldout_rates,
-                                                   test[..., ~held_out], test[..., held_out]),
-                            "fit_wall_s": round(gpfa.fit_s, 2), "choice": gpfa.choice})
+            record(
+                "gpfa",
+                {
+                    **co_smoothing_scores(
+                        gpfa.heldin_rates, gpfa.heldout_rates, test[..., ~held_out], test[..., held_out]
+                    ),
+                    "fit_wall_s": round(gpfa.fit_s, 2),
+                    "choice": gpfa.choice,
+                },
+            )
         log(f"split {split}: 3-state Poisson HMM on held-in counts")
         started = time.perf_counter()
         hmm = baselines.fit_poisson_hmm(counts[..., ~held_out], 3, seed=SPLIT_SEED_BASE + split)
         hmm_states = hmm.most_likely_states(counts[..., ~held_out])
-        record("poisson_hmm_k3", {**switching_facts(hmm_states, 3, onset_s, SPLIT_SEED_BASE + split),
-                                  "fit_wall_s": round(time.perf_counter() - started, 2)})
+        record(
+            "poisson_hmm_k3",
+            {
+                **switching_facts(hmm_states, 3, onset_s, SPLIT_SEED_BASE + split),
+                "fit_wall_s": round(time.perf_counter() - started, 2),
+            },
+        )
         for family in args.families:
             options: dict[str, Any] = {"bin_width": BIN_WIDTH_S, "align": ALIGN, "window": list(WINDOW_S)}
             if family == "srnn":
@@ -282,11 +327,23 @@ def part_a(args: argparse.Namespace, work: Path) -> None:
             result, summary, wall_s = default_fit(source, family, split_dir / f"fit_{family}", **options)
             rates = rates_by_trial(result, unit_ids, len(counts), starts)
             if not np.array_equal(result.windows.split[np.argsort(result.windows.trial)] == "val", evaluated):
-                raise RuntimeError(f"{result.path}: the fit's val windows are not the split's evaluation trials")
-            values = {**co_smoothing_scores(rates[evaluated][..., ~held_out], rates[evaluated][..., held_out],
-                                            test[..., ~held_out], test[..., held_out]),
-                      "heldin_bps_all_trials": _finite(baselines.bits_per_spike(rates[..., ~held_out], counts[..., ~held_out])),
-                      "fit_wall_s": round(wall_s, 2), "options": options, **_training_facts(summary)}
+                raise RuntimeError(
+                    f"{result.path}: the fit's val windows are not the split's evaluation trials"
+                )
+            values = {
+                **co_smoothing_scores(
+                    rates[evaluated][..., ~held_out],
+                    rates[evaluated][..., held_out],
+                    test[..., ~held_out],
+                    test[..., held_out],
+                ),
+                "heldin_bps_all_trials": _finite(
+                    baselines.bits_per_spike(rates[..., ~held_out], counts[..., ~held_out])
+                ),
+                "fit_wall_s": round(wall_s, 2),
+                "options": options,
+                **_training_facts(summary),
+            }
             if family == "srnn":
                 order = np.argsort(result.windows.trial)
                 states = result.per_window(result.states)[order]
@@ -297,13 +354,23 @@ def part_a(args: argparse.Namespace, work: Path) -> None:
     summary: dict[str, Any] = {"part": "a", "summary": True, "splits": args.splits}
     for method, entries in records.items():
         summary[method] = {
-            key: baselines.summary_statistics([entry[key] if entry[key] is not None else math.nan for entry in entries])
-            for key in ("co_bps", "heldin_bps", "mean_rate_r", "fit_wall_s", "switch_near_onset_fraction",
-                        "switch_chance_fraction")
+            key: baselines.summary_statistics(
+                [entry[key] if entry[key] is not None else math.nan for entry in entries]
+            )
+            for key in (
+                "co_bps",
+                "heldin_bps",
+                "mean_rate_r",
+                "fit_wall_s",
+                "switch_near_onset_fraction",
+                "switch_chance_fraction",
+            )
             if key in entries[0]
         }
         if "occupancy" in entries[0]:
-            summary[method]["min_occupancy"] = baselines.summary_statistics([min(e["occupancy"]) for e in entries])
+            summary[method]["min_occupancy"] = baselines.summary_statistics(
+                [min(e["occupancy"]) for e in entries]
+            )
     emit(summary)
 
 
@@ -360,27 +427,49 @@ def part_b(args: argparse.Namespace, work: Path) -> None:
                 units, rate_hz = 40, 30.0
             counts, _ = poisson_spikes_from_latents(latents, units, BIN_WIDTH_S, rate_hz, seed)
             folder = work / f"b_{system}_{seed}"
-            source = write_spiking_session(folder / f"sub-sim_ses-{system}_ecephys.nwb", counts, BIN_WIDTH_S,
-                                           latents, states, seed=seed)
+            source = write_spiking_session(
+                folder / f"sub-sim_ses-{system}_ecephys.nwb", counts, BIN_WIDTH_S, latents, states, seed=seed
+            )
             options = {"bin_width": BIN_WIDTH_S, "states": num_states}
             log(f"(b) {system} seed {seed}: nwb_dyn.fit srnn {options}")
             result, summary, wall_s = default_fit(source, "srnn", folder / "fit", **options)
             found = result.per_window(result.states)[np.argsort(result.windows.trial)]
             if found.shape != states.shape:
-                raise RuntimeError(f"{result.path}: states {found.shape} do not line up with the truth {states.shape}")
+                raise RuntimeError(
+                    f"{result.path}: states {found.shape} do not line up with the truth {states.shape}"
+                )
             accuracy = baselines.matched_state_accuracy(states, found)
             hmm = baselines.fit_poisson_hmm(counts, num_states, seed=seed)
             hmm_accuracy = baselines.matched_state_accuracy(states, hmm.most_likely_states(counts))
             accuracies.setdefault(system, []).append(accuracy)
             accuracies.setdefault(f"{system}_poisson_hmm", []).append(hmm_accuracy)
-            emit({"part": "b", "system": system, "seed": seed, "num_states": num_states, "trials": 16, "steps": 200,
-                  "units": units, "state_accuracy": _finite(accuracy), "poisson_hmm_state_accuracy": _finite(hmm_accuracy),
-                  "occupancy": [round(float(v), 4) for v in baselines.state_occupancy(found, num_states)],
-                  "fit_wall_s": round(wall_s, 2), "options": options, **_training_facts(summary)})
+            emit(
+                {
+                    "part": "b",
+                    "system": system,
+                    "seed": seed,
+                    "num_states": num_states,
+                    "trials": 16,
+                    "steps": 200,
+                    "units": units,
+                    "state_accuracy": _finite(accuracy),
+                    "poisson_hmm_state_accuracy": _finite(hmm_accuracy),
+                    "occupancy": [round(float(v), 4) for v in baselines.state_occupancy(found, num_states)],
+                    "fit_wall_s": round(wall_s, 2),
+                    "options": options,
+                    **_training_facts(summary),
+                }
+            )
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
-    emit({"part": "b", "summary": True, "seeds": args.seeds,
-          **{name: baselines.summary_statistics(values) for name, values in accuracies.items()}})
+    emit(
+        {
+            "part": "b",
+            "summary": True,
+            "seeds": args.seeds,
+            **{name: baselines.summary_statistics(values) for name, values in accuracies.items()},
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- (c) teachers
@@ -401,11 +490,19 @@ def write_continuous_session(path: Path, observations: np.ndarray, step_s: float
         session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
         session_id="teacher",
     )
-    nwbfile.subject = Subject(subject_id="teacher", species="Mus musculus", sex="U", age="P90D",
-                              description="A simulated subject.")
-    nwbfile.add_acquisition(TimeSeries(name=name, data=observations.reshape(-1, observations.shape[-1]),
-                                       unit="a.u.", rate=1.0 / step_s, starting_time=0.0,
-                                       description="Teacher currents plus Gaussian noise."))
+    nwbfile.subject = Subject(
+        subject_id="teacher", species="Mus musculus", sex="U", age="P90D", description="A simulated subject."
+    )
+    nwbfile.add_acquisition(
+        TimeSeries(
+            name=name,
+            data=observations.reshape(-1, observations.shape[-1]),
+            unit="a.u.",
+            rate=1.0 / step_s,
+            starting_time=0.0,
+            description="Teacher currents plus Gaussian noise.",
+        )
+    )
     for trial in range(num_trials):
         nwbfile.add_trial(start_time=trial * num_steps * step_s, stop_time=(trial + 1) * num_steps * step_s)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -431,8 +528,12 @@ def part_c(args: argparse.Namespace, work: Path) -> None:
             _, observations = teacher.generate(gaussian_trials, 75, generator=generator)
             _, reference = teacher.generate(200, 75, generator=generator)
         folder = work / f"c_gaussian_{seed}"
-        source = write_continuous_session(folder / "sub-teacher_ses-gauss_ecephys.nwb", observations.numpy(),
-                                          TEACHER_STEP_S, "teacher_currents")
+        source = write_continuous_session(
+            folder / "sub-teacher_ses-gauss_ecephys.nwb",
+            observations.numpy(),
+            TEACHER_STEP_S,
+            "teacher_currents",
+        )
         options = {"series": "teacher_currents", "bin_width": TEACHER_STEP_S}
         log(f"(c) Gaussian teacher seed {seed}: nwb_dyn.fit lowrank {options}")
         result, summary, wall_s = default_fit(source, "lowrank", folder / "fit", **options)
@@ -445,40 +546,77 @@ def part_c(args: argparse.Namespace, work: Path) -> None:
             student_roughness = baselines.roughness(samples)
         error = student_period / teacher_period - 1
         results.setdefault("gaussian_period_relative_error", []).append(error)
-        emit({"part": "c", "teacher": "osc_rnn_N20_rank2", "obs": "gaussian", "seed": seed, "trials": gaussian_trials,
-              "steps": 75, "teacher_samples_median_period_steps": _finite(teacher_period),
-              "teacher_noise_free_period_steps": _finite(teacher_period_steps(teacher)),
-              "student_samples_median_period_steps": _finite(student_period),
-              "period_relative_error": _finite(error), "within_5pct": bool(abs(error) <= 0.05),
-              "teacher_roughness": _finite(baselines.roughness(reference.numpy())),
-              "student_roughness": _finite(student_roughness),
-              "fit_wall_s": round(wall_s, 2), "options": options, **_training_facts(summary)})
+        emit(
+            {
+                "part": "c",
+                "teacher": "osc_rnn_N20_rank2",
+                "obs": "gaussian",
+                "seed": seed,
+                "trials": gaussian_trials,
+                "steps": 75,
+                "teacher_samples_median_period_steps": _finite(teacher_period),
+                "teacher_noise_free_period_steps": _finite(teacher_period_steps(teacher)),
+                "student_samples_median_period_steps": _finite(student_period),
+                "period_relative_error": _finite(error),
+                "within_5pct": bool(abs(error) <= 0.05),
+                "teacher_roughness": _finite(baselines.roughness(reference.numpy())),
+                "student_roughness": _finite(student_roughness),
+                "fit_wall_s": round(wall_s, 2),
+                "options": options,
+                **_training_facts(summary),
+            }
+        )
 
         teacher = load_teacher(TEACHERS / "osc_rnn_poisson_N40_rank2.npz", "poisson").eval()
         with torch.no_grad():
             latents, counts = teacher.generate(poisson_trials, 200, generator=generator)
             true_rates = teacher.rates(latents).numpy()
         folder = work / f"c_poisson_{seed}"
-        source = write_spiking_session(folder / "sub-teacher_ses-poisson_ecephys.nwb",
-                                       counts.numpy().astype(np.int64), TEACHER_STEP_S, latents.numpy(), seed=seed)
+        source = write_spiking_session(
+            folder / "sub-teacher_ses-poisson_ecephys.nwb",
+            counts.numpy().astype(np.int64),
+            TEACHER_STEP_S,
+            latents.numpy(),
+            seed=seed,
+        )
         options = {"bin_width": TEACHER_STEP_S}
         log(f"(c) Poisson teacher seed {seed}: nwb_dyn.fit lowrank {options}")
         result, summary, wall_s = default_fit(source, "lowrank", folder / "fit", **options)
         rates = result.per_window(result.rates)[np.argsort(result.windows.trial)]
         if rates.shape != true_rates.shape:
-            raise RuntimeError(f"{result.path}: rates {rates.shape} do not line up with the teacher's {true_rates.shape}")
+            raise RuntimeError(
+                f"{result.path}: rates {rates.shape} do not line up with the teacher's {true_rates.shape}"
+            )
         r = float(np.corrcoef(rates.reshape(-1), true_rates.reshape(-1))[0, 1])
         results.setdefault("poisson_rates_r", []).append(r)
-        emit({"part": "c", "teacher": "osc_rnn_poisson_N40_rank2", "obs": "poisson", "seed": seed,
-              "trials": poisson_trials, "steps": 200, "rates_r": _finite(r), "at_least_0.95": bool(r >= 0.95),
-              "heldin_bps": _finite(baselines.bits_per_spike(rates, counts.numpy())),
-              "true_rates_heldin_bps": _finite(baselines.bits_per_spike(true_rates, counts.numpy())),
-              "fit_wall_s": round(wall_s, 2), "options": options, **_training_facts(summary)})
+        emit(
+            {
+                "part": "c",
+                "teacher": "osc_rnn_poisson_N40_rank2",
+                "obs": "poisson",
+                "seed": seed,
+                "trials": poisson_trials,
+                "steps": 200,
+                "rates_r": _finite(r),
+                "at_least_0.95": bool(r >= 0.95),
+                "heldin_bps": _finite(baselines.bits_per_spike(rates, counts.numpy())),
+                "true_rates_heldin_bps": _finite(baselines.bits_per_spike(true_rates, counts.numpy())),
+                "fit_wall_s": round(wall_s, 2),
+                "options": options,
+                **_training_facts(summary),
+            }
+        )
         if not args.keep:
             shutil.rmtree(work / f"c_gaussian_{seed}", ignore_errors=True)
             shutil.rmtree(folder, ignore_errors=True)
-    emit({"part": "c", "summary": True, "seeds": args.seeds,
-          **{name: baselines.summary_statistics(values) for name, values in results.items()}})
+    emit(
+        {
+            "part": "c",
+            "summary": True,
+            "seeds": args.seeds,
+            **{name: baselines.summary_statistics(values) for name, values in results.items()},
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- (d) DANDI 000207
@@ -491,12 +629,23 @@ def part_d(args: argparse.Namespace, work: Path) -> None:
         result, summary, wall_s = default_fit(DANDI_000207, family, work / f"d_{family}")
         rates = result.per_window(result.rates)
         order = [int(np.flatnonzero(unit_ids == channel)[0]) for channel in result.channel_ids]
-        counts = bin_spikes([spike_times[i] for i in order], result.windows.start_s, rates.shape[1], BIN_WIDTH_S)
-        emit({"part": "d", "session": "000207 sub-4 ses-4", "method": f"nwb_dyn_{family}",
-              "windows": int(rates.shape[0]), "bins_per_window": int(rates.shape[1]), "units": int(rates.shape[2]),
-              "heldin_bps": _finite(baselines.bits_per_spike(rates, counts)),
-              "mean_rate_r": _finite(baselines.mean_rate_correlation(rates, counts)),
-              "fit_wall_s": round(wall_s, 2), **_training_facts(summary)})
+        counts = bin_spikes(
+            [spike_times[i] for i in order], result.windows.start_s, rates.shape[1], BIN_WIDTH_S
+        )
+        emit(
+            {
+                "part": "d",
+                "session": "000207 sub-4 ses-4",
+                "method": f"nwb_dyn_{family}",
+                "windows": int(rates.shape[0]),
+                "bins_per_window": int(rates.shape[1]),
+                "units": int(rates.shape[2]),
+                "heldin_bps": _finite(baselines.bits_per_spike(rates, counts)),
+                "mean_rate_r": _finite(baselines.mean_rate_correlation(rates, counts)),
+                "fit_wall_s": round(wall_s, 2),
+                **_training_facts(summary),
+            }
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- main
@@ -513,13 +662,19 @@ def work_directory(keep: Path | None) -> Iterator[Path]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--parts", default="abcd", help="which parts to run, e.g. 'a' or 'bc' (default abcd)")
     parser.add_argument("--quick", action="store_true", help="1 split, 1 seed, fewer systems and trials")
     parser.add_argument("--splits", type=int, help="MC_Maze_Small random splits (default 5; --quick 1)")
-    parser.add_argument("--seeds", type=int, help="simulation seeds per system in (b) and (c) (default 3; --quick 1)")
+    parser.add_argument(
+        "--seeds", type=int, help="simulation seeds per system in (b) and (c) (default 3; --quick 1)"
+    )
     parser.add_argument("--families", default="lowrank,srnn", help="nwb-dyn families for (a) and (d)")
-    parser.add_argument("--gpfa-latents", type=int, default=18, help="GPFA latents (NLB's MC_Maze_Small choice)")
+    parser.add_argument(
+        "--gpfa-latents", type=int, default=18, help="GPFA latents (NLB's MC_Maze_Small choice)"
+    )
     parser.add_argument("--no-gpfa", action="store_true", help="skip GPFA (when elephant is not installed)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--keep", type=Path, help="keep the split copies and fits in this folder")
@@ -534,9 +689,19 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    emit({"benchmark": "validity", "parts": args.parts, "quick": args.quick, "splits": args.splits,
-          "seeds": args.seeds, "families": args.families, "threads": args.threads,
-          "commit": _commit(), "cpu_count": os.cpu_count()})
+    emit(
+        {
+            "benchmark": "validity",
+            "parts": args.parts,
+            "quick": args.quick,
+            "splits": args.splits,
+            "seeds": args.seeds,
+            "families": args.families,
+            "threads": args.threads,
+            "commit": _commit(),
+            "cpu_count": os.cpu_count(),
+        }
+    )
     with work_directory(args.keep) as work:
         for part, run in (("a", part_a), ("b", part_b), ("c", part_c), ("d", part_d)):
             if part in args.parts:

@@ -51,7 +51,9 @@ def test_scores_agree_with_the_package_metrics():
 
     counts, rates = _latent_population(1)
     held_out = np.arange(counts.shape[-1]) % 3 == 0
-    assert baselines.co_bps(rates, counts, held_out) == pytest.approx(co_bps(counts, rates, held_out), rel=1e-10)
+    assert baselines.co_bps(rates, counts, held_out) == pytest.approx(
+        co_bps(counts, rates, held_out), rel=1e-10
+    )
 
 
 def test_poisson_glm_recovers_known_weights():
@@ -72,8 +74,12 @@ def test_smoothing_glm_beats_constant_on_held_out_units():
     held_out = np.arange(counts.shape[-1]) < 6
     train, test = counts[:60], counts[60:]
     prediction = baselines.smoothing_glm_baseline(
-        train[..., ~held_out], train[..., held_out], test[..., ~held_out], bin_width_s=0.02,
-        sds_s=(0.04, 0.06), alphas=(0.01, 0.1),
+        train[..., ~held_out],
+        train[..., held_out],
+        test[..., ~held_out],
+        bin_width_s=0.02,
+        sds_s=(0.04, 0.06),
+        alphas=(0.01, 0.1),
     )
     score = baselines.co_bps(prediction.heldout_rates, test[..., held_out], np.ones(6, dtype=bool))
     truth = baselines.co_bps(rates[60:, :, held_out], test[..., held_out], np.ones(6, dtype=bool))
@@ -103,7 +109,10 @@ def test_poisson_hmm_recovers_planted_states():
     hmm = baselines.fit_poisson_hmm(counts, 3, seed=0)
     found = hmm.most_likely_states(counts)
     assert baselines.matched_state_accuracy(states, found) > 0.95
-    assert baselines.matched_state_accuracy(states, np.random.default_rng(0).integers(3, size=states.shape)) < 0.5
+    assert (
+        baselines.matched_state_accuracy(states, np.random.default_rng(0).integers(3, size=states.shape))
+        < 0.5
+    )
 
 
 def test_forward_backward_marginals_match_enumeration():
@@ -115,7 +124,9 @@ def test_forward_backward_marginals_match_enumeration():
     paths = np.array(np.meshgrid(*[[0, 1]] * 4, indexing="ij")).reshape(4, -1).T
     weights = np.array(
         [
-            initial[p[0]] * np.prod(transition[p[:-1], p[1:]]) * np.exp(log_emissions[0, np.arange(4), p].sum())
+            initial[p[0]]
+            * np.prod(transition[p[:-1], p[1:]])
+            * np.exp(log_emissions[0, np.arange(4), p].sum())
             for p in paths
         ]
     )
@@ -148,11 +159,15 @@ def test_period_estimate_reads_a_known_oscillation():
 
 def test_gpfa_baseline_predicts_held_out_units():
     pytest.importorskip("elephant", reason="GPFA needs the bench extra: pip install -e .[bench]")
-    counts, rates = _latent_population(6, trials=30, bins=20, units=12)
+    counts, _ = _latent_population(6, trials=30, bins=20, units=12)
     held_out = np.arange(12) < 3
     train, test = counts[:24], counts[24:]
     prediction = baselines.gpfa_baseline(
-        train[..., ~held_out], train[..., held_out], test[..., ~held_out], bin_width_s=0.02, latent_dim=2,
+        train[..., ~held_out],
+        train[..., held_out],
+        test[..., ~held_out],
+        bin_width_s=0.02,
+        latent_dim=2,
         em_max_iters=50,
     )
     assert prediction.heldout_rates.shape == (6, 20, 3)
