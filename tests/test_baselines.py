@@ -172,3 +172,34 @@ def test_gpfa_baseline_predicts_held_out_units():
     )
     assert prediction.heldout_rates.shape == (6, 20, 3)
     assert baselines.co_bps(prediction.heldout_rates, test[..., held_out], np.ones(3, dtype=bool)) > 0.05
+
+
+MC_MAZE_SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "mc_maze_small"
+MC_MAZE_SMALL_FILE = MC_MAZE_SMALL / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+
+
+@pytest.mark.skipif(not MC_MAZE_SMALL_FILE.is_file(), reason="needs ../shared/data/mc_maze_small")
+def test_validity_split_reaches_nwb_dyn_unchanged(tmp_path):
+    """The benchmark's split, written into a copy, is the split nwb-dyn's extractor uses; the source is untouched."""
+    import validity
+    from pynwb import NWBHDF5IO
+
+    from nwb_dyn.config import DataConfig
+    from nwb_dyn.extract import extract_neural_data
+
+    before = MC_MAZE_SMALL_FILE.read_bytes()
+    held_out, evaluated = validity.make_split(107, 100, split=3)
+    assert held_out.sum() == 27 and evaluated.sum() == 20
+    assert not np.array_equal(held_out, validity.make_split(107, 100, split=4)[0])
+    copy = validity.write_split_copy(MC_MAZE_SMALL_FILE, tmp_path / "split.nwb", held_out, evaluated)
+    assert MC_MAZE_SMALL_FILE.read_bytes() == before
+    settings = DataConfig(bin_width_s=0.02, align="move_onset_time", window_s=[-0.25, 0.45])
+    with NWBHDF5IO(str(copy), mode="r", load_namespaces=True) as io:
+        data = extract_neural_data(io.read(), settings, 0, str(copy))
+    np.testing.assert_array_equal(data.held_out, held_out)
+    np.testing.assert_array_equal(data.split[np.argsort(data.trial_ids)] == "val", evaluated)
+    unit_ids, counts, starts, _ = validity.mc_maze_counts()
+    order = np.argsort(data.trial_ids)
+    np.testing.assert_array_equal(data.channel_ids, unit_ids)
+    np.testing.assert_allclose(data.bin_start_s[order, 0], starts, atol=1e-9)
+    assert np.abs(data.values[order] - counts).sum() <= 2  # spikes exactly on a bin edge may fall either side
