@@ -137,7 +137,8 @@ def search_fixed_points(
             reason = f"exact walk predicted {cost.seconds:.3g} s > budget ({cost.regions:.3g} regions)"
     elif method == "numeric":
         reason = "requested"
-    remaining_s = max(0.1 * budget_s, budget_s - (time.perf_counter() - started))
+    # the descent gets what the prediction left of the budget, less a fifth for merging, polishing and eigenvalues
+    remaining_s = 0.8 * max(0.1 * budget_s, budget_s - (time.perf_counter() - started))
     return _numeric(
         decay,
         *arrays,

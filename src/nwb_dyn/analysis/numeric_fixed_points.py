@@ -190,9 +190,10 @@ def _levenberg_marquardt(
         if deadline is not None and time.perf_counter() > deadline:
             return z, speed, True
         slope = jacobian[moving] - identity  # ∂g/∂z
-        normal = np.einsum("pkr,pks->prs", slope, slope)
+        slope_t = slope.transpose(0, 2, 1)
+        normal = slope_t @ slope  # batched BLAS: einsum's loop took most of the time at R = 36
         scale = np.trace(normal, axis1=1, axis2=2)[:, None, None] / z.shape[1] + 1e-30
-        gradient = np.einsum("pkr,pk->pr", slope, residual[moving])
+        gradient = (slope_t @ residual[moving][..., None])[..., 0]
         step = -np.linalg.solve(normal + damping[moving, None, None] * scale * identity, gradient[..., None])[
             ..., 0
         ]
@@ -215,12 +216,14 @@ def _levenberg_marquardt(
 def _merge(z: np.ndarray, speed: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
     """Keep one point (the slowest) of every group closer than ``tolerance`` (1 + ‖z‖); rows sorted by z."""
     order = np.argsort(speed, kind="stable")
-    kept: list[int] = []
+    kept = np.empty(order.size, dtype=np.intp)
+    count = 0
     for index in order:
         radius = tolerance * (1.0 + np.linalg.norm(z[index]))
-        if all(np.linalg.norm(z[index] - z[other]) > radius for other in kept):
-            kept.append(index)
-    chosen = np.array(kept, dtype=np.intp)
+        if count == 0 or np.min(np.linalg.norm(z[kept[:count]] - z[index], axis=1)) > radius:
+            kept[count] = index
+            count += 1
+    chosen = kept[:count]
     chosen = chosen[np.lexsort(z[chosen].T[::-1])] if chosen.size else chosen
     return z[chosen], speed[chosen]
 
