@@ -1,4 +1,5 @@
-"""The compiled forward loop of a Poisson SMC sweep against the torch loop it replaces."""
+"""The compiled loops of an SMC sweep (Poisson observations; the optimal proposal for Gaussian ones) against the torch
+loops they replace."""
 
 from __future__ import annotations
 
@@ -72,6 +73,100 @@ def test_compiled_loop_equals_torch_loop_in_float64(proposal, link, activation, 
     for index, (fast, plain) in enumerate(zip(compiled_grads, reference_grads)):
         torch.testing.assert_close(fast, plain, rtol=1e-9, atol=1e-10, msg=lambda text, i=index: f"leaf {i}: {text}")
     assert all(float(grad.abs().sum()) > 0 for grad in compiled_grads[:3])
+
+
+GAUSSIAN_CASES = [  # (rank, activation, inputs, masked, readout, noise covariance)
+    (3, "clipped_relu", 0, False, "affine", "full"),  # the EEG configuration: fused rank-3 kernels
+    (2, "relu", 2, True, "affine", "diag"),  # per-sequence gains (masked), inputs
+    (4, "identity", 0, False, "one_to_one", "full"),
+    (1, "clipped_relu", 3, True, "one_to_one", "diag"),
+    (3, "tanh", 2, False, "affine", "full"),  # no fused kernel: the general loops
+    (5, "clipped_relu", 0, True, "affine", "full"),  # rank above the fused kernels'
+]
+
+
+def _optimal_sweep(
+    rank, activation, inputs, masked, readout, covariance, dtype, native, monkeypatch, differentiable=True
+):
+    """One sweep of the optimal proposal (Gaussian observations) with the compiled loop on or off, and the gradients
+    of Σ log p̂ (none for an evaluation sweep, whose log-weights are the loop's own)."""
+    monkeypatch.setenv("NWB_DYN_NATIVE", "1" if native else "0")
+    torch.manual_seed(0)
+    model = LowRankRNN(rank=rank, num_units=11, num_channels=CHANNELS, likelihood="gaussian", activation=activation,
+                       num_inputs=inputs, noise_covariance=covariance, readout=readout,
+                       initial_noise_std_init=0.5, observation_noise_std_init=0.5).to(dtype)
+    with torch.no_grad():
+        model.h.uniform_(-1.0, 1.0)
+    observations = torch.randn(BATCH, STEPS, CHANNELS, dtype=dtype)
+    mask = (torch.rand(BATCH, STEPS, CHANNELS) > 0.3).to(dtype) if masked else torch.ones_like(observations)
+    external = torch.randn(BATCH, STEPS, inputs, dtype=dtype) if inputs else None
+    leaves = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    with torch.set_grad_enabled(differentiable):
+        result = run_smc(model, observations, mask, PARTICLES, proposal="optimal", inputs=external,
+                         generator=torch.Generator().manual_seed(3), keep_clouds=True)
+    if not differentiable:
+        return result, []
+    gradients = torch.autograd.grad(result.log_marginal.sum(), leaves, allow_unused=True)
+    return result, [torch.zeros_like(leaf) if grad is None else grad for leaf, grad in zip(leaves, gradients)]
+
+
+@needs_native
+@pytest.mark.parametrize("kept", [True, False], ids=["activations kept", "activations recomputed"])
+@pytest.mark.parametrize(("rank", "activation", "inputs", "masked", "readout", "covariance"), GAUSSIAN_CASES)
+def test_compiled_optimal_proposal_equals_torch_loop_in_float64(
+    rank, activation, inputs, masked, readout, covariance, kept, monkeypatch
+):
+    if not kept:
+        monkeypatch.setattr(particle_chain, "_KEPT_FLOATS", 0)
+    case = (rank, activation, inputs, masked, readout, covariance, torch.float64)
+    compiled, compiled_grads = _optimal_sweep(*case, True, monkeypatch)
+    reference, reference_grads = _optimal_sweep(*case, False, monkeypatch)
+    torch.testing.assert_close(compiled.particles, reference.particles, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(compiled.log_weights, reference.log_weights, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(compiled.log_marginal, reference.log_marginal, rtol=1e-12, atol=1e-10)
+    for index, (fast, plain) in enumerate(zip(compiled_grads, reference_grads)):
+        torch.testing.assert_close(fast, plain, rtol=1e-9, atol=1e-10, msg=lambda text, i=index: f"leaf {i}: {text}")
+    # m, n, h, the decay and the readout all receive gradient (so the comparison above is not of zeros)
+    assert all(float(grad.abs().sum()) > 0 for grad in compiled_grads[:4])
+
+
+@needs_native
+@pytest.mark.parametrize(("rank", "activation", "inputs", "masked", "readout", "covariance"), GAUSSIAN_CASES[:3])
+def test_compiled_optimal_proposal_evaluation_sweep_equals_torch_loop(
+    rank, activation, inputs, masked, readout, covariance, monkeypatch
+):
+    """Without gradients the particles and log-weights are the compiled loop's own, predictive weight included."""
+    case = (rank, activation, inputs, masked, readout, covariance, torch.float64)
+    compiled, _ = _optimal_sweep(*case, True, monkeypatch, differentiable=False)
+    reference, _ = _optimal_sweep(*case, False, monkeypatch, differentiable=False)
+    torch.testing.assert_close(compiled.particles, reference.particles, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(compiled.log_weights, reference.log_weights, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(compiled.log_marginal, reference.log_marginal, rtol=1e-12, atol=1e-10)
+
+
+@needs_native
+def test_the_optimal_proposal_runs_compiled(monkeypatch):
+    """The compiled loop is what runs for the optimal proposal (its forward pass and its backward pass)."""
+    calls = []
+    original = particle_chain.run_particle_loop_backward
+    monkeypatch.setattr(particle_chain, "run_particle_loop_backward",
+                        lambda *args: calls.append("backward") or original(*args))
+    monkeypatch.setattr(particle_chain, "_torch_loop", lambda *args: pytest.fail("the torch loop ran"))
+    _optimal_sweep(3, "clipped_relu", 0, False, "affine", "full", torch.float64, True, monkeypatch)
+    assert calls == ["backward"]
+
+
+@needs_native
+@pytest.mark.parametrize("kept", [True, False], ids=["activations kept", "activations recomputed"])
+def test_compiled_optimal_proposal_in_float32_matches_the_torch_loop(kept, monkeypatch):
+    if not kept:
+        monkeypatch.setattr(particle_chain, "_KEPT_FLOATS", 0)
+    case = (3, "clipped_relu", 2, False, "affine", "full", torch.float32)
+    compiled, compiled_grads = _optimal_sweep(*case, True, monkeypatch)
+    reference, reference_grads = _optimal_sweep(*case, False, monkeypatch)
+    torch.testing.assert_close(compiled.log_marginal, reference.log_marginal, rtol=1e-5, atol=1e-4)
+    for fast, plain in zip(compiled_grads, reference_grads):
+        torch.testing.assert_close(fast, plain, rtol=1e-3, atol=1e-4)
 
 
 @needs_native

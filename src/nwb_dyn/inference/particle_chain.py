@@ -13,8 +13,10 @@ resampling) and the backward pass walks it in reverse:
     ∂L/∂o_t   = ∂L/∂z_t,          ∂L/∂S_t = Σ_k F_t ⊗ ∂L/∂z_t.
 
 Gradients do not flow through the ancestor indices (the biased VSMC gradient of algorithms.md §1.9).
-Proposals with a compiled loop (Poisson observations: :mod:`nwb_dyn.native.particle_loop`) run the forward pass and,
-from its kept activations, the backward pass compiled; the torch loops below are the reference and the fallback.
+Proposals with a compiled loop (:mod:`nwb_dyn.native.particle_loop`: bootstrap and encoder proposals with Poisson
+observations, the optimal proposal with Gaussian ones) run the forward pass compiled and then the backward pass
+compiled, from the activations the forward pass kept or recomputing them; the torch loops below are the reference
+and the fallback.
 Shapes: K particles, B sequences, T steps, R latents, N units.
 """
 
@@ -110,8 +112,9 @@ class _ParticleChain(torch.autograd.Function):
             raise FloatingPointError("NaN particle weights in systematic resampling")
         ctx.setup = setup
         ctx.kept = kept  # internal to the sweep, never modified in place
-        # The compiled loop's activations, when it kept them, for its compiled backward pass (only these, not the
-        # loop's outputs: ctx holding its own outputs would make a reference cycle).
+        # A compiled forward pass is followed by a compiled backward pass, from the activations the loop kept (only
+        # these, not the loop's outputs: ctx holding its own outputs would make a reference cycle) or recomputing them.
+        ctx.compiled = compiled is not None
         ctx.compiled_kept = None
         if compiled is not None and compiled.rates is not None:
             ctx.compiled_kept = KeptActivations(compiled.rates, compiled.slope_x, compiled.slope_h)
@@ -122,14 +125,18 @@ class _ParticleChain(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_prior_means, *unused):  # type: ignore[override]
         setup = ctx.setup
-        first_mean, scale, currents, decay, m, n, _, prior_means, particles, ancestry = ctx.saved_tensors
+        first_mean, scale, currents, decay, m, n, h, prior_means, particles, ancestry = ctx.saved_tensors
         rank, kind = particles.shape[-1], setup.scale_kind
         index = ancestry.unsqueeze(-1).expand(-1, -1, -1, rank)  # (T − 1, K, B, R)
         resampled = torch.gather(particles[:-1], 1, index)  # z̃_t = z_{t−1}[a_t] for t = 1..T−1
         compiled = None
-        if ctx.compiled_kept is not None and kind in ("identity", "diagonal"):
+        if ctx.compiled:
+            loop = LoopInputs(first_mean, currents, decay, m, n, h, setup.activation, setup.offsets, False)
+            share = scale
+            if kind == "matrix":  # S_t per sequence: (T, B, R, R)
+                share = (scale if scale.dim() == 4 else scale.unsqueeze(1)).expand(-1, particles.shape[2], -1, -1)
             compiled = run_particle_loop_backward(
-                particles, ancestry, ctx.compiled_kept, grad_prior_means, scale, decay, m, n, currents is not None
+                particles, ancestry, ctx.compiled_kept, grad_prior_means, share, kind == "matrix", loop
             )
         if compiled is not None:
             grad_priors, grad_particles, grad_m, grad_n, grad_h, grad_currents = compiled

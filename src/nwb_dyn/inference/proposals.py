@@ -28,7 +28,14 @@ import torch
 from nwb_dyn.errors import ConfigError
 from nwb_dyn.models.lowrank import LowRankRNN
 from nwb_dyn.models.poisson_step import linear_predictor_likelihood, log_factorials
-from nwb_dyn.native.particle_loop import LoopInputs, LoopOutput, PoissonData, ProposalMove, run_particle_loop
+from nwb_dyn.native.particle_loop import (
+    LoopInputs,
+    LoopOutput,
+    PoissonData,
+    PredictiveWeight,
+    ProposalMove,
+    run_particle_loop,
+)
 
 PROPOSALS = ("bootstrap", "optimal", "encoder")
 
@@ -280,10 +287,11 @@ class OptimalGaussianProposal:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Particles and log-weights for prior means F (..., K, B, R): combined (..., R, 2R) shared or
         (..., B, R, 2R) per sequence, shift (..., K, B, R), linear (..., B, R), constant (..., B)."""
-        if self.shared:
-            product = prior_mean @ combined  # (..., K, B, 2R)
+        if self.shared:  # one (K·B, R) @ (R, 2R) product per step, not K·B-row ones per particle
+            flat = prior_mean.reshape(*prior_mean.shape[:-3], -1, self.rank)
+            product = (flat @ combined).reshape(*prior_mean.shape[:-1], 2 * self.rank)  # (..., K, B, 2R)
         else:
-            product = (prior_mean.unsqueeze(-2) @ combined).squeeze(-2)
+            product = torch.einsum("...kbr,...brs->...kbs", prior_mean, combined)
         particles = product[..., : self.rank] + shift
         quadratic = (prior_mean * (product[..., self.rank :] - linear)).sum(-1)
         return particles, -0.5 * (quadratic + constant)
@@ -294,14 +302,18 @@ class OptimalGaussianProposal:
         )
 
     def sweep(self, prior_means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        combined = self.combined[0].unsqueeze(1) if self.shared else self.combined.transpose(0, 1).unsqueeze(1)
+        combined = self.combined[0] if self.shared else self.combined.transpose(0, 1)  # (T, R, 2R) or (T, B, R, 2R)
         linear = self.linear_term.transpose(0, 1).unsqueeze(1)  # (T, 1, B, R)
         constant = self.constant.transpose(0, 1).unsqueeze(1)  # (T, 1, B)
         return self._propose(prior_means, combined, self.shift, linear, constant)
 
     def native_loop(self, loop: LoopInputs) -> LoopOutput | None:
-        """No compiled loop: Gaussian observations set a cost the torch loop already meets."""
-        return None
+        """The compiled loop with z = F·(PΛ)ᵀ + o and the predictive weight; no observation term per particle."""
+        batch, steps = self.constant.shape
+        per_step = self.combined.expand(batch, steps, self.rank, 2 * self.rank).transpose(0, 1)  # (T, B, R, 2R)
+        weight = PredictiveWeight(per_step[..., self.rank :], self.linear_term.transpose(0, 1), self.constant.T)
+        move = ProposalMove(per_step[..., : self.rank], self.shift, None, None, matrix_share=True, predictive=weight)
+        return run_particle_loop(move, None, loop, with_slopes=False)
 
 
 class EncoderProposal:

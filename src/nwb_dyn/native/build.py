@@ -28,7 +28,9 @@ from nwb_dyn.errors import OutputError
 
 _log = logging.getLogger(__name__)
 
-_FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fPIC", "-shared", "-std=c++17")
+# -fno-trapping-math lets comparisons run speculatively, which gcc needs to vectorise a loop with a max() or a
+# ternary in it (it changes no value: floating-point exceptions are never enabled here).
+_FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fno-trapping-math", "-fPIC", "-shared", "-std=c++17")
 _BUILD_TIMEOUT_S = 300
 
 

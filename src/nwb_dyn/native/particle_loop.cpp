@@ -1,15 +1,18 @@
-// The forward loop of a low-rank SMC sweep for spike counts, compiled (nwb_dyn.native.particle_loop).
+// The forward loop of a low-rank SMC sweep, compiled (nwb_dyn.native.particle_loop).
 //
 // Python runs the same loop in nwb_dyn.inference.particle_chain with one torch call per operation. At spike-count
 // model sizes (K·B·D ~ 10^4 values per step) those ~40 calls per step cost more in dispatch than in arithmetic, and
-// the Poisson likelihood's softplus, log and sigmoid take three passes over memory. Here every step is a handful of
-// plain loops over contiguous arrays: resample (systematic, float64 cumulative weights), gather, transition
-// F = a·z + n·φ(m·z + c; h), the proposal's affine move z = s ⊙ F + o with its Gaussian log-ratio, and the Poisson
-// log-likelihood with its slope in η. Single-threaded by design: the caller owns the thread budget.
+// the Poisson likelihood's softplus, log and sigmoid take three passes over memory; at large ones (K·B·N ~ 10^6)
+// torch writes and rereads every (K·B, N) intermediate in memory, where a row of N currents here lives in L1 from
+// its product to its activation to its readout. Every step is a handful of plain loops over contiguous arrays:
+// resample (systematic, float64 cumulative weights), gather, transition F = a·z + n·φ(m·z + c; h), the proposal's
+// affine move z = s ⊙ F + o (or z = F·S for an R×R matrix S) with its log-ratio, and either the Poisson
+// log-likelihood with its slope in η or the optimal Gaussian proposal's predictive weight, a quadratic form in F.
+// Single-threaded by design: the caller owns the thread budget.
 //
-// Its backward pass (nwb_dyn_particle_loop_backward) walks the steps in reverse from the activations the forward
-// loop kept, as _ParticleChain.backward does with torch: ∂L/∂z̃ scattered onto the resampled particles, and the
-// gradients of m, n, h and the input currents accumulated in one pass over each step's (K·B, N) activations.
+// Its backward pass (nwb_dyn_particle_loop_backward) walks the steps in reverse, as _ParticleChain.backward does
+// with torch: ∂L/∂z̃ scattered onto the resampled particles, and the gradients of m, n, h and the input currents
+// accumulated in one pass over each step's (K·B, N) activations, kept by the forward loop or recomputed row by row.
 //
 // float32 uses the polynomial exp and log below (Cephes-style range reduction, ~1 ulp) because they inline and
 // vectorise where libm calls do not; float64 uses libm, so that tests can compare with the torch loop to 1e-10.
@@ -29,18 +32,22 @@ struct SweepArgs {
     int64_t activation;  // 0 relu, 1 clipped_relu, 2 tanh, 3 identity
     int64_t link;        // 0 softplus, 1 exp
     int64_t is_double;   // 0 float32, 1 float64 (every floating array below but `offsets`)
+    int64_t matrix_share;  // 1: share is (T, B, R, R) S_t and z = F·S_t + o; 0: elementwise
     double decay;
     const void* first_mean;       // (B, R) prior mean of z_1
-    const void* share;            // (T, B, R) s_t, or null for s_t = 1
+    const void* share;            // (T, B, R) s_t, (T, B, R, R) S_t with matrix_share, or null for s_t = 1
     const void* shift;            // (T, K, B, R) o_t
     const void* ratio_constant;   // (T, K, B) c_t of the proposal's log-ratio, or null (bootstrap: no ratio)
     const void* ratio_precision;  // (T, R) λ_t of the log-ratio c_t − ½ Σ_r λ_t,r (z − F)_r²
+    const void* curvature;        // (T, B, R, R) C_t of a predictive weight −½ (F·(F·C_t) − F·l_t + e_t), or null
+    const void* linear;           // (T, B, R) l_t, with curvature
+    const void* predictive_constant;  // (T, B) e_t, with curvature
     const void* currents;         // (B, T, N) input currents, step t uses column t − 1, or null
     const void* m;                // (N, R)
     const void* n;                // (R, N)
     const void* h;                // (N,)
     const double* offsets;        // (T, B) resampling uniforms
-    const void* observations;     // (T, B, D) counts
+    const void* observations;     // (T, B, D) counts, or null: no likelihood term (the five arrays below unused)
     const void* readout;          // (R, D) W
     const void* readout_offsets;  // (T, B, D) c
     const void* mask;             // (T, B, D), or null when every channel is observed
@@ -49,7 +56,7 @@ struct SweepArgs {
     void* particles_out;          // out (T, K, B, R) z_t
     void* log_weights;            // out (T, K, B)
     int64_t* ancestors;           // out (T − 1, K, B)
-    void* likelihoods;            // out (T, K, B) log p(y_t | z_t)
+    void* likelihoods;            // out (T, K, B) log p(y_t | z_t), or null without observations
     void* slopes;                 // out (T, K, B, D) ∂ log p/∂η, or null
     void* rates;                  // out (T − 1, K·B, N) φ kept for the backward pass, or null
     void* slope_x;                // out (T − 1, K·B, N) ∂φ/∂x, with rates
@@ -150,6 +157,171 @@ void activate(int64_t activation, T* x, const T* h, int64_t units, T* slope_x, T
     }
 }
 
+// The currents x = z·mᵀ (+ input) of one particle into `row` (N): m_columns is mᵀ (R, N), input null or (N,).
+template <typename T>
+void currents_row(const T* z, const T* input, const T* m_columns, int64_t rank, int64_t units, T* row) {
+    if (input == nullptr)
+        std::fill(row, row + units, T(0));
+    else
+        std::copy(input, input + units, row);
+    for (int64_t r = 0; r < rank; ++r) {
+        const T zr = z[r];
+        const T* column = m_columns + r * units;
+#pragma omp simd
+        for (int64_t i = 0; i < units; ++i) row[i] += zr * column[i];
+    }
+}
+
+// The fused row kernels below do in one vectorised pass over the N units what currents_row, activate and the
+// readout products do in 2R + 2 passes, for R ≤ 4 and the piecewise-linear activations (the sizes where a step's
+// (K·B, N) work sets the cost). Ranks are named lanes 0..3 rather than an array: gcc vectorises the reductions
+// over named scalars, not over an array section.
+
+// φ(x; h), ∂φ/∂x and ∂φ/∂h for ACT 0 relu max(x − h, 0), 1 clipped ReLU max(x + h, 0) − max(x, 0), 3 identity x − h.
+// Returned by value: out-parameters inside an `omp simd` loop keep gcc from vectorising it; so do the conditionals
+// unless FP comparisons may be executed speculatively (-fno-trapping-math, nwb_dyn.native.build).
+template <typename T>
+struct Piece {
+    T phi, slope_x, slope_h;
+};
+
+// max(a, 0) by value (std::max takes references, which an `omp simd` loop body keeps in memory).
+template <typename T>
+inline T positive_part(T a) {
+    return a > T(0) ? a : T(0);
+}
+
+template <typename T, int ACT>
+inline Piece<T> piecewise(T x, T bias) {
+    if constexpr (ACT == 0) {
+        const T slope = x - bias > T(0) ? T(1) : T(0);
+        return {positive_part(x - bias), slope, -slope};
+    } else if constexpr (ACT == 1) {
+        const T upper = x + bias > T(0) ? T(1) : T(0);
+        return {positive_part(x + bias) - positive_part(x), upper - (x > T(0) ? T(1) : T(0)), upper};
+    } else {
+        return {x - bias, T(1), T(-1)};
+    }
+}
+
+// Row pointers of an (R, N) array for the lanes 0..3 (lanes ≥ R alias row 0 and are never read).
+template <typename T, int RANK>
+struct Lanes {
+    T* p0;
+    T* p1;
+    T* p2;
+    T* p3;
+    Lanes(T* base, int64_t units)
+        : p0(base), p1(base + (RANK > 1 ? units : 0)), p2(base + (RANK > 2 ? 2 * units : 0)),
+          p3(base + (RANK > 3 ? 3 * units : 0)) {}
+};
+
+// F = a·z + n·φ(z·mᵀ + input; h) for one particle: z (R), input (N) (zeros without inputs), m_columns mᵀ (R, N).
+template <typename T, int RANK, int ACT>
+void fused_transition(const T* z, const T* input, const T* m_columns, const T* n, const T* h, int64_t N, T decay,
+                      T* prior) {
+    const Lanes<const T, RANK> m(m_columns, N), w(n, N);
+    const T z0 = z[0], z1 = RANK > 1 ? z[1] : T(0), z2 = RANK > 2 ? z[2] : T(0), z3 = RANK > 3 ? z[3] : T(0);
+    T a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+    for (int64_t i = 0; i < N; ++i) {
+        T x = input[i] + z0 * m.p0[i];
+        if constexpr (RANK > 1) x += z1 * m.p1[i];
+        if constexpr (RANK > 2) x += z2 * m.p2[i];
+        if constexpr (RANK > 3) x += z3 * m.p3[i];
+        const T phi = piecewise<T, ACT>(x, h[i]).phi;
+        a0 += w.p0[i] * phi;
+        if constexpr (RANK > 1) a1 += w.p1[i] * phi;
+        if constexpr (RANK > 2) a2 += w.p2[i] * phi;
+        if constexpr (RANK > 3) a3 += w.p3[i] * phi;
+    }
+    const T sums[4] = {a0, a1, a2, a3};
+    for (int r = 0; r < RANK; ++r) prior[r] = decay * z[r] + sums[r];
+}
+
+// The backward pass of fused_transition for one particle given g = ∂L/∂F (R), recomputing its activations:
+// ∂L/∂n += g ⊗ φ, ∂L/∂h += (gᵀn) ⊙ ∂φ/∂h, ∂L/∂mᵀ += z ⊗ δ with δ = (gᵀn) ⊙ ∂φ/∂x written to `delta` (N),
+// and ∂L/∂z̃ += a·g + mᵀδ into grad_source (R).
+template <typename T, int RANK, int ACT>
+void fused_transition_backward(const T* z, const T* g, const T* input, const T* m_columns, const T* n, const T* h,
+                               int64_t N, T decay, T* grad_n, T* grad_m_columns, T* grad_h, T* delta,
+                               T* grad_source) {
+    const Lanes<const T, RANK> m(m_columns, N), w(n, N);
+    const Lanes<T, RANK> gn(grad_n, N), gm(grad_m_columns, N);
+    const T z0 = z[0], z1 = RANK > 1 ? z[1] : T(0), z2 = RANK > 2 ? z[2] : T(0), z3 = RANK > 3 ? z[3] : T(0);
+    const T g0 = g[0], g1 = RANK > 1 ? g[1] : T(0), g2 = RANK > 2 ? g[2] : T(0), g3 = RANK > 3 ? g[3] : T(0);
+    T s0 = T(0), s1 = T(0), s2 = T(0), s3 = T(0);
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+    for (int64_t i = 0; i < N; ++i) {
+        T x = input[i] + z0 * m.p0[i];
+        if constexpr (RANK > 1) x += z1 * m.p1[i];
+        if constexpr (RANK > 2) x += z2 * m.p2[i];
+        if constexpr (RANK > 3) x += z3 * m.p3[i];
+        const Piece<T> piece = piecewise<T, ACT>(x, h[i]);
+        const T phi = piece.phi, slope_x = piece.slope_x, slope_h = piece.slope_h;
+        T back = g0 * w.p0[i];
+        gn.p0[i] += g0 * phi;
+        if constexpr (RANK > 1) { back += g1 * w.p1[i]; gn.p1[i] += g1 * phi; }
+        if constexpr (RANK > 2) { back += g2 * w.p2[i]; gn.p2[i] += g2 * phi; }
+        if constexpr (RANK > 3) { back += g3 * w.p3[i]; gn.p3[i] += g3 * phi; }
+        const T d = back * slope_x;
+        delta[i] = d;
+        grad_h[i] += back * slope_h;
+        s0 += m.p0[i] * d;
+        gm.p0[i] += z0 * d;
+        if constexpr (RANK > 1) { s1 += m.p1[i] * d; gm.p1[i] += z1 * d; }
+        if constexpr (RANK > 2) { s2 += m.p2[i] * d; gm.p2[i] += z2 * d; }
+        if constexpr (RANK > 3) { s3 += m.p3[i] * d; gm.p3[i] += z3 * d; }
+    }
+    const T sums[4] = {s0, s1, s2, s3};
+    for (int r = 0; r < RANK; ++r) grad_source[r] += decay * g[r] + sums[r];
+}
+
+template <typename T>
+using FusedTransition = void (*)(const T*, const T*, const T*, const T*, const T*, int64_t, T, T*);
+template <typename T>
+using FusedBackward = void (*)(const T*, const T*, const T*, const T*, const T*, const T*, int64_t, T, T*, T*, T*,
+                               T*, T*);
+
+template <typename T, int ACT>
+FusedTransition<T> fused_transition_for_rank(int64_t rank) {
+    switch (rank) {
+        case 1: return fused_transition<T, 1, ACT>;
+        case 2: return fused_transition<T, 2, ACT>;
+        case 3: return fused_transition<T, 3, ACT>;
+        case 4: return fused_transition<T, 4, ACT>;
+        default: return nullptr;
+    }
+}
+
+template <typename T, int ACT>
+FusedBackward<T> fused_backward_for_rank(int64_t rank) {
+    switch (rank) {
+        case 1: return fused_transition_backward<T, 1, ACT>;
+        case 2: return fused_transition_backward<T, 2, ACT>;
+        case 3: return fused_transition_backward<T, 3, ACT>;
+        case 4: return fused_transition_backward<T, 4, ACT>;
+        default: return nullptr;
+    }
+}
+
+// The fused kernels for this rank and activation, or null (rank > 4, tanh): the general loops run instead.
+template <typename T>
+FusedTransition<T> fused_transition_for(int64_t rank, int64_t activation) {
+    if (activation == 0) return fused_transition_for_rank<T, 0>(rank);
+    if (activation == 1) return fused_transition_for_rank<T, 1>(rank);
+    if (activation == 3) return fused_transition_for_rank<T, 3>(rank);
+    return nullptr;
+}
+
+template <typename T>
+FusedBackward<T> fused_backward_for(int64_t rank, int64_t activation) {
+    if (activation == 0) return fused_backward_for_rank<T, 0>(rank);
+    if (activation == 1) return fused_backward_for_rank<T, 1>(rank);
+    if (activation == 3) return fused_backward_for_rank<T, 3>(rank);
+    return nullptr;
+}
+
 // Ancestors a_k (k = 0..K−1) of one sequence: where positions (u + k)/K fall in the cumulative normalised weights,
 // searched from the right (searchsorted right=True) and clamped to K − 1. Weights are read with stride B.
 template <typename T>
@@ -185,6 +357,9 @@ int run(const SweepArgs& a) {
     const T* shift = static_cast<const T*>(a.shift);
     const T* ratio_constant = static_cast<const T*>(a.ratio_constant);
     const T* ratio_precision = static_cast<const T*>(a.ratio_precision);
+    const T* curvature = static_cast<const T*>(a.curvature);
+    const T* linear = static_cast<const T*>(a.linear);
+    const T* predictive_constant = static_cast<const T*>(a.predictive_constant);
     const T* currents = static_cast<const T*>(a.currents);
     const T* m = static_cast<const T*>(a.m);
     const T* n = static_cast<const T*>(a.n);
@@ -210,6 +385,8 @@ int run(const SweepArgs& a) {
     // compilers emit for `p == nullptr ? 1 : p[j]`, takes a microcode assist per vector (measured 4× slower).
     std::vector<T> x(N), predictor(B * D), terms(B * D), all_observed(B * D, T(1)), unused_slope(B * D);
     std::vector<double> cumulative(K);
+    std::vector<T> zeros(N, T(0));  // the input currents of a model without inputs, for the fused kernel
+    const FusedTransition<T> fused = fused_transition_for<T>(R, a.activation);
     const int64_t step_size = rows * R;
 
     for (int64_t t = 0; t < steps; ++t) {
@@ -228,17 +405,14 @@ int run(const SweepArgs& a) {
             for (int64_t row = 0; row < rows; ++row) {
                 const int64_t b = row % B;
                 const T* z = previous + (ancestry[row] * B + b) * R;  // z_{t−1}[a_t]
-                T* current = keep ? rates + ((t - 1) * rows + row) * N : x.data();
                 const T* input = currents == nullptr ? nullptr : currents + (b * steps + (t - 1)) * N;
-                if (input == nullptr)
-                    std::fill(current, current + N, T(0));
-                else
-                    std::copy(input, input + N, current);
-                for (int64_t r = 0; r < R; ++r) {
-                    const T zr = z[r];
-                    const T* column = m_columns.data() + r * N;
-                    for (int64_t i = 0; i < N; ++i) current[i] += zr * column[i];
+                if (fused != nullptr && !keep) {
+                    fused(z, input == nullptr ? zeros.data() : input, m_columns.data(), n, h, N, decay,
+                          prior + row * R);
+                    continue;
                 }
+                T* current = keep ? rates + ((t - 1) * rows + row) * N : x.data();
+                currents_row(z, input, m_columns.data(), R, N, current);
                 activate<T>(a.activation, current, h, N, keep ? slope_x + ((t - 1) * rows + row) * N : nullptr,
                             keep && slope_h != nullptr ? slope_h + ((t - 1) * rows + row) * N : nullptr);
                 for (int64_t r = 0; r < R; ++r) {
@@ -250,21 +424,46 @@ int run(const SweepArgs& a) {
                 }
             }
         }
-        // The move z = s ⊙ F + o and the proposal's log-ratio.
+        // The move z = s ⊙ F + o (or F·S + o) and the proposal's log-ratio or predictive weight.
         const T* step_shift = shift + t * step_size;
         T* step_weights = log_weights + t * rows;
         for (int64_t row = 0; row < rows; ++row) {
             const int64_t b = row % B;
-            T ratio = ratio_constant == nullptr ? T(0) : ratio_constant[t * rows + row];
-            T deviation_energy = T(0);
-            for (int64_t r = 0; r < R; ++r) {
-                const T F = prior[row * R + r];
-                const T z = (share == nullptr ? F : share[(t * B + b) * R + r] * F) + step_shift[row * R + r];
-                moved[row * R + r] = z;
-                if (ratio_constant != nullptr) deviation_energy += ratio_precision[t * R + r] * (z - F) * (z - F);
+            const T* F = prior + row * R;
+            T* z = moved + row * R;
+            const T* o = step_shift + row * R;
+            if (a.matrix_share) {
+                const T* S = share + (t * B + b) * R * R;
+                for (int64_t s = 0; s < R; ++s) {
+                    T sum = T(0);
+                    for (int64_t r = 0; r < R; ++r) sum += F[r] * S[r * R + s];
+                    z[s] = sum + o[s];
+                }
+            } else {
+                for (int64_t r = 0; r < R; ++r)
+                    z[r] = (share == nullptr ? F[r] : share[(t * B + b) * R + r] * F[r]) + o[r];
             }
-            step_weights[row] = ratio - T(0.5) * deviation_energy;
+            T weight = T(0);
+            if (ratio_constant != nullptr) {
+                T deviation_energy = T(0);
+                for (int64_t r = 0; r < R; ++r)
+                    deviation_energy += ratio_precision[t * R + r] * (z[r] - F[r]) * (z[r] - F[r]);
+                weight = ratio_constant[t * rows + row] - T(0.5) * deviation_energy;
+            }
+            if (curvature != nullptr) {  // −½ (F·(F·C − l) + e)
+                const T* C = curvature + (t * B + b) * R * R;
+                const T* l = linear + (t * B + b) * R;
+                T quadratic = T(0);
+                for (int64_t s = 0; s < R; ++s) {
+                    T sum = T(0);
+                    for (int64_t r = 0; r < R; ++r) sum += F[r] * C[r * R + s];
+                    quadratic += F[s] * (sum - l[s]);
+                }
+                weight -= T(0.5) * (quadratic + predictive_constant[t * B + b]);
+            }
+            step_weights[row] = weight;
         }
+        if (observations == nullptr) continue;
         // Poisson log-likelihood of each particle: η = z·W + c over the B·D values of one particle at a time.
         const T* y = observations + t * B * D;
         const T* offset = readout_offsets + t * B * D;
@@ -315,20 +514,24 @@ int run(const SweepArgs& a) {
     return 0;
 }
 
-// What the backward pass needs: the forward loop's particles, ancestors and kept activations, the move's diagonal
-// scale, and the incoming ∂L/∂F. Shapes as in SweepArgs; rows = K·B.
+// What the backward pass needs: the forward loop's particles and ancestors, its kept activations or what
+// recomputes them, the move's scale, and the incoming ∂L/∂F. Shapes as in SweepArgs; rows = K·B.
 struct BackwardArgs {
     int64_t steps, particles, batch, rank, units;
+    int64_t activation;    // as in SweepArgs, for recomputing the activations
+    int64_t matrix_share;  // as in SweepArgs
     int64_t is_double;
     double decay;
     const void* particles_in;  // (T, K, B, R) z_t
     const int64_t* ancestors;  // (T − 1, K, B)
-    const void* share;         // (T, B, R) s_t, or null for s_t = 1
+    const void* share;         // (T, B, R) s_t, (T, B, R, R) S_t with matrix_share, or null for s_t = 1
     const void* m;             // (N, R)
     const void* n;             // (R, N)
-    const void* rates;         // (T − 1, K·B, N) φ
-    const void* slope_x;       // (T − 1, K·B, N) ∂φ/∂x
-    const void* slope_h;       // (T − 1, K·B, N) ∂φ/∂h, or null where it is −∂φ/∂x
+    const void* h;             // (N,)
+    const void* currents;      // (B, T, N) input currents, or null
+    const void* rates;         // (T − 1, K·B, N) φ kept by the forward loop, or null: recomputed row by row
+    const void* slope_x;       // (T − 1, K·B, N) ∂φ/∂x, with rates
+    const void* slope_h;       // (T − 1, K·B, N) ∂φ/∂h (clipped ReLU) with rates, or null where it is −∂φ/∂x
     void* grad_priors;         // in: ∂L/∂F (T, K, B, R) from the batched pass; out: plus what flows back through z
     void* grad_particles;      // out (T, K, B, R) ∂L/∂z_t through later steps only; zeroed by the caller
     void* grad_m;              // out (N, R), zeroed by the caller
@@ -337,15 +540,25 @@ struct BackwardArgs {
     void* grad_currents;       // out (B, T, N) or null, zeroed by the caller
 };
 
+// ∂L/∂F_t += s_t ⊙ ∂L/∂z_t (s_t = 1 when share is null), or S_t·∂L/∂z_t for z = F·S_t; share points at step t.
 template <typename T>
-void add_move_transposed(T* grad_prior, const T* grad_particle, const T* share, int64_t rows, int64_t batch,
-                         int64_t rank) {
-    // ∂L/∂F_t += s_t ⊙ ∂L/∂z_t (s_t = 1 when share is null).
-    for (int64_t row = 0; row < rows; ++row)
+void add_move_transposed(T* grad_prior, const T* grad_particle, const T* share, bool matrix, int64_t rows,
+                         int64_t batch, int64_t rank) {
+    for (int64_t row = 0; row < rows; ++row) {
+        const int64_t b = row % batch;
+        const T* g = grad_particle + row * rank;
         for (int64_t r = 0; r < rank; ++r) {
-            const T scale = share == nullptr ? T(1) : share[(row % batch) * rank + r];
-            grad_prior[row * rank + r] += scale * grad_particle[row * rank + r];
+            T sum;
+            if (matrix) {
+                const T* S = share + (b * rank + r) * rank;
+                sum = T(0);
+                for (int64_t s = 0; s < rank; ++s) sum += S[s] * g[s];
+            } else {
+                sum = (share == nullptr ? T(1) : share[b * rank + r]) * g[r];
+            }
+            grad_prior[row * rank + r] += sum;
         }
+    }
 }
 
 template <typename T>
@@ -356,6 +569,8 @@ int run_backward(const BackwardArgs& a) {
     const T* share = static_cast<const T*>(a.share);
     const T* m = static_cast<const T*>(a.m);
     const T* n = static_cast<const T*>(a.n);
+    const T* h = static_cast<const T*>(a.h);
+    const T* currents = static_cast<const T*>(a.currents);
     const T* rates = static_cast<const T*>(a.rates);
     const T* slope_x = static_cast<const T*>(a.slope_x);
     const T* slope_h = static_cast<const T*>(a.slope_h);
@@ -365,25 +580,56 @@ int run_backward(const BackwardArgs& a) {
     T* grad_n = static_cast<T*>(a.grad_n);
     T* grad_h = static_cast<T*>(a.grad_h);
     T* grad_currents = static_cast<T*>(a.grad_currents);
+    const bool matrix = a.matrix_share != 0;
+    const int64_t share_step = matrix ? B * R * R : B * R;
 
     std::vector<T> m_columns(R * N), grad_m_columns(R * N, T(0));  // mᵀ and ∂L/∂mᵀ (R, N): rows run along N
     for (int64_t i = 0; i < N; ++i)
         for (int64_t r = 0; r < R; ++r) m_columns[r * N + i] = m[i * R + r];
-    std::vector<T> back(N), delta(N);
+    // One row's activations when they are recomputed: φ, ∂φ/∂x and the clipped ReLU's ∂φ/∂h.
+    std::vector<T> back(N), delta(N), row_rates(N), row_slope_x(N), row_slope_h(N);
+    const bool recompute = rates == nullptr;
+    std::vector<T> zeros(N, T(0));  // the input currents of a model without inputs, for the fused kernel
+    const FusedBackward<T> fused = fused_backward_for<T>(R, a.activation);
+    const bool separate_h = recompute ? a.activation == 1 : slope_h != nullptr;
     const int64_t step_size = rows * R;
     for (int64_t t = steps - 1; t >= 1; --t) {
         T* grad_prior = grad_priors + t * step_size;
         if (t < steps - 1)
             add_move_transposed(grad_prior, grad_particles + t * step_size,
-                                share == nullptr ? nullptr : share + t * B * R, rows, B, R);
+                                share == nullptr ? nullptr : share + t * share_step, matrix, rows, B, R);
         const int64_t* ancestry = a.ancestors + (t - 1) * rows;
         for (int64_t row = 0; row < rows; ++row) {
             const int64_t b = row % B;
             const int64_t source = (ancestry[row] * B + b) * R;  // z̃ = z_{t−1}[a_t]
             const T* z = particles + (t - 1) * step_size + source;
             const T* g = grad_prior + row * R;
-            const T* phi = rates + ((t - 1) * rows + row) * N;
-            const T* dphi = slope_x + ((t - 1) * rows + row) * N;
+            T* grad_source = grad_particles + (t - 1) * step_size + source;
+            const T* input = currents == nullptr ? nullptr : currents + (b * steps + (t - 1)) * N;
+            if (recompute && fused != nullptr) {
+                fused(z, g, input == nullptr ? zeros.data() : input, m_columns.data(), n, h, N, decay, grad_n,
+                      grad_m_columns.data(), grad_h, delta.data(), grad_source);
+                if (grad_currents != nullptr) {
+                    T* grad_input = grad_currents + (b * steps + (t - 1)) * N;
+#pragma omp simd
+                    for (int64_t i = 0; i < N; ++i) grad_input[i] += delta[i];
+                }
+                continue;
+            }
+            const T *phi, *dphi, *dphi_h;
+            if (recompute) {
+                currents_row(z, input, m_columns.data(), R, N, row_rates.data());
+                activate<T>(a.activation, row_rates.data(), h, N, row_slope_x.data(),
+                            separate_h ? row_slope_h.data() : nullptr);
+                phi = row_rates.data();
+                dphi = row_slope_x.data();
+                dphi_h = row_slope_h.data();
+            } else {
+                const int64_t at = ((t - 1) * rows + row) * N;
+                phi = rates + at;
+                dphi = slope_x + at;
+                dphi_h = separate_h ? slope_h + at : nullptr;
+            }
             std::fill(back.begin(), back.end(), T(0));
             for (int64_t r = 0; r < R; ++r) {  // ∂L/∂φ = gᵀn, and ∂L/∂n += g ⊗ φ
                 const T gr = g[r];
@@ -397,8 +643,7 @@ int run_backward(const BackwardArgs& a) {
             }
 #pragma omp simd
             for (int64_t i = 0; i < N; ++i) delta[i] = back[i] * dphi[i];  // ∂L/∂x
-            if (slope_h != nullptr) {
-                const T* dphi_h = slope_h + ((t - 1) * rows + row) * N;
+            if (separate_h) {
 #pragma omp simd
                 for (int64_t i = 0; i < N; ++i) grad_h[i] += back[i] * dphi_h[i];
             } else {
@@ -410,7 +655,6 @@ int run_backward(const BackwardArgs& a) {
 #pragma omp simd
                 for (int64_t i = 0; i < N; ++i) grad_input[i] += delta[i];
             }
-            T* grad_source = grad_particles + (t - 1) * step_size + source;
             for (int64_t r = 0; r < R; ++r) {  // ∂L/∂z̃ = a·g + mᵀδ, and ∂L/∂mᵀ += z̃ ⊗ δ
                 const T zr = z[r];
                 const T* column = m_columns.data() + r * N;
@@ -426,7 +670,7 @@ int run_backward(const BackwardArgs& a) {
         }
     }
     if (steps > 1)
-        add_move_transposed(grad_priors, grad_particles, share, rows, B, R);
+        add_move_transposed(grad_priors, grad_particles, share, matrix, rows, B, R);
     for (int64_t i = 0; i < N; ++i)
         for (int64_t r = 0; r < R; ++r) grad_m[i * R + r] += grad_m_columns[r * N + i];
     return 0;

@@ -1,10 +1,11 @@
-"""The compiled forward and backward loops of a low-rank SMC sweep with Poisson observations (``particle_loop.cpp``).
+"""The compiled forward and backward loops of a low-rank SMC sweep (``particle_loop.cpp``).
 
-It computes what :mod:`nwb_dyn.inference.particle_chain` computes step by step with torch for proposals that
-move particles by z = s ⊙ F + o with a diagonal Gaussian log-ratio (bootstrap and encoder proposals): ancestors,
-prior means, particles, log-weights, the Poisson log-likelihoods and their slopes in η, and, for a backward pass,
-the transitions' activations; and, from those activations, the chain's backward pass. The torch loops stay the
-reference; tests hold the two equal in float64.
+It computes what :mod:`nwb_dyn.inference.particle_chain` computes step by step with torch, for proposals that move
+particles by z = s ⊙ F + o with a diagonal Gaussian log-ratio and Poisson observations (bootstrap and encoder
+proposals) or by z = F·S + o with a predictive weight quadratic in F (the optimal proposal for Gaussian
+observations): ancestors, prior means, particles, log-weights, the Poisson log-likelihoods and their slopes in η,
+and, for a backward pass, the transitions' activations; and the chain's backward pass, from those activations or
+recomputing them row by row. The torch loops stay the reference; tests hold the two equal in float64.
 
 Shapes: T steps, K particles, B sequences, R latents, N units, D channels.
 """
@@ -24,17 +25,29 @@ _ACTIVATION_CODES = {"relu": 0, "clipped_relu": 1, "tanh": 2, "identity": 3}
 _LINK_CODES = {"softplus": 0, "exp": 1}
 
 
-class ProposalMove(NamedTuple):
-    """z_t = s_t ⊙ F_t + o_t and log-ratio c_t − ½ Σ_r λ_t,r (z − F)_r².
+class PredictiveWeight(NamedTuple):
+    """A log-weight −½ (F·(F·C_t) − F·l_t + e_t) of the prior mean alone: curvature C (T, B, R, R), linear l
+    (T, B, R), constant e (T, B) (the optimal Gaussian proposal's one-step predictive density)."""
 
-    share: s (T, B, R) or None for s = 1; shift: o (T, K, B, R); ratio_constant: c (T, K, B) and ratio_precision:
-    λ (T, R), both None for a proposal without a ratio (bootstrap).
+    curvature: torch.Tensor
+    linear: torch.Tensor
+    constant: torch.Tensor
+
+
+class ProposalMove(NamedTuple):
+    """z_t = s_t ⊙ F_t + o_t (or F_t·S_t + o_t) and log-ratio c_t − ½ Σ_r λ_t,r (z − F)_r², plus a predictive weight.
+
+    share: s (T, B, R), S (T, B, R, R) with ``matrix_share``, or None for s = 1; shift: o (T, K, B, R);
+    ratio_constant: c (T, K, B) and ratio_precision: λ (T, R), both None for a proposal without a ratio;
+    predictive: the weight's term in F, or None.
     """
 
     share: torch.Tensor | None
     shift: torch.Tensor
     ratio_constant: torch.Tensor | None
     ratio_precision: torch.Tensor | None
+    matrix_share: bool = False
+    predictive: PredictiveWeight | None = None
 
 
 class PoissonData(NamedTuple):
@@ -74,15 +87,15 @@ class KeptActivations(NamedTuple):
 
 
 class LoopOutput(NamedTuple):
-    """prior_means, particles (T, K, B, R); log_weights, likelihoods (T, K, B); ancestors (T − 1, K, B) int64;
-    slopes (T, K, B, D) or None; rates, slope_x (T − 1, K·B, N) and slope_h (clipped ReLU) or None when the
+    """prior_means, particles (T, K, B, R); log_weights (T, K, B); likelihoods (T, K, B), or None without
+    observations; ancestors (T − 1, K, B) int64; slopes (T, K, B, D) or None; rates, slope_x (T − 1, K·B, N) and slope_h (clipped ReLU) or None when the
     activations were not kept."""
 
     prior_means: torch.Tensor
     particles: torch.Tensor
     log_weights: torch.Tensor
     ancestors: torch.Tensor
-    likelihoods: torch.Tensor
+    likelihoods: torch.Tensor | None
     slopes: torch.Tensor | None
     rates: torch.Tensor | None
     slope_x: torch.Tensor | None
@@ -94,13 +107,13 @@ class _SweepArgs(ctypes.Structure):
 
     _fields_ = [
         *[(name, ctypes.c_int64) for name in ("steps", "particles", "batch", "rank", "units", "channels")],
-        *[(name, ctypes.c_int64) for name in ("activation", "link", "is_double")],
+        *[(name, ctypes.c_int64) for name in ("activation", "link", "is_double", "matrix_share")],
         ("decay", ctypes.c_double),
         *[
             (name, ctypes.c_void_p)
             for name in (
-                "first_mean", "share", "shift", "ratio_constant", "ratio_precision", "currents", "m", "n", "h",
-                "offsets", "observations", "readout", "readout_offsets", "mask", "log_factorial", "priors",
+                "first_mean", "share", "shift", "ratio_constant", "ratio_precision", "curvature", "linear",
+                "predictive_constant", "currents", "m", "n", "h", "offsets", "observations", "readout", "readout_offsets", "mask", "log_factorial", "priors",
                 "particles_out", "log_weights", "ancestors", "likelihoods", "slopes", "rates", "slope_x", "slope_h",
             )
         ],
@@ -111,12 +124,16 @@ class _BackwardArgs(ctypes.Structure):
     """Mirror of ``BackwardArgs`` in particle_loop.cpp."""
 
     _fields_ = [
-        *[(name, ctypes.c_int64) for name in ("steps", "particles", "batch", "rank", "units", "is_double")],
+        *[
+            (name, ctypes.c_int64)
+            for name in ("steps", "particles", "batch", "rank", "units", "activation", "matrix_share", "is_double")
+        ],
         ("decay", ctypes.c_double),
         *[
             (name, ctypes.c_void_p)
             for name in (
-                "particles_in", "ancestors", "share", "m", "n", "rates", "slope_x", "slope_h", "grad_priors",
+                "particles_in", "ancestors", "share", "m", "n", "h", "currents", "rates", "slope_x", "slope_h",
+                "grad_priors",
                 "grad_particles", "grad_m", "grad_n", "grad_h", "grad_currents",
             )
         ],
@@ -145,10 +162,14 @@ def _pointer(tensor: torch.Tensor | None) -> int | None:
     return None if tensor is None else tensor.data_ptr()
 
 
-def run_particle_loop(move: ProposalMove, data: PoissonData, loop: LoopInputs, with_slopes: bool) -> LoopOutput | None:
+def run_particle_loop(
+    move: ProposalMove, data: PoissonData | None, loop: LoopInputs, with_slopes: bool
+) -> LoopOutput | None:
     """Run one sweep's forward loop compiled; None where the compiled kernel is unavailable (use the torch loop).
 
-    with_slopes: also return ∂ log p/∂η (a sweep that will be differentiated records them).
+    data: the Poisson observations, or None when the move's weights hold everything (the optimal proposal); then
+    likelihoods and slopes come back None. with_slopes: also return ∂ log p/∂η (a sweep that will be differentiated
+    records them).
     """
     first_mean, currents, decay, m, n, h, activation, offsets, keep_activations = loop
     steps, particles, batch, rank = move.shift.shape
@@ -156,27 +177,33 @@ def run_particle_loop(move: ProposalMove, data: PoissonData, loop: LoopInputs, w
     library = _library_for(dtype, move.shift.device)
     if library is None:
         return None
-    units, channels = m.shape[0], data.readout.shape[1]
+    units = m.shape[0]
+    channels = 0 if data is None else data.readout.shape[1]
+    with_slopes = with_slopes and data is not None
 
     def ready(tensor: torch.Tensor | None) -> torch.Tensor | None:
         return None if tensor is None else tensor.detach().to(dtype).contiguous()
 
+    predictive = move.predictive
     inputs = {
         "first_mean": ready(first_mean.expand(batch, rank)),
         "share": ready(move.share),
         "shift": ready(move.shift),
         "ratio_constant": ready(move.ratio_constant),
         "ratio_precision": ready(move.ratio_precision),
+        "curvature": None if predictive is None else ready(predictive.curvature),
+        "linear": None if predictive is None else ready(predictive.linear),
+        "predictive_constant": None if predictive is None else ready(predictive.constant),
         "currents": ready(currents),
         "m": ready(m),
         "n": ready(n),
         "h": ready(h),
         "offsets": offsets.detach().to(torch.float64).contiguous(),
-        "observations": ready(data.observations),
-        "readout": ready(data.readout),
-        "readout_offsets": ready(data.readout_offsets),
-        "mask": ready(data.mask),
-        "log_factorial": ready(data.log_factorial),
+        "observations": None if data is None else ready(data.observations),
+        "readout": None if data is None else ready(data.readout),
+        "readout_offsets": None if data is None else ready(data.readout_offsets),
+        "mask": None if data is None else ready(data.mask),
+        "log_factorial": None if data is None else ready(data.log_factorial),
     }
     rows = particles * batch
     kept_shape = (max(steps - 1, 0), rows, units)
@@ -185,16 +212,16 @@ def run_particle_loop(move: ProposalMove, data: PoissonData, loop: LoopInputs, w
         "particles_out": torch.empty((steps, particles, batch, rank), dtype=dtype),
         "log_weights": torch.empty((steps, particles, batch), dtype=dtype),
         "ancestors": torch.empty((max(steps - 1, 0), particles, batch), dtype=torch.int64),
-        "likelihoods": torch.empty((steps, particles, batch), dtype=dtype),
+        "likelihoods": None if data is None else torch.empty((steps, particles, batch), dtype=dtype),
         "slopes": torch.empty((steps, particles, batch, channels), dtype=dtype) if with_slopes else None,
         "rates": torch.empty(kept_shape, dtype=dtype) if keep_activations else None,
         "slope_x": torch.empty(kept_shape, dtype=dtype) if keep_activations else None,
         "slope_h": torch.empty(kept_shape, dtype=dtype) if keep_activations and activation == "clipped_relu" else None,
     }
     arguments = _SweepArgs(
-        steps, particles, batch, rank, units, channels, _ACTIVATION_CODES[activation], _LINK_CODES[data.link],
-        int(dtype == torch.float64), float(decay),
-        **{name: _pointer(tensor) for name, tensor in {**inputs, **outputs}.items()},
+        steps, particles, batch, rank, units, channels, _ACTIVATION_CODES[activation],
+        _LINK_CODES["softplus" if data is None else data.link], int(dtype == torch.float64), int(move.matrix_share),
+        float(decay), **{name: _pointer(tensor) for name, tensor in {**inputs, **outputs}.items()},
     )
     status = library.nwb_dyn_particle_loop(ctypes.byref(arguments))
     if status != 0:
@@ -219,22 +246,24 @@ class BackwardOutput(NamedTuple):
 
 
 def run_particle_loop_backward(
-    particles: torch.Tensor, ancestors: torch.Tensor, kept: KeptActivations, grad_prior_means: torch.Tensor | None,
-    share: torch.Tensor | None, decay: torch.Tensor, m: torch.Tensor, n: torch.Tensor, with_currents: bool,
+    particles: torch.Tensor, ancestors: torch.Tensor, kept: KeptActivations | None,
+    grad_prior_means: torch.Tensor | None, move_share: torch.Tensor | None, matrix_share: bool, loop: LoopInputs,
 ) -> BackwardOutput | None:
-    """The chain's backward pass compiled, from what :func:`run_particle_loop` returned with kept activations:
-    particles (T, K, B, R), ancestors (T − 1, K, B) and the activations. None where it cannot run (use the torch
-    backward pass).
+    """The chain's backward pass compiled, after :func:`run_particle_loop`: particles (T, K, B, R), ancestors
+    (T − 1, K, B) and its kept activations, or None to recompute them row by row from ``loop`` (its currents, m, h
+    and activation). None where it cannot run (use the torch backward pass).
 
-    grad_prior_means: ∂L/∂F (T, K, B, R) from the batched pass, or None for zero; share: the move's s (T, B, R) or
-    None for s = 1; with_currents: also return the input currents' gradient.
+    grad_prior_means: ∂L/∂F (T, K, B, R) from the batched pass, or None for zero; move_share: the move's s
+    (T, B, R), S (T, B, R, R) with ``matrix_share``, or None for s = 1; the input currents' gradient is returned
+    when ``loop`` has currents.
     """
-    library = _library()
+    library = _library_for(particles.dtype, particles.device)
     if library is None:
         return None
     steps, count, batch, rank = particles.shape
     dtype = particles.dtype
-    units = m.shape[0]
+    units = loop.m.shape[0]
+    with_currents = loop.currents is not None
     grad_priors = (
         torch.zeros_like(particles) if grad_prior_means is None else grad_prior_means.to(dtype).contiguous().clone()
     )
@@ -246,18 +275,25 @@ def run_particle_loop_backward(
         "grad_h": torch.zeros(units, dtype=dtype),
         "grad_currents": torch.zeros((batch, steps, units), dtype=dtype) if with_currents else None,
     }
+
+    def ready(tensor: torch.Tensor | None) -> torch.Tensor | None:
+        return None if tensor is None else tensor.detach().to(dtype).contiguous()
+
     inputs = {
         "particles_in": particles.contiguous(),
         "ancestors": ancestors.contiguous(),
-        "share": None if share is None else share.detach().to(dtype).contiguous(),
-        "m": m.detach().to(dtype).contiguous(),
-        "n": n.detach().to(dtype).contiguous(),
-        "rates": kept.rates,
-        "slope_x": kept.slope_x,
-        "slope_h": kept.slope_h,
+        "share": ready(move_share),
+        "m": ready(loop.m),
+        "n": ready(loop.n),
+        "h": ready(loop.h),
+        "currents": ready(loop.currents),
+        "rates": None if kept is None else kept.rates,
+        "slope_x": None if kept is None else kept.slope_x,
+        "slope_h": None if kept is None else kept.slope_h,
     }
     arguments = _BackwardArgs(
-        steps, count, batch, rank, units, int(dtype == torch.float64), float(decay),
+        steps, count, batch, rank, units, _ACTIVATION_CODES[loop.activation], int(matrix_share),
+        int(dtype == torch.float64), float(loop.decay),
         **{name: _pointer(tensor) for name, tensor in {**inputs, **outputs}.items()},
     )
     if library.nwb_dyn_particle_loop_backward(ctypes.byref(arguments)) != 0:
