@@ -282,11 +282,14 @@ def evaluate(
     labels: str | None = None,
     dandi_api_url: str | None = None,
     cache_dir: str | Path | None = None,
+    source: str | None = None,
 ) -> dict[str, float]:
     """Recompute every applicable metric of a result file written by :func:`fit` (``nwb-dyn evaluate``).
 
     The source session is re-extracted with the fit's recorded configuration (from the extraction cache when it is
     there); ``labels`` (``events:COL[,COL...]`` or a ``.npy`` file) adds state accuracies against reference labels.
+    ``source`` names the session when the recorded one is not found (results name local files without their
+    folder); its sha256 must still match the recorded one.
     """
     from nwb_dyn.evaluate import evaluate_result
     from nwb_dyn.sources.identity import SourceIdentity
@@ -302,7 +305,7 @@ def evaluate(
             raise OutputError(f"the recorded source {source} now names {len(refs)} sessions instead of one")
         return refs[0].identity, _session_data(refs[0], config, cache)
 
-    return evaluate_result(result, load_session, labels)
+    return evaluate_result(result, load_session, labels, source)
 
 
 def report(result: str | Path, out: str | Path = "nwb-dyn-report") -> Path:

@@ -200,6 +200,9 @@ def _add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     evaluate_parser.add_argument("--json", action="store_true", help="print one JSON object (NaN as null)")
     evaluate_parser.add_argument("--cache-dir", help="cache of extracted arrays (as for fit)")
     evaluate_parser.add_argument("--dandi-api-url", help="DANDI archive API for dandiset sources (as for fit)")
+    evaluate_parser.add_argument(
+        "--source", help="the fitted session, when it is not beside the result (results record it by name and sha256)"
+    )
     evaluate_parser.set_defaults(handler=_run_evaluate)
 
 
@@ -207,7 +210,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from nwb_dyn.api import evaluate
     from nwb_dyn.evaluate import format_metrics
 
-    metrics = evaluate(args.result, labels=args.labels, dandi_api_url=args.dandi_api_url, cache_dir=args.cache_dir)
+    metrics = evaluate(
+        args.result, labels=args.labels, dandi_api_url=args.dandi_api_url, cache_dir=args.cache_dir,
+        source=args.source,
+    )  # fmt: skip
     print(format_metrics(metrics, as_json=args.json))
     return 0
 

@@ -167,17 +167,19 @@ def event_epoch_labels(data: NeuralData, event_columns: Sequence[str]) -> np.nda
 
 
 def evaluate_result(
-    path: str | Path, load_session: SessionLoader, labels: str | None = None
+    path: str | Path, load_session: SessionLoader, labels: str | None = None, source: str | None = None
 ) -> dict[str, float]:
     """Recompute every applicable metric of the result file at ``path``.
 
     ``load_session`` re-extracts the source recorded in the file with the fit's configuration (``nwb_dyn.api``
-    passes its cached extraction). ``labels`` gives reference states: ``events:COL[,COL...]`` (trial event
-    columns, see :func:`event_epoch_labels`) or a ``.npy`` file of integer labels, one per result row (N,) or per
-    fitted window and bin (B, T), windows in the file's (time) order, negative for unlabelled bins.
+    passes its cached extraction); ``source`` names it when the recorded one cannot be found (a local source is
+    recorded by file name and sha256 only, see :func:`source_of_result`). ``labels`` gives reference states:
+    ``events:COL[,COL...]`` (trial event columns, see :func:`event_epoch_labels`) or a ``.npy`` file of integer
+    labels, one per result row (N,) or per fitted window and bin (B, T), windows in the file's (time) order,
+    negative for unlabelled bins.
     """
     result = read(path)
-    identity, data = load_session(source_of_result(result), config_of_result(result))
+    identity, data = load_session(source or source_of_result(result), config_of_result(result))
     recorded_sha256 = result.provenance["source"].get("sha256")
     if recorded_sha256 and identity.sha256 and recorded_sha256 != identity.sha256:
         raise OutputError(
@@ -220,11 +222,31 @@ def result_forecasts(result: FitResult, data: NeuralData) -> Forecasts | None:
 
 
 def source_of_result(result: FitResult) -> str:
-    """The SOURCE string that names the session a result was fitted on (a path, a URL or a dandiset asset)."""
+    """The SOURCE string that names the session a result was fitted on (a path, a URL or a dandiset asset).
+
+    A local source is recorded by its path relative to the fit's working directory (or its file name) and sha256,
+    never by an absolute path of the fitting machine; it is looked for from the working directory, the result's
+    folder and the folder above it (files written before this rule, with absolute paths, are found where they were).
+    """
     source = result.provenance["source"]
     if source.get("kind") == "dandi":
         return f"dandiset:{source['dandiset_id']}@{source['dandiset_version']}/{source['asset_path']}"
-    return str(source["location"])
+    location = str(source["location"])
+    if source.get("kind") != "local":
+        return location
+    recorded = Path(location)
+    folders = (Path.cwd(), result.path.parent, result.path.parent.parent)
+    names = [recorded] if recorded.is_absolute() else [folder / recorded for folder in folders]
+    candidates = names + [folder / recorded.name for folder in folders[1:]]
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    sha256 = source.get("sha256")
+    raise OutputError(
+        f"the source of {result.path} is recorded as {location}"
+        + (f" (sha256 {sha256[:12]}...)" if sha256 else "")
+        + f", and no such file is in {', '.join(str(folder) for folder in folders)}; pass --source PATH to name it"
+    )
 
 
 def config_of_result(result: FitResult) -> FitConfig:

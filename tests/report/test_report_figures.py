@@ -94,7 +94,9 @@ def test_training_curves_survive_deleting_the_run_directory(reported_srnn: Repor
     import shutil
 
     inputs = load_report_inputs(reported_srnn.result)
-    run_dir = Path(inputs.result.stored_model.training_summary["run_dir"])
+    # The file records the run directory without the machine's absolute path: find it beside the result.
+    run_name = Path(inputs.result.stored_model.training_summary["run_dir"]).name
+    run_dir = next(path for path in reported_srnn.result.parent.rglob(run_name) if path.is_dir())
     moved = tmp_path / "moved-run"
     shutil.move(str(run_dir), moved)
     try:

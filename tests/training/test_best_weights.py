@@ -19,7 +19,8 @@ def test_output_model_is_the_best_checkpoint(tmp_path: Path) -> None:
     result = read(outcome.outputs[0])
     summary = result.stored_model.training_summary
     assert summary["weights"].startswith("best checkpoint by val_loss")
-    best = torch.load(Path(summary["run_dir"]) / "checkpoints" / "best.ckpt", weights_only=True)
+    run_dir = Path(outcome.fits[0].summary["run_dir"])  # the file records it without the machine's absolute path
+    best = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
     best_model = {k.removeprefix("model."): v for k, v in best["state_dict"].items() if k.startswith("model.")}
     written = result.model.state_dict()
     assert set(written) == set(best_model)

@@ -19,6 +19,7 @@ from pynwb import NWBHDF5IO, NWBFile
 from nwb_dyn.analysis.products import ModelProducts
 from nwb_dyn.atomic import atomic_path
 from nwb_dyn.extract import NeuralData
+from nwb_dyn.provenance import shareable_fields, sharing_base
 from nwb_dyn.results import containers
 from nwb_dyn.results.session_copy import copy_trials, copy_units, new_derived_nwbfile
 
@@ -82,8 +83,13 @@ def build_result_nwbfile(data: NeuralData, products: ModelProducts, record: FitR
 
 
 def write_result(path: Path, data: NeuralData, products: ModelProducts, record: FitRecord) -> Path:
-    """Write the derived NWB file to ``path`` atomically (the spec is cached in it) and return ``path``."""
-    nwbfile = build_result_nwbfile(data, products, record)
+    """Write the derived NWB file to ``path`` atomically (the spec is cached in it) and return ``path``.
+
+    The file is meant to be shared: local absolute paths in ``record`` (the source's location, the run directory,
+    checkpoints, the command line) are written relative to the working directory or as bare file names
+    (:func:`nwb_dyn.provenance.shareable`); the source stays identified by its sha256 or DANDI identifiers.
+    """
+    nwbfile = build_result_nwbfile(data, products, shareable_fields(record, sharing_base()))
     # Temporaries of this output left by writers that were killed: only one process (rank 0) writes an output.
     for stale in path.parent.glob(f".{path.name}.*.partial.nwb"):
         stale.unlink(missing_ok=True)
