@@ -26,7 +26,7 @@ from nwb_dyn.extract.session import SessionInfo
 from nwb_dyn.sources.identity import SourceIdentity
 
 #: Bump when the stored layout or the meaning of extracted arrays changes, so old entries stop matching.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: trials of unequal length are padded, no longer cut to the shortest
 
 _log = logging.getLogger(__name__)
 
