@@ -19,7 +19,7 @@ from pynwb.spec import (
 )
 
 NAMESPACE = "ndx-dyn"
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 
 
 def _text_attribute(name: str, doc: str, required: bool = True) -> NWBAttributeSpec:
@@ -149,7 +149,12 @@ def _table_types() -> list[NWBGroupSpec]:
     fixed_points = NWBGroupSpec(
         neurodata_type_def="FixedPointTable",
         neurodata_type_inc="DynamicTable",
-        doc="Fixed points of the fitted latent dynamics with their linear stability; one row per fixed point.",
+        doc=(
+            "Fixed points of the fitted latent dynamics with their linear stability; one row per fixed point. Every "
+            "column is 1-D so viewers and pandas show each cell: for each latent dimension i = 0..num_latents-1 a "
+            "float64 column location_i (the point's coordinate i), and float64 columns eigenvalue_i_real and "
+            "eigenvalue_i_imag (real and imaginary part of the Jacobian's i-th eigenvalue)."
+        ),
         attributes=[
             _text_attribute("kind", "'exact' (piecewise-linear enumeration) or 'numeric' (search)."),
             _text_attribute(
@@ -157,34 +162,16 @@ def _table_types() -> list[NWBGroupSpec]:
                 "'discrete': eigenvalues of the map's Jacobian (stable iff |lambda| < 1); 'continuous': of the ODE "
                 "it discretises (stable iff Re lambda < 0).",
             ),
+            NWBAttributeSpec(
+                name="num_latents",
+                dtype="int32",
+                doc="Latent dimension R: the number of location_i and eigenvalue_i_real/_imag column pairs.",
+                required=False,
+            ),
         ],
         datasets=[
             NWBDatasetSpec(
-                name="location",
-                neurodata_type_inc="VectorData",
-                dtype="float64",
-                shape=[None, None],
-                dims=["num_fixed_points", "num_latents"],
-                doc="Fixed point in latent space.",
-            ),
-            NWBDatasetSpec(
                 name="stable", neurodata_type_inc="VectorData", dtype="bool", doc="Linearly stable."
-            ),
-            NWBDatasetSpec(
-                name="eigenvalues_real",
-                neurodata_type_inc="VectorData",
-                dtype="float64",
-                shape=[None, None],
-                dims=["num_fixed_points", "num_latents"],
-                doc="Real parts of the Jacobian's eigenvalues.",
-            ),
-            NWBDatasetSpec(
-                name="eigenvalues_imag",
-                neurodata_type_inc="VectorData",
-                dtype="float64",
-                shape=[None, None],
-                dims=["num_fixed_points", "num_latents"],
-                doc="Imaginary parts of the Jacobian's eigenvalues.",
             ),
             NWBDatasetSpec(
                 name="state",
@@ -194,13 +181,41 @@ def _table_types() -> list[NWBGroupSpec]:
                 quantity="?",
             ),
             NWBDatasetSpec(
-                name="region",
+                name="linear_region",
                 neurodata_type_inc="VectorData",
-                dtype="int8",
-                shape=[None, None],
-                dims=["num_fixed_points", "num_units"],
-                doc="Activation slope of every unit at the fixed point, which names its linear region.",
+                dtype="text",
+                doc=(
+                    "Activation slope of every unit at the fixed point, comma-separated in unit order; names the "
+                    "linear region of a piecewise-linear network that holds the point."
+                ),
                 quantity="?",
+            ),
+            *(
+                NWBDatasetSpec(
+                    name=name,
+                    neurodata_type_inc="VectorData",
+                    dtype=dtype,
+                    shape=[None, None],
+                    dims=["num_fixed_points", dim],
+                    doc=f"{doc} Written by ndx-dyn 0.1.0 only; later versions write 1-D columns instead.",
+                    quantity="?",
+                )
+                for name, dtype, dim, doc in (
+                    ("location", "float64", "num_latents", "Fixed point in latent space."),
+                    (
+                        "eigenvalues_real",
+                        "float64",
+                        "num_latents",
+                        "Real parts of the Jacobian's eigenvalues.",
+                    ),
+                    (
+                        "eigenvalues_imag",
+                        "float64",
+                        "num_latents",
+                        "Imaginary parts of the Jacobian's eigenvalues.",
+                    ),
+                    ("region", "int8", "num_units", "Activation slope of every unit at the fixed point."),
+                )
             ),
         ],
     )

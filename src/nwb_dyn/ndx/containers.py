@@ -146,30 +146,47 @@ class StateSegments(TimeIntervals):
 
 @register_class("FixedPointTable", NAMESPACE)
 class FixedPointTable(DynamicTable):
-    """Fixed points, one per row: location (R,), stable, eigenvalues_real/imag (R,), optional state and region."""
+    """Fixed points, one per row, every column 1-D: ``location_i`` and ``eigenvalue_i_real``/``_imag`` for each
+    latent dimension i < ``num_latents``, ``stable``, and optionally ``state`` and ``linear_region``.
 
-    __fields__ = ("kind", "eigenvalue_reading")
+    Files written by ndx-dyn 0.1.0 hold 2-D ``location``, ``eigenvalues_real``/``_imag`` and ``region`` columns
+    instead (and no ``num_latents``); they are declared here so those files still read.
+    """
+
+    __fields__ = ("kind", "eigenvalue_reading", "num_latents")
     __columns__ = (
-        {"name": "location", "description": "Fixed point in latent space.", "required": True},
         {"name": "stable", "description": "Linearly stable.", "required": True},
-        {
-            "name": "eigenvalues_real",
-            "description": "Real parts of the Jacobian's eigenvalues.",
-            "required": True,
-        },
-        {
-            "name": "eigenvalues_imag",
-            "description": "Imaginary parts of the Jacobian's eigenvalues.",
-            "required": True,
-        },
         {
             "name": "state",
             "description": "Discrete state whose dynamics hold this fixed point.",
             "required": False,
         },
         {
+            "name": "linear_region",
+            "description": (
+                "Activation slope of every unit at the fixed point, comma-separated in unit order; names the "
+                "linear region of a piecewise-linear network that holds the point."
+            ),
+            "required": False,
+        },
+        {
+            "name": "location",
+            "description": "Fixed point in latent space (ndx-dyn 0.1.0).",
+            "required": False,
+        },
+        {
+            "name": "eigenvalues_real",
+            "description": "Real parts of the Jacobian's eigenvalues (ndx-dyn 0.1.0).",
+            "required": False,
+        },
+        {
+            "name": "eigenvalues_imag",
+            "description": "Imaginary parts of the Jacobian's eigenvalues (ndx-dyn 0.1.0).",
+            "required": False,
+        },
+        {
             "name": "region",
-            "description": "Activation slope of every unit at the fixed point.",
+            "description": "Activation slope of every unit at the fixed point (ndx-dyn 0.1.0).",
             "required": False,
         },
     )
@@ -178,13 +195,20 @@ class FixedPointTable(DynamicTable):
         *get_docval(DynamicTable.__init__, "name", "description"),
         {"name": "kind", "type": str, "doc": "'exact' or 'numeric'."},
         {"name": "eigenvalue_reading", "type": str, "doc": "'discrete' or 'continuous'."},
+        {
+            "name": "num_latents",
+            "type": int,
+            "doc": "Latent dimension R (None in 0.1.0 files).",
+            "default": None,
+        },
         *get_docval(DynamicTable.__init__, "id", "columns", "colnames", "target_tables"),
     )
     def __init__(self, **kwargs) -> None:
-        kind, reading = popargs("kind", "eigenvalue_reading", kwargs)
+        kind, reading, num_latents = popargs("kind", "eigenvalue_reading", "num_latents", kwargs)
         super().__init__(**kwargs)
         self.kind = kind
         self.eigenvalue_reading = reading
+        self.num_latents = num_latents
 
 
 @register_class("ModelParameter", NAMESPACE)
@@ -240,8 +264,24 @@ class DynamicsModel(MultiContainerInterface):
 class FitProvenance(NWBDataInterface):
     """Source identity (path/URL/DANDI asset and digests), package versions, resolved config, seed and command."""
 
-    OPTIONAL_SOURCE_FIELDS = ("sha256", "etag", "dandiset_id", "dandiset_version", "asset_path", "asset_id", "api_url")
-    __nwbfields__ = ("source_kind", "source_location", *OPTIONAL_SOURCE_FIELDS, "versions", "config", "seed", "command")
+    OPTIONAL_SOURCE_FIELDS = (
+        "sha256",
+        "etag",
+        "dandiset_id",
+        "dandiset_version",
+        "asset_path",
+        "asset_id",
+        "api_url",
+    )
+    __nwbfields__ = (
+        "source_kind",
+        "source_location",
+        *OPTIONAL_SOURCE_FIELDS,
+        "versions",
+        "config",
+        "seed",
+        "command",
+    )
 
     @docval(
         {"name": "name", "type": str, "doc": "Name of this record.", "default": "provenance"},
@@ -251,7 +291,10 @@ class FitProvenance(NWBDataInterface):
         {"name": "config", "type": str, "doc": "Resolved configuration, JSON text."},
         {"name": "seed", "type": int, "doc": "Seed of the run."},
         {"name": "command", "type": str, "doc": "Command line of the run."},
-        *({"name": key, "type": str, "doc": f"Source {key}.", "default": None} for key in OPTIONAL_SOURCE_FIELDS),
+        *(
+            {"name": key, "type": str, "doc": f"Source {key}.", "default": None}
+            for key in OPTIONAL_SOURCE_FIELDS
+        ),
     )
     def __init__(self, **kwargs) -> None:
         fields = {key: kwargs.pop(key) for key in list(kwargs) if key != "name"}

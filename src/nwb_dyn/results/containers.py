@@ -3,6 +3,11 @@
 Every per-bin output is stored 2-D (or 1-D), time first, never trial × time × dim: windows are put in time order and
 concatenated, with bin-centre timestamps from the source session. When those timestamps are evenly spaced (one
 window, or windows that abut) the series carry ``starting_time`` and ``rate`` instead, as nwbinspector asks.
+
+Every series holds its own ``timestamps`` dataset, never an HDF5 link to another series' timestamps: viewers that
+read the file's datasets directly (Neurosift through LINDI) do not follow such links and then cannot plot the series.
+Table columns are 1-D (one column per latent dimension, text for per-unit patterns) so that viewers and pandas show
+a value in every cell.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from typing import Any
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
 from hdmf.common import VectorData
-from pynwb import TimeSeries
 from pynwb.epoch import TimeIntervals
 from pynwb.misc import Units
 
@@ -84,11 +88,11 @@ class TimeBase:
         ordered = per_window[self.order]
         return ordered.reshape(ordered.shape[0] * ordered.shape[1], *ordered.shape[2:])[self.kept]
 
-    def clock(self, reference: TimeSeries | None) -> dict[str, Any]:
-        """Time keyword arguments: ``starting_time``/``rate`` when regular, else timestamps (linked to ``reference``)."""
+    def clock(self) -> dict[str, Any]:
+        """Time keyword arguments: ``starting_time``/``rate`` when regular, else a series' own copy of the timestamps."""
         if self.regular:
             return {"starting_time": float(self.timestamps[0]), "rate": 1.0 / self.bin_width_s}
-        return {"timestamps": reference if reference is not None else self.timestamps}
+        return {"timestamps": self.timestamps.copy()}
 
 
 def latent_series(products: ModelProducts, time: TimeBase) -> LatentSeries:
@@ -99,13 +103,11 @@ def latent_series(products: ModelProducts, time: TimeBase) -> LatentSeries:
         data=_compressed(time.concatenate(products.latents), "float32"),
         estimate=products.latent_estimate,
         comments="Times are bin centres on the source session's clock; windows are concatenated in time order.",
-        **time.clock(None),
+        **time.clock(),
     )
 
 
-def rate_series(
-    products: ModelProducts, data: NeuralData, time: TimeBase, latents: LatentSeries, units: Units | None
-) -> RateSeries:
+def rate_series(products: ModelProducts, data: NeuralData, time: TimeBase, units: Units | None) -> RateSeries:
     """Predicted mean per bin, (B·T, D), tied to the copied units when the data were spike counts."""
     region = None
     if units is not None and data.data_path == "units":
@@ -126,32 +128,30 @@ def rate_series(
         unit="spikes/bin" if counts else "a.u.",
         channel_ids=np.asarray(data.channel_ids, dtype=np.int64),
         units_region=region,
-        **time.clock(latents),
+        **time.clock(),
     )
 
 
-def state_series(
-    states: np.ndarray, num_states: int, family: str, time: TimeBase, latents: LatentSeries
-) -> DiscreteStateSeries:
+def state_series(states: np.ndarray, num_states: int, family: str, time: TimeBase) -> DiscreteStateSeries:
     """Most probable discrete state per bin: states (B, T) int → (B·T,)."""
     return DiscreteStateSeries(
         name="states",
         description=f"Most probable discrete state of the {family} model in every bin.",
         data=_compressed(time.concatenate(states), "int32"),
         num_states=int(num_states),
-        **time.clock(latents),
+        **time.clock(),
     )
 
 
 def state_probability_series(
-    probabilities: np.ndarray, family: str, time: TimeBase, latents: LatentSeries
+    probabilities: np.ndarray, family: str, time: TimeBase
 ) -> StateProbabilitySeries:
     """Posterior state probabilities: (B, T, K) → (B·T, K)."""
     return StateProbabilitySeries(
         name="state_probabilities",
         description=f"Posterior probability of each discrete state of the {family} model per bin.",
         data=_compressed(time.concatenate(probabilities), "float32"),
-        **time.clock(latents),
+        **time.clock(),
     )
 
 
@@ -191,34 +191,70 @@ def fit_windows(data: NeuralData, time: TimeBase) -> TimeIntervals:
     return windows
 
 
-def fixed_point_table(fixed_points: FixedPointSet, family: str) -> FixedPointTable:
-    """One row per fixed point; complex eigenvalues split into real and imaginary columns (hdmf has no complex).
+def linear_region_text(slopes: np.ndarray) -> str:
+    """One fixed point's activation slopes (N,) int as text, ``"1,0,1"``: the ``linear_region`` column's format."""
+    return ",".join(str(int(slope)) for slope in slopes)
 
-    Columns are built whole from arrays (not row by row), so a model without fixed points still gets a table whose
-    2-D columns are (0, R) and thereby match the spec.
+
+def fixed_point_table(fixed_points: FixedPointSet, family: str) -> FixedPointTable:
+    """One row per fixed point, every column 1-D so viewers and pandas show each cell.
+
+    location (P, R) becomes ``location_0 .. location_{R-1}``; the complex eigenvalues (P, R) become
+    ``eigenvalue_i_real`` and ``eigenvalue_i_imag`` (hdmf has no complex type); the per-unit activation slopes
+    (P, N) become one text cell per point (:func:`linear_region_text`).
     """
+    location = np.asarray(fixed_points.location, dtype=np.float64)
     eigenvalues = np.asarray(fixed_points.eigenvalues, dtype=np.complex128)
-    arrays: dict[str, np.ndarray] = {
-        "location": np.asarray(fixed_points.location, dtype=np.float64),
-        "stable": np.asarray(fixed_points.stable, dtype=bool),
-        "eigenvalues_real": np.ascontiguousarray(eigenvalues.real),
-        "eigenvalues_imag": np.ascontiguousarray(eigenvalues.imag),
-    }
-    if fixed_points.state is not None:
-        arrays["state"] = np.asarray(fixed_points.state, dtype=np.int32)
-    if fixed_points.region is not None:
-        arrays["region"] = np.asarray(fixed_points.region, dtype=np.int8)
+    num_latents = location.shape[1]
     descriptions = {spec["name"]: spec["description"] for spec in FixedPointTable.__columns__}
+    columns = [
+        VectorData(
+            name=f"location_{i}",
+            description=f"Coordinate {i} of the fixed point in latent space.",
+            data=np.ascontiguousarray(location[:, i]),
+        )
+        for i in range(num_latents)
+    ]
+    columns.append(
+        VectorData(
+            name="stable",
+            description=descriptions["stable"],
+            data=np.asarray(fixed_points.stable, dtype=bool),
+        )
+    )
+    for i in range(eigenvalues.shape[1]):
+        for part, values in (("real", eigenvalues[:, i].real), ("imag", eigenvalues[:, i].imag)):
+            columns.append(
+                VectorData(
+                    name=f"eigenvalue_{i}_{part}",
+                    description=f"{'Real' if part == 'real' else 'Imaginary'} part of the Jacobian's eigenvalue {i}.",
+                    data=np.ascontiguousarray(values),
+                )
+            )
+    if fixed_points.state is not None:
+        columns.append(
+            VectorData(
+                name="state",
+                description=descriptions["state"],
+                data=np.asarray(fixed_points.state, dtype=np.int32),
+            )
+        )
+    if fixed_points.region is not None:
+        columns.append(
+            VectorData(
+                name="linear_region",
+                description=descriptions["linear_region"],
+                data=[linear_region_text(slopes) for slopes in np.asarray(fixed_points.region)],
+            )
+        )
     return FixedPointTable(
         name="fixed_points",
         description=f"Fixed points of the {family} model's latent dynamics and their linear stability.",
         kind=fixed_points.kind,
         eigenvalue_reading=fixed_points.eigenvalue_reading,
+        num_latents=num_latents,
         id=np.arange(fixed_points.num_points),
-        columns=[
-            VectorData(name=name, description=descriptions[name], data=values)
-            for name, values in arrays.items()
-        ],
+        columns=columns,
     )
 
 

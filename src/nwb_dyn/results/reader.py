@@ -122,17 +122,43 @@ def _segments(table: Any) -> StateSegmentsData:
     )
 
 
-def _fixed_points(table: Any) -> FixedPointSet:
+def _column(table: Any, name: str) -> np.ndarray:
+    return np.asarray(table[name].data[:])
+
+
+def _fixed_point_arrays(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """location (P, R), eigenvalues (P, R) complex and activation slopes (P, N) int8 or None, from either layout:
+    1-D columns per latent dimension (ndx-dyn ≥ 0.2.0) or the 2-D columns of ndx-dyn 0.1.0."""
     columns = set(table.colnames)
+    if "location" in columns:  # ndx-dyn 0.1.0
+        location = _column(table, "location").astype(np.float64)
+        eigenvalues = _column(table, "eigenvalues_real") + 1j * _column(table, "eigenvalues_imag")
+        region = _column(table, "region").astype(np.int8) if "region" in columns else None
+        return location, eigenvalues, region
+    dims = range(int(table.num_latents))
+    location = np.column_stack([_column(table, f"location_{i}") for i in dims]).astype(np.float64)
+    eigenvalues = np.column_stack(
+        [_column(table, f"eigenvalue_{i}_real") + 1j * _column(table, f"eigenvalue_{i}_imag") for i in dims]
+    )
+    region = None
+    if "linear_region" in columns:
+        region = np.array(
+            [[int(slope) for slope in str(text).split(",")] for text in table["linear_region"].data[:]],
+            dtype=np.int8,
+        )
+    return location, eigenvalues, region
+
+
+def _fixed_points(table: Any) -> FixedPointSet:
+    location, eigenvalues, region = _fixed_point_arrays(table)
     return FixedPointSet(
-        location=np.asarray(table["location"].data[:], dtype=np.float64),
+        location=location,
         stable=np.asarray(table["stable"].data[:], dtype=bool),
-        eigenvalues=np.asarray(table["eigenvalues_real"].data[:])
-        + 1j * np.asarray(table["eigenvalues_imag"].data[:]),
+        eigenvalues=eigenvalues,
         kind=str(table.kind),
         eigenvalue_reading=str(table.eigenvalue_reading),
-        state=np.asarray(table["state"].data[:], dtype=np.int64) if "state" in columns else None,
-        region=np.asarray(table["region"].data[:], dtype=np.int8) if "region" in columns else None,
+        state=np.asarray(table["state"].data[:], dtype=np.int64) if "state" in set(table.colnames) else None,
+        region=region,
     )
 
 

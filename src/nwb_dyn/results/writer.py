@@ -53,21 +53,18 @@ def build_result_nwbfile(data: NeuralData, products: ModelProducts, record: FitR
         description=f"nwb-dyn: {products.family} dynamics model fitted to {data.data_path} of {source_name}",
     )
     time = containers.TimeBase.of(data)
-    latents = containers.latent_series(products, time)
-    module.add(latents)
-    module.add(containers.rate_series(products, data, time, latents, nwbfile.units))
+    module.add(containers.latent_series(products, time))
+    module.add(containers.rate_series(products, data, time, nwbfile.units))
     if products.states is not None:
         num_states = (
             products.state_probabilities.shape[-1]
             if products.state_probabilities is not None
             else int(np.max(products.states)) + 1
         )
-        module.add(containers.state_series(products.states, num_states, products.family, time, latents))
+        module.add(containers.state_series(products.states, num_states, products.family, time))
         module.add(containers.state_segments(products.states, data, time))
     if products.state_probabilities is not None:
-        module.add(
-            containers.state_probability_series(products.state_probabilities, products.family, time, latents)
-        )
+        module.add(containers.state_probability_series(products.state_probabilities, products.family, time))
     if products.fixed_points is not None and products.fixed_points.num_points:
         # nwbinspector rejects an empty table: "none found" is the model's num_fixed_points metric instead
         module.add(containers.fixed_point_table(products.fixed_points, products.family))

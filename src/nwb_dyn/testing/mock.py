@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from hdmf.common import VectorData
 
 from nwb_dyn.ndx import (
     DiscreteStateSeries,
@@ -104,30 +105,31 @@ def mock_StateSegments(seed: int = 0, **overrides: Any) -> StateSegments:
 
 
 def mock_FixedPointTable(seed: int = 0, with_state: bool = True, **overrides: Any) -> FixedPointTable:
-    """Three fixed points in 2-D, one a stable focus (complex pair), with states and unit-slope regions."""
-    table = FixedPointTable(
-        **{
-            "name": "fixed_points",
-            "description": "mock fixed points",
-            "kind": "exact",
-            "eigenvalue_reading": "discrete",
-            **overrides,
-        }
-    )
+    """Three fixed points in 2-D, one a stable focus (complex pair), with states and unit-slope regions, laid out
+    as the writer lays them out (:func:`nwb_dyn.results.containers.fixed_point_table`); ``overrides`` replace the
+    table's name, description, kind or eigenvalue_reading."""
+    from nwb_dyn.analysis.products import FixedPointSet
+    from nwb_dyn.results.containers import fixed_point_table
+
     rng = _rng(seed)
-    eigenvalues = [np.array([0.5 + 0.3j, 0.5 - 0.3j]), np.array([1.2, 0.4]), np.array([0.9, -0.2])]
-    for point, values in enumerate(eigenvalues):
-        row = {
-            "location": rng.standard_normal(2),
-            "stable": bool(np.all(np.abs(values) < 1)),
-            "eigenvalues_real": values.real.astype(np.float64),
-            "eigenvalues_imag": np.imag(values).astype(np.float64),
-            "region": rng.integers(0, 2, 4).astype(np.int8),
-        }
-        if with_state:
-            row["state"] = np.int32(point % 2)
-        table.add_row(**row)
-    return table
+    eigenvalues = np.array([[0.5 + 0.3j, 0.5 - 0.3j], [1.2, 0.4], [0.9, -0.2]])
+    points = FixedPointSet(
+        location=rng.standard_normal((3, 2)),
+        stable=np.all(np.abs(eigenvalues) < 1, axis=1),
+        eigenvalues=eigenvalues,
+        state=np.arange(3, dtype=np.int64) % 2 if with_state else None,
+        region=rng.integers(0, 2, (3, 4)).astype(np.int8),
+    )
+    table = fixed_point_table(points, "mock")
+    columns = [VectorData(name=c.name, description=c.description, data=c.data) for c in table.columns]
+    settings = {
+        "name": "fixed_points",
+        "description": "mock fixed points",
+        "kind": table.kind,
+        "eigenvalue_reading": table.eigenvalue_reading,
+        **overrides,
+    }
+    return FixedPointTable(**settings, num_latents=table.num_latents, id=np.arange(3), columns=columns)
 
 
 def mock_DynamicsModel(seed: int = 0, **overrides: Any) -> DynamicsModel:
