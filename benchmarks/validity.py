@@ -120,10 +120,20 @@ class _StderrWriter(io.TextIOBase):
 
 def _training_facts(summary: dict[str, Any]) -> dict[str, Any]:
     """What the fit's own summary says about its training (epochs, steps, stop reason) and its own metrics."""
-    keep = ("epochs", "global_steps", "stopped_early", "stop_reason", "converged", "wall_time_s")
+    keep = (
+        "epochs",
+        "global_steps",
+        "stopped_early",
+        "stop_reason",
+        "converged",
+        "final_learning_rate",
+        "wall_time_s",
+    )
     facts = {key: summary[key] for key in keep if key in summary}
     metrics = summary.get("metrics", {})
-    facts["tool_metrics"] = {key: _finite(metrics[key]) for key in ("co_bps", "heldin_bps") if key in metrics}
+    facts["tool_metrics"] = {
+        key: _finite(value) for key, value in metrics.items() if key.endswith(("co_bps", "heldin_bps"))
+    }
     return facts
 
 
@@ -371,7 +381,43 @@ def part_a(args: argparse.Namespace, work: Path) -> None:
             summary[method]["min_occupancy"] = baselines.summary_statistics(
                 [min(e["occupancy"]) for e in entries]
             )
+    summary["targets"] = issue_targets(records)
     emit(summary)
+
+
+def issue_targets(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Issue 19's MC_Maze_Small targets on the means over splits, with the per-split paired differences."""
+
+    def values(method: str, key: str) -> np.ndarray:
+        return np.array(
+            [math.nan if e.get(key) is None else e[key] for e in records.get(method, [])], dtype=float
+        )
+
+    targets: dict[str, Any] = {}
+    for model, baseline in (("nwb_dyn_lowrank", "gpfa"), ("nwb_dyn_srnn_k3", "smoothing_glm")):
+        ours, theirs = values(model, "co_bps"), values(baseline, "co_bps")
+        if len(ours) and len(ours) == len(theirs):
+            targets[f"{model}_co_bps_mean_ge_{baseline}"] = bool(np.nanmean(ours) >= np.nanmean(theirs))
+            targets[f"{model}_minus_{baseline}_co_bps"] = baselines.summary_statistics(list(ours - theirs))
+    for model in ("nwb_dyn_lowrank", "nwb_dyn_srnn_k3"):
+        if model in records:
+            targets[f"{model}_heldin_bps_positive_every_split"] = bool(
+                np.all(values(model, "heldin_bps") > 0)
+            )
+            targets[f"{model}_mean_rate_r_ge_0.95_every_split"] = bool(
+                np.all(values(model, "mean_rate_r") >= 0.95)
+            )
+    for model in ("nwb_dyn_srnn_k3", "poisson_hmm_k3"):
+        if model in records:
+            targets[f"{model}_every_state_ge_5pct_every_split"] = all(
+                e["every_state_at_least_5pct"] for e in records[model]
+            )
+            near, chance = (
+                values(model, "switch_near_onset_fraction"),
+                values(model, "switch_chance_fraction"),
+            )
+            targets[f"{model}_switch_near_onset_above_chance_every_split"] = bool(np.all(near > chance))
+    return targets
 
 
 # ---------------------------------------------------------------------------------------------------- (b) switching
