@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nwb_dyn import progress
 from nwb_dyn.config import FitConfig, resolve_config
 from nwb_dyn.errors import OutputError, TrainingError
 from nwb_dyn.extract import NeuralData, extract_neural_data
@@ -149,9 +150,14 @@ def _fit_session(
         return None
     weights_used = load_best_weights(trainer, module)
     module.float()  # posteriors and products are float32 whatever trainer.precision trained in
-    products = family.summarise(module, data, config)
-    forecasts = None if family.forecast is None else family.forecast(module.model, data, config)
-    products.metrics = fit_metrics(data, products, forecasts=forecasts)
+    with progress.current().stage("posterior latents, states, generated samples and fixed points"):
+        products = family.summarise(module, data, config)
+    forecasts = None
+    if family.forecast is not None:
+        with progress.current().stage("forecasts"):
+            forecasts = family.forecast(module.model, data, config)
+    with progress.current().stage("metrics"):
+        products.metrics = fit_metrics(data, products, forecasts=forecasts)
     training_summary = {
         **read_summary(run),
         "wall_time_s": round(wall_s, 3),
@@ -168,7 +174,8 @@ def _fit_session(
         command=command,
         training_summary=training_summary,
     )
-    write_result(output, data, products, record)
+    with progress.current().stage(f"writing {output}"):
+        write_result(output, data, products, record)
     return SessionFit(
         source=ref.identity.display_name, output=output, summary={**training_summary, "metrics": products.metrics}
     )
@@ -207,7 +214,7 @@ def _session_data(ref: SourceRef, config: FitConfig, cache: ExtractionCache) -> 
         return cached
     if multi_process and key is not None and int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
         return _wait_for_node_extraction(key, cache, ref.identity.location)
-    with ref.open() as nwbfile:
+    with progress.current().stage(f"reading and binning {ref.identity.display_name}"), ref.open() as nwbfile:
         data = extract_neural_data(nwbfile, config.data, config.seed, ref.identity.location)
     if key is not None:
         cache.store(key, data)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nwb_dyn import progress
+
 #: Units counted together before one write into the (B, T, D) array (bounded scratch memory, cache-friendly writes).
 _UNITS_PER_BLOCK = 16
 
@@ -34,6 +36,7 @@ def bin_spike_counts(
             block_counts[index] = np.diff(np.searchsorted(times, edges, side="left"), axis=1)
         # one strided write per block of units instead of one per unit: (D_block, B, T) → (B, T, D_block)
         counts[:, :, first : first + len(block)] = block_counts.transpose(1, 2, 0)
+        progress.current().update(f"binned {first + len(block)} of {len(spike_times)} units")
     return counts
 
 

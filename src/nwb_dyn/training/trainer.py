@@ -27,6 +27,7 @@ from nwb_dyn.training.callbacks import (
     RunSummaryWriter,
 )
 from nwb_dyn.training.checkpoint_io import AtomicCheckpointIO
+from nwb_dyn.training.progress_lines import TrainingProgress
 
 #: The validation objective that picks the best checkpoint and drives early stopping.
 MONITOR = "val_loss"
@@ -92,6 +93,8 @@ def make_trainer(config: FitConfig, run_dir: Path, has_validation: bool = True) 
     progress = _progress_bar_wanted(settings)
     if progress:
         callbacks.append(RichProgressBar(console_kwargs={"stderr": True}))
+    else:  # one line per epoch instead (throttled to one per 30 s when stderr is not a terminal)
+        callbacks.append(TrainingProgress(settings))
     try:
         return _trainer(settings, run_dir, callbacks, progress)
     except MisconfigurationException as exc:  # e.g. --accelerator gpu on a machine without one
