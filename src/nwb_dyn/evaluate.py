@@ -52,10 +52,10 @@ def fit_metrics(
     latents (B, T, ·), optional states (B, T) and generated samples); reference_states: optional (B, T) ints for
     all windows in ``data`` order (negative = unlabelled), e.g. from :func:`event_epoch_labels`;
     condition_columns: trials columns whose joint value is a trial's condition for PSTH R² (None = the first of
-    :data:`CONDITION_COLUMN_CHOICES` present in the trials table); forecasts: the model's forecasts of every window
-    (``ModelFamily.forecast``), scored as ``k_step_mse_<k>`` and forward prediction (``fp_bps`` for counts,
-    ``fp_mse`` for signals) on the bins the filter could observe. Behaviour decoders are trained on the training
-    windows and scored on the validation ones (NLB's protocol); PSTH R² smooths spikes with NLB's kernel
+    :data:`CONDITION_COLUMN_CHOICES` present in the trials table); forecasts: the model's forecasts of (at least)
+    the scored windows (``ModelFamily.forecast``), scored as ``k_step_mse_<k>`` and forward prediction (``fp_bps``
+    for counts, ``fp_mse`` for signals) on the bins the filter could observe. Behaviour decoders are trained on the
+    training windows and scored on the validation ones (NLB's protocol); PSTH R² smooths spikes with NLB's kernel
     (:data:`PSTH_SMOOTHING_SD_S`) and averages the empirical PSTH over every window of a condition, as NLB does.
     Padding after a short window and bins outside the recording are left out of every score.
     """
@@ -92,7 +92,7 @@ def fit_metrics(
         # padding read back from a file holds state -1; its reference is -1 (unlabelled) there, so any label does
         estimated_states=None if products.states is None else np.where(recorded_bins, products.states, 0)[evaluation],
         generated=None if products.samples is None else products.samples.observations,
-        forecasts=None if forecasts is None else {k: f[evaluation] for k, f in forecasts.k_step.items()},
+        forecasts=None if forecasts is None else forecasts.select(evaluation).k_step,
         forward_counts=forward_counts,
         forward_rates=forward_rates,
     )
@@ -111,7 +111,7 @@ def _forward_prediction(
     tail = slice(forecasts.forward_start, None)
     observed = data.mask[evaluation, tail]
     counts = np.where(observed, data.values[evaluation, tail], np.nan)
-    return counts, np.where(observed, forecasts.forward[evaluation, tail], np.nan)
+    return counts, np.where(observed, forecasts.select(evaluation).forward[:, tail], np.nan)
 
 
 def trial_conditions(data: NeuralData, condition_columns: Sequence[str] | None = None) -> np.ndarray | None:

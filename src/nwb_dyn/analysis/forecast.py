@@ -9,6 +9,11 @@ with the observed bins so :func:`nwb_dyn.analysis.metrics.k_step_prediction_mse`
 Forward prediction (NLB's fp-bps, Pals et al. 2024 Table 2): the last :data:`FORWARD_FRACTION` of every window is
 predicted from its first bins only (filter on y_{<s}, roll T − s steps), so it is honest on windows the model was not
 trained on (the validation split).
+
+Only the windows the fit's metrics score are forecast (:func:`scored_windows`: the validation windows when there are
+any); forecasts hold those rows only, so a whole-session fit does not keep four (B, T, D) arrays of mostly nothing.
+Windows are forecast in chunks sized by a memory budget (:mod:`nwb_dyn.analysis.chunking`), and the expected
+observation is computed only at the leads that are scored, while latents roll through every step.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nwb_dyn.extract import NeuralData
+
 #: Horizons (bins) forecast at every fit, clipped to T − 1 for short windows (Zhang & Saxena 2024 §3.3 use 10–40).
 DEFAULT_HORIZONS: tuple[int, ...] = (1, 5, 10)
 
@@ -26,15 +33,42 @@ FORWARD_FRACTION = 0.2
 
 
 class Forecasts(NamedTuple):
-    """Model forecasts aligned with the observed bins of every window.
+    """Model forecasts aligned with the observed bins of the windows forecast.
 
-    k_step: {k: (B, T, D)}, [b, t] = E[y_t | y_{b, ≤ t−k}] (expected counts per bin or signal mean), NaN for t < k.
-    forward: (B, T, D), [b, t] for t ≥ forward_start = E[y_t | y_{b, < forward_start}], NaN before forward_start.
+    k_step: {k: (W, T, D)}, [w, t] = E[y_t | y_{w, ≤ t−k}] (expected counts per bin or signal mean), NaN for t < k.
+    forward: (W, T, D), [w, t] for t ≥ forward_start = E[y_t | y_{w, < forward_start}], NaN before forward_start.
+    windows: (W,) the data-order index of each row; None when every window was forecast, in order.
     """
 
     k_step: dict[int, np.ndarray]
     forward: np.ndarray
     forward_start: int
+    windows: np.ndarray | None = None
+
+    def select(self, indices: np.ndarray) -> Forecasts:
+        """The forecasts of the windows ``indices`` (data order, (I,)), rows in that order.
+
+        Raises ValueError naming the windows that were not forecast.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        if self.windows is None:
+            rows = indices
+        else:
+            position = {int(window): row for row, window in enumerate(self.windows)}
+            missing = [int(index) for index in indices if int(index) not in position]
+            if missing:
+                raise ValueError(f"windows {missing[:10]} were not forecast (only the scored windows are)")
+            rows = np.array([position[int(index)] for index in indices], dtype=np.int64)
+        return Forecasts(
+            {k: values[rows] for k, values in self.k_step.items()}, self.forward[rows], self.forward_start, indices
+        )
+
+
+def scored_windows(data: NeuralData) -> np.ndarray:
+    """(W,) indices of the windows a fit's metrics score (``nwb_dyn.evaluate.fit_metrics``): the validation split
+    when it has windows, else the training split."""
+    validation = data.split_indices("val")
+    return validation if validation.size else data.split_indices("train")
 
 
 def forecast_horizons(num_bins: int, horizons: tuple[int, ...] = DEFAULT_HORIZONS) -> tuple[int, ...]:
@@ -70,18 +104,9 @@ def forward_tail(tail_predictions: np.ndarray, num_bins: int, start: int) -> np.
     return placed
 
 
-def concatenate(chunks: list[Forecasts]) -> Forecasts:
-    """Forecasts of consecutive window chunks (same horizons and forward start) as one :class:`Forecasts`."""
-    first = chunks[0]
-    return Forecasts(
-        k_step={k: np.concatenate([chunk.k_step[k] for chunk in chunks]) for k in first.k_step},
-        forward=np.concatenate([chunk.forward for chunk in chunks]),
-        forward_start=first.forward_start,
-    )
-
-
-#: Rolls a chunk's filtered posterior forward: (origin bins, steps) → one (B, origins, D) prediction per step ahead.
-Roller = Callable[[slice, int], list[np.ndarray]]
+#: Rolls a chunk's filtered posterior forward: (origin bins, leads (L,) ascending, ≥ 1) → one (B, origins, D)
+#: prediction per lead, in the order of ``leads``.
+Roller = Callable[[slice, tuple[int, ...]], list[np.ndarray]]
 
 
 def forecast_in_chunks(
@@ -91,22 +116,28 @@ def forecast_in_chunks(
     prepare: Callable[[np.ndarray, np.ndarray, np.ndarray | None], Roller],
     horizons: tuple[int, ...] = DEFAULT_HORIZONS,
     chunk_size: int = 16,
+    windows: np.ndarray | None = None,
 ) -> Forecasts:
     """The k-step and forward-tail forecasts of windows values, mask (B, T, D), inputs (B, T, U) or None.
 
     ``prepare`` is the family's part: it filters one chunk of windows (only y_{≤ t} at each t) and returns a
-    :data:`Roller`. Every origin is rolled ``max(horizons)`` steps for the k-step forecasts, then the last bin
-    before the forward split is rolled to the window's end. Chunks bound the memory of rolling all T origins.
+    :data:`Roller`. Every origin is rolled to each horizon for the k-step forecasts, then the last bin before the
+    forward split is rolled to the window's end. ``chunk_size`` windows at a time bound the memory of rolling all T
+    origins; ``windows`` (W,) limits the forecast to those windows (data order; None: all).
     """
-    num_bins = values.shape[1]
+    num_bins, channels = values.shape[1], values.shape[2]
     leads = forecast_horizons(num_bins, horizons)
     start = forward_start(num_bins)
-    chunks = []
-    for first in range(0, len(values), chunk_size):
-        window = slice(first, first + chunk_size)
-        roll = prepare(values[window], mask[window], None if inputs is None else inputs[window])
-        ahead = roll(slice(0, num_bins), max(leads, default=0))
-        k_step = {k: place_ahead(ahead[k - 1], k) for k in leads}
-        tail = roll(slice(start - 1, start), num_bins - start)
-        chunks.append(Forecasts(k_step, forward_tail(np.concatenate(tail, axis=1), num_bins, start), start))
-    return concatenate(chunks)
+    order = np.arange(len(values)) if windows is None else np.asarray(windows, dtype=np.int64)
+    k_step = {k: np.full((order.size, num_bins, channels), np.nan, dtype=np.float32) for k in leads}
+    forward = np.full((order.size, num_bins, channels), np.nan, dtype=np.float32)
+    for first in range(0, order.size, chunk_size):
+        rows = slice(first, first + chunk_size)
+        chosen = order[rows]
+        roll = prepare(values[chosen], mask[chosen], None if inputs is None else inputs[chosen])
+        if leads:
+            for k, ahead in zip(leads, roll(slice(0, num_bins), leads)):
+                k_step[k][rows] = place_ahead(ahead, k)
+        tail = roll(slice(start - 1, start), tuple(range(1, num_bins - start + 1)))
+        forward[rows] = forward_tail(np.concatenate(tail, axis=1), num_bins, start)
+    return Forecasts(k_step, forward, start, None if windows is None else order)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nwb_dyn.analysis.forecast import DEFAULT_HORIZONS, Forecasts, Roller, forecast_in_chunks
+from nwb_dyn.analysis.chunking import DEFAULT_MEMORY_BUDGET_BYTES, FLOAT32_BYTES, windows_per_chunk
+from nwb_dyn.analysis.forecast import DEFAULT_HORIZONS, Forecasts, Roller, forecast_in_chunks, scored_windows
 from nwb_dyn.config import FitConfig
 from nwb_dyn.extract import NeuralData
 from nwb_dyn.inference.resampling import systematic_resample
@@ -27,7 +28,8 @@ SRNN_FORECAST_PARTICLES = 256
 
 
 def srnn_forecasts(model: torch.nn.Module, data: NeuralData, config: FitConfig) -> Forecasts:
-    """Forecasts (horizons :data:`DEFAULT_HORIZONS`, and the forward tail) of every window of ``data``.
+    """Forecasts (horizons :data:`DEFAULT_HORIZONS`, and the forward tail) of the windows the fit's metrics score
+    (:func:`~nwb_dyn.analysis.forecast.scored_windows`).
 
     The filter reads the observed held-in channels; every channel is forecast. Seeded by ``config.seed``.
     """
@@ -40,6 +42,7 @@ def srnn_forecasts(model: torch.nn.Module, data: NeuralData, config: FitConfig) 
         SRNN_FORECAST_PARTICLES,
         seed=config.seed,
         inputs=data.inputs if model.input_dim else None,
+        windows=scored_windows(data),
     )
 
 
@@ -52,10 +55,15 @@ def forecast_windows(
     seed: int,
     inputs: np.ndarray | None = None,
     horizons: tuple[int, ...] = DEFAULT_HORIZONS,
-    chunk_size: int = 16,
+    windows: np.ndarray | None = None,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
 ) -> Forecasts:
-    """Forecasts for windows values, mask (B, T, D) (mask True = the filter may read the entry), inputs (B, T, U)."""
+    """Forecasts for windows values, mask (B, T, D) (mask True = the filter may read the entry), inputs (B, T, U);
+    only the windows ``windows`` (W,) (data order; None: all), in chunks that fit ``memory_budget_bytes``."""
     model = model.eval()
+    num_bins, channels = values.shape[1], values.shape[2]
+    per_state = model.num_states * (model.num_states + model.latent_dim)
+    per_window = FLOAT32_BYTES * num_particles * num_bins * (3 * channels + per_state + 4 * model.latent_dim + 4)
     generator = torch.Generator().manual_seed(seed)
     dtype = next(model.parameters()).dtype
 
@@ -68,7 +76,7 @@ def forecast_windows(
         )
         weights = torch.softmax(log_weights, dim=0)
 
-        def roll(origins: slice, steps: int) -> list[np.ndarray]:
+        def roll(origins: slice, leads: tuple[int, ...]) -> list[np.ndarray]:
             predicted = roll_forward(
                 model,
                 states[:, :, origins],
@@ -76,14 +84,15 @@ def forecast_windows(
                 weights[:, :, origins],
                 step_inputs,
                 torch.arange(origins.start, origins.stop),
-                steps,
+                leads,
                 generator,
             )
             return [prediction.numpy() for prediction in predicted]
 
         return roll
 
-    return forecast_in_chunks(values, mask, inputs, prepare, horizons, chunk_size)
+    chunk_size = windows_per_chunk(per_window, memory_budget_bytes)
+    return forecast_in_chunks(values, mask, inputs, prepare, horizons, chunk_size, windows)
 
 
 def filtering_particles(
@@ -129,21 +138,24 @@ def roll_forward(
     weights: torch.Tensor,
     inputs: torch.Tensor | None,
     origins: torch.Tensor,
-    steps: int,
+    leads: tuple[int, ...],
     generator: torch.Generator,
 ) -> list[torch.Tensor]:
-    """Expected observations 1..``steps`` bins after each origin, sampling states and latents without observations.
+    """Expected observations ``leads`` (ascending, ≥ 1) bins after each origin, sampling states and latents without
+    observations.
 
     states (K, B, O), latents (K, B, O, P) and normalised weights (K, B, O) of the filtering posterior at origin
-    bins ``origins`` (O,); inputs (B, T, U) or None (known ahead: they are not observations). Returns ``steps``
-    tensors (B, O, D); leads past the window reuse its last input and are never scored.
+    bins ``origins`` (O,); inputs (B, T, U) or None (known ahead: they are not observations). Every step up to the
+    last lead is sampled; the emission mean is computed at the asked leads only. Returns one tensor (B, O, D) per
+    lead; leads past the window reuse its last input and are never scored.
     """
     num_particles, batch, num_origins = states.shape
     state = states.reshape(num_particles, batch * num_origins)
     latent = latents.reshape(num_particles, batch * num_origins, -1)
     flat_weights = weights.reshape(num_particles, batch * num_origins)
+    wanted = set(leads)
     predictions = []
-    for lead in range(1, steps + 1):
+    for lead in range(1, max(leads, default=0) + 1):
         step_input = None
         if inputs is not None:
             bins = (origins + lead).clamp(max=inputs.shape[1] - 1)
@@ -151,8 +163,10 @@ def roll_forward(
         uniform = torch.rand(state.shape, generator=generator, dtype=latent.dtype)
         noise = torch.randn(latent.shape, generator=generator, dtype=latent.dtype)
         state, latent = _step(model, state, latent, step_input, uniform, noise)
-        expected = model.emission_mean(latent)  # (K, B·O, D)
-        predictions.append(torch.einsum("kn,knd->nd", flat_weights, expected).reshape(batch, num_origins, -1))
+        if lead in wanted:
+            expected = model.emission_mean(latent)  # (K, B·O, D)
+            average = (expected * flat_weights.unsqueeze(-1)).sum(0)  # einsum: B·O tiny products, far slower
+            predictions.append(average.reshape(batch, num_origins, -1))
     return predictions
 
 

@@ -35,19 +35,20 @@ def backward_smoothing_weights(
     steps = particles.shape[2]
     factor = model.transition_noise.cholesky().double()  # (R, R) lower, Σ_z = L Lᵀ
     filtering = torch.log_softmax(log_weights.double(), dim=0)  # log W_t (K, B, T)
-    smoothed = [filtering[:, :, -1]]
+    smoothed = [filtering[:, :, -1].exp()]  # w̃_T (K, B)
     for t in range(steps - 2, -1, -1):
         current = None if input_current is None else input_current[:, t]
         means = model.transition_mean(particles[:, :, t], current)  # F(z_t^i) (K_i, B, R)
-        # log f = −½‖L⁻¹(z_{t+1}^j − F_i)‖² + const; the constant cancels in the ratio.
-        log_density = -0.5 * whitened_square_distances(factor, particles[:, :, t + 1], means)  # (B, K_j, K_i)
-        log_filter = filtering[:, :, t].T.unsqueeze(1)  # (B, 1, K_i)
-        normaliser = torch.logsumexp(log_filter + log_density, dim=2, keepdim=True)  # (B, K_j, 1)
-        later = smoothed[-1].T.unsqueeze(2)  # log w̃_{t+1}^j (B, K_j, 1)
-        log_smoothed = log_filter.squeeze(1) + torch.logsumexp(later + log_density - normaliser, dim=1)  # (B, K_i)
-        smoothed.append(torch.log_softmax(log_smoothed, dim=1).T)  # renormalised against round-off
-    return torch.stack(smoothed[::-1], dim=2).exp().to(particles.dtype)
-
+        # log W_t^i f(z_{t+1}^j | z_t^i) with log f = −½‖L⁻¹(z_{t+1}^j − F_i)‖² + const (the constant cancels)
+        log_joint = filtering[:, :, t].T.unsqueeze(1) - 0.5 * whitened_square_distances(
+            factor, particles[:, :, t + 1], means
+        )  # (B, K_j, K_i)
+        # Row j of the backward kernel, W_t^i f_ji / Σ_l W_t^l f_jl, is a distribution over i, and
+        # w̃_t^i = Σ_j w̃_{t+1}^j kernel_ji: one softmax and one batched product per step.
+        kernel = torch.softmax(log_joint, dim=2)
+        weights = torch.bmm(smoothed[-1].T.unsqueeze(1), kernel).squeeze(1)  # (B, K_i)
+        smoothed.append((weights / weights.sum(dim=1, keepdim=True)).T)  # renormalised against round-off
+    return torch.stack(smoothed[::-1], dim=2).to(particles.dtype)
 
 def whitened_square_distances(factor: torch.Tensor, targets: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
     """(B, K_j, K_i) float64 squared distances ‖L⁻¹(targets_j − sources_i)‖² for targets (K_j, B, R), sources
