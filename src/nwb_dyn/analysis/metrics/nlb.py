@@ -8,7 +8,7 @@ whose count is NaN (padding) are left out of every sum.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import convolve
+from scipy.ndimage import correlate1d
 from scipy.signal.windows import gaussian
 from scipy.special import gammaln
 
@@ -176,7 +176,7 @@ def smooth_counts(counts: np.ndarray, smoothing_sd_bins: float) -> np.ndarray:
     finite = np.isfinite(counts)
     whole = finite.all(axis=(1, 2))
     if whole.any():
-        smoothed[whole] = convolve(counts[whole], window[None, :, None], mode="same")
+        smoothed[whole] = _convolve_same(counts[whole], window)
     for trial in np.flatnonzero(~whole):
         shared = bool(np.all(finite[trial] == finite[trial, :, :1]))  # padding: one pattern for all channels
         for channels in [slice(None)] if shared else [slice(d, d + 1) for d in range(counts.shape[2])]:
@@ -184,10 +184,19 @@ def smooth_counts(counts: np.ndarray, smoothing_sd_bins: float) -> np.ndarray:
             edges = np.flatnonzero(np.diff(recorded.astype(np.int8))) + 1
             for first, stop in zip(np.r_[0, edges], np.r_[edges, len(recorded)]):
                 if recorded[first]:
-                    smoothed[trial, first:stop, channels] = convolve(
-                        counts[trial, first:stop, channels], window[:, None], mode="same"
-                    )
+                    smoothed[trial, first:stop, channels] = _convolve_same(
+                        counts[None, trial, first:stop, channels], window
+                    )[0]
     return np.maximum(smoothed, 0.0, where=np.isfinite(smoothed), out=smoothed)
+
+
+def _convolve_same(array: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """``scipy.signal.convolve(array, window, mode="same")`` along time for array (B, T, D), zeros beyond the ends.
+
+    Computed as a correlation with the reversed kernel (``scipy.ndimage``), which equals it for every kernel length
+    and, unlike ``scipy.signal.convolve`` on a 3-D array, does not slow down on long recordings.
+    """
+    return correlate1d(np.asarray(array, dtype=np.float64), window[::-1], axis=1, mode="constant", cval=0.0)
 
 
 def psth_baseline_rates(
