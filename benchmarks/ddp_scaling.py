@@ -92,7 +92,7 @@ def run_one(args: argparse.Namespace) -> None:
             "lowrank.units": args.units,
             "lowrank.particles": args.particles,
             "trainer.max_epochs": args.epochs,
-            "trainer.early_stopping_patience": 0,
+            "trainer.patience_steps": 10**9,  # a fixed number of epochs: never stop at convergence
             "trainer.accelerator": args.accelerator,
             "trainer.devices": args.devices,
             "trainer.strategy": args.strategy,

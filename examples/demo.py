@@ -48,7 +48,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="demo-out", help="output directory")
     parser.add_argument("--model", default="srnn", help="model family to fit (srnn or lowrank)")
-    parser.add_argument("--max-epochs", type=int, default=450)
     parser.add_argument("--trials", type=int, default=16, help="simulated trials")
     parser.add_argument("--steps", type=int, default=200, help="bins per trial")
     args = parser.parse_args()
@@ -61,9 +60,10 @@ def main() -> int:
         out / "sub-sim_ses-lorenz_ecephys.nwb", counts, BIN_WIDTH_S, truth.latents, truth.states
     )
     print(f"simulated session: {source}")
-    fit_options = ["--model", args.model, "--bin-width", str(BIN_WIDTH_S), "--max-epochs", str(args.max_epochs)]
+    # Default training options: only the data's bin width and, for the SRNN, the number of states are given.
+    fit_options = ["--model", args.model, "--bin-width", str(BIN_WIDTH_S)]
     if args.model == "srnn":
-        fit_options += ["--states", "2", "--learning-rate", "0.01"]
+        fit_options += ["--states", "2"]
     command = [sys.executable, "-m", "nwb_dyn", "fit", str(source), *fit_options, "--out", str(out / "fit"), "--overwrite"]
     print("running: nwb-dyn", " ".join(command[3:]))
     completed = subprocess.run(command, check=False, stdout=subprocess.PIPE, text=True)

@@ -25,7 +25,10 @@ from nwb_dyn.sources import SourceOptions, SourceRef, resolve_sources
 #: ``fit`` keyword → dotted config key (the same words as the CLI options).
 OPTION_KEYS: dict[str, str] = {
     "seed": "seed",
+    "max_steps": "trainer.max_steps",
     "max_epochs": "trainer.max_epochs",
+    "max_time": "trainer.max_time_s",
+    "init_from_data": "trainer.init_from_data",
     "learning_rate": "trainer.learning_rate",
     "bin_width": "data.bin_width_s",
     "align": "data.align",
@@ -104,6 +107,7 @@ def _fit_session(
     """
     import pytorch_lightning as pl
 
+    from nwb_dyn.analysis.quality import assess_fit
     from nwb_dyn.data import NeuralDataModule
     from nwb_dyn.evaluate import fit_metrics
     from nwb_dyn.results.writer import FitRecord, write_result
@@ -140,7 +144,12 @@ def _fit_session(
             )
     prepare_run(run, config, fresh)
     datamodule = NeuralDataModule(data, config.data.batch_size, config.seed)
-    trainer = make_trainer(config, run.root, has_validation=bool(len(data.split_indices("val"))))
+    trainer = make_trainer(
+        config,
+        run.root,
+        has_validation=bool(len(data.split_indices("val"))),
+        steps_per_epoch=-(-len(data.split_indices("train")) // config.data.batch_size),
+    )
     started = time.perf_counter()
     trainer.fit(
         module, datamodule=datamodule, ckpt_path=None if point is None else str(point.path), weights_only=True
@@ -158,8 +167,12 @@ def _fit_session(
             forecasts = family.forecast(module.model, data, config)
     with progress.current().stage("metrics"):
         products.metrics = fit_metrics(data, products, forecasts=forecasts)
+    run_summary = read_summary(run)
+    quality = assess_fit(data, products, run_summary.get("stop_reason"))
+    print(quality.line(), flush=True)
     training_summary = {
-        **read_summary(run),
+        **run_summary,
+        "quality": quality.to_dict(),
         "wall_time_s": round(wall_s, 3),
         "run_dir": str(run.root),
         "history": read_training_history(run.root),

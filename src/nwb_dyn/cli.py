@@ -96,8 +96,19 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         "--fixed-point-budget", type=float, metavar="SECONDS", help="time budget of the fixed-point stage (default 60)"
     )
     training = parser.add_argument_group("training")
-    training.add_argument("--max-epochs", type=int, help="training epochs (default 50)")
-    training.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)")
+    training.add_argument(
+        "--max-steps", type=int, help="cap on optimiser steps (default 20000); training otherwise stops at convergence"
+    )
+    training.add_argument("--max-epochs", type=int, help="cap on epochs (default: none)")
+    training.add_argument("--max-time", type=float, metavar="SECONDS", help="cap on training wall time (default 4 h)")
+    training.add_argument("--learning-rate", type=float, help="initial learning rate (default 3e-3)")
+    training.add_argument(
+        "--no-init-from-data",
+        dest="init_from_data",
+        action="store_false",
+        default=None,
+        help="start readouts from random weights instead of the data's mean rates and principal components",
+    )
     training.add_argument("--accelerator", help="auto, cpu or gpu (default cpu)")
     training.add_argument("--devices", type=int, help="devices (processes) per node (default 1)")
     training.add_argument("--num-nodes", type=int, help="number of nodes for multi-node DDP (default 1)")

@@ -22,7 +22,6 @@ MODEL_FAMILIES = ("lowrank", "srnn")
 #: Lightning strategies we support: single process, or DDP through one of Lightning's own launchers.
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "ddp_find_unused_parameters_true")
 PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "bf16-true")
-LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -70,8 +69,8 @@ class LowRankConfig:
 
     ``auto`` picks the paper's choice per data type: spike counts → Poisson likelihood (softplus link), encoder
     proposal, diagonal latent noise; continuous signals → Gaussian likelihood, optimal proposal, full latent noise.
-    The learning rate decays exponentially per epoch from ``trainer.learning_rate`` to ``learning_rate_final``
-    (RAdam, as the authors).
+    RAdam, as the authors; the learning rate follows the convergence schedule of :class:`TrainerConfig` (the
+    authors' fixed exponential decay over a fixed epoch count needs that count in advance).
     """
 
     rank: int = 3
@@ -90,7 +89,6 @@ class LowRankConfig:
     encoder_kernel_sizes: list[int] = field(default_factory=lambda: [21, 11, 1])
     encoder_channels: list[int] = field(default_factory=lambda: [64, 64])
     encoder_padding: str = "causal"
-    learning_rate_final: float = 1e-5
 
     def validate(self) -> None:
         _require(self.rank >= 1, "lowrank.rank", "must be >= 1")
@@ -116,7 +114,6 @@ class LowRankConfig:
             "lowrank.encoder_channels",
             f"must list {len(self.encoder_kernel_sizes) - 1} channel counts >= 1 (one per hidden encoder layer)",
         )
-        _require(self.learning_rate_final > 0, "lowrank.learning_rate_final", "must be > 0")
         _require(
             not (self.proposal == "optimal" and self.obs == "poisson"),
             "lowrank.proposal",
@@ -133,9 +130,11 @@ class LowRankConfig:
 class SrnnConfig:
     """Switching RNN (Zhang & Saxena 2024) fitted by the collapsed ELBO with a bidirectional-LSTM encoder.
 
-    The first ``label_fraction`` of the epochs add the paper's cross-entropy to initial labels (``init``), weighted
-    by ``label_weight``, so that every state is used; the rest optimise the plain ELBO. The labels are computed
-    after Gaussian smoothing in time by ``init_smoothing_s`` (unset: 0.1 s for spike counts, none for signals).
+    During the initial stage (``trainer.init_steps``) the loss adds the paper's cross-entropy to initial labels
+    (``init``), weighted by ``label_weight``, so that every state is used; then the plain ELBO until it converges. With
+    ``init: hmm`` the labels are the Viterbi path of an HMM fitted to the session (Poisson on spike counts, Gaussian
+    on the PCA projection of signals); k-means starts it, after Gaussian smoothing in time by ``init_smoothing_s``
+    (unset: 0.1 s for spike counts, none for signals).
     """
 
     states: int = 2
@@ -144,7 +143,6 @@ class SrnnConfig:
     obs: str = "auto"
     init: str = "hmm"
     init_smoothing_s: float | None = None
-    label_fraction: float = 0.6
     label_weight: float = 0.5
     stickiness_init: float = 2.0
 
@@ -159,25 +157,39 @@ class SrnnConfig:
             "srnn.init_smoothing_s",
             "must be >= 0 seconds (0 disables smoothing; leave unset for 0.1 s on spike counts, 0 otherwise)",
         )
-        _require(0 <= self.label_fraction <= 1, "srnn.label_fraction", "must lie in [0, 1]")
         _require(self.label_weight >= 0, "srnn.label_weight", "must be >= 0")
 
 
 @dataclass
 class TrainerConfig:
-    """Optimisation and the Lightning Trainer: devices and strategy, guards, schedule, checkpoints, logs.
+    """Optimisation and the Lightning Trainer: training length, schedule, devices and strategy, guards, logs.
+
+    ``init_from_data`` starts readouts, offsets, noise and the initial state from the training windows
+    (:mod:`nwb_dyn.models.initialisation`); for the first ``init_steps`` optimiser steps (the initial stage)
+    encoders are also pulled towards that initialisation's latents, and SRNN state posteriors towards the HMM labels
+    (the paper's initial stage). A fit trains until its objective converges (the validation loss, or the training loss without validation
+    windows): it stops after ``patience_steps`` optimiser steps without a relative improvement of
+    ``min_improvement``, halving the learning rate after every ``lr_plateau_steps`` steps without one (see
+    :class:`nwb_dyn.training.callbacks.ConvergenceSchedule`). ``max_steps``, ``max_time_s`` and the optional
+    ``max_epochs`` cap the length; a fit that hits a cap says it did not converge.
 
     ``data.batch_size`` is the global batch: under DDP each of the ``devices × num_nodes`` processes takes an equal
     share, so a run on 2 processes takes the same optimiser steps as one process.
     """
 
-    max_epochs: int = 50
-    learning_rate: float = 1e-3
-    lr_schedule: str = "cosine"
-    lr_warmup_epochs: int = 0
-    lr_min_factor: float = 0.1
+    learning_rate: float = 3e-3
+    init_from_data: bool = True
+    init_steps: int = 300
+    max_steps: int = 20000
+    max_epochs: int | None = None
+    max_time_s: float | None = 4 * 3600.0
+    val_check_steps: int = 25
+    patience_steps: int = 600
+    lr_plateau_steps: int = 200
+    lr_warmup_steps: int = 50
+    lr_min_factor: float = 0.05
+    min_improvement: float = 1e-3
     gradient_clip_val: float = 10.0
-    early_stopping_patience: int = 10
     accelerator: str = "cpu"
     devices: int = 1
     num_nodes: int = 1
@@ -187,17 +199,18 @@ class TrainerConfig:
     progress_bar: str = "auto"
 
     def validate(self) -> None:
-        _require(self.max_epochs >= 1, "trainer.max_epochs", "must be >= 1")
         _require(self.learning_rate > 0, "trainer.learning_rate", "must be > 0")
-        _choice(self.lr_schedule, LR_SCHEDULES, "trainer.lr_schedule")
-        _require(self.lr_warmup_epochs >= 0, "trainer.lr_warmup_epochs", "must be >= 0")
+        _require(self.max_steps >= 1, "trainer.max_steps", "must be >= 1")
+        _require(self.max_epochs is None or self.max_epochs >= 1, "trainer.max_epochs", "must be >= 1 when given")
+        _require(self.max_time_s is None or self.max_time_s > 0, "trainer.max_time_s", "must be > 0 seconds when given")
+        _require(self.val_check_steps >= 1, "trainer.val_check_steps", "must be >= 1")
+        _require(self.patience_steps >= 1, "trainer.patience_steps", "must be >= 1 optimiser step")
+        _require(self.lr_plateau_steps >= 1, "trainer.lr_plateau_steps", "must be >= 1 optimiser step")
+        _require(self.lr_warmup_steps >= 0, "trainer.lr_warmup_steps", "must be >= 0")
+        _require(self.init_steps >= 0, "trainer.init_steps", "must be >= 0 optimiser steps")
         _require(0 < self.lr_min_factor <= 1, "trainer.lr_min_factor", "must lie in (0, 1]")
+        _require(0 <= self.min_improvement < 1, "trainer.min_improvement", "must lie in [0, 1)")
         _require(self.gradient_clip_val >= 0, "trainer.gradient_clip_val", "must be >= 0 (0 disables clipping)")
-        _require(
-            self.early_stopping_patience >= 0,
-            "trainer.early_stopping_patience",
-            "must be >= 0 (validation epochs without improvement; 0 disables early stopping)",
-        )
         _choice(self.accelerator, ("auto", "cpu", "gpu"), "trainer.accelerator")
         _require(self.devices >= 1, "trainer.devices", "must be >= 1")
         _require(self.num_nodes >= 1, "trainer.num_nodes", "must be >= 1")

@@ -46,10 +46,11 @@ def test_training_step_reaches_inputs_and_encoder() -> None:
     batch = WindowBatch(
         values=torch.poisson(torch.full((3, 12, 5), 2.0)),
         mask=torch.ones(3, 12, 5),
+        encoder_mask=torch.ones(3, 12, 5),
         index=torch.arange(3),
         inputs=torch.randn(3, 12, 2),
     )
-    loss, result = module._loss(batch, stream=0)
+    loss, _, result = module._loss(batch, stream=0)
     loss.backward()
     assert torch.isfinite(loss)
     assert module.model.input_weights.grad.abs().sum() > 0

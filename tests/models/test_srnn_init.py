@@ -8,11 +8,11 @@ import torch
 
 from nwb_dyn.analysis.metrics.states import match_states
 from nwb_dyn.errors import ConfigError
+from nwb_dyn.models.initialisation import smooth_in_time
 from nwb_dyn.models.srnn_init import (
     initial_state_labels,
     pca_projection,
     relabel_by_first_appearance,
-    smooth_in_time,
 )
 
 

@@ -27,14 +27,15 @@ def test_training_loss_reaches_the_input_weights_of_dynamics_transitions_and_enc
     torch.manual_seed(0)
     config = resolve_config(overrides={"srnn.states": 2, "srnn.latent_dim": 3, "srnn.encoder_hidden": 8})
     labels = torch.zeros(3, 12, dtype=torch.long)
-    module = SrnnModule(config, 4, "gaussian", labels, np.zeros(4, dtype=bool), input_dim=2)
+    module = SrnnModule(config, 4, "gaussian", labels, input_dim=2)
     batch = WindowBatch(
         values=torch.randn(3, 12, 4),
         mask=torch.ones(3, 12, 4),
+        encoder_mask=torch.ones(3, 12, 4),
         index=torch.arange(3),
         inputs=torch.randn(3, 12, 2),
     )
-    negative_elbo, label_cross_entropy = module._terms(batch, stream=0, with_labels=True)
+    negative_elbo, label_cross_entropy, _ = module._terms(batch, stream=0, with_labels=True)
     (negative_elbo + label_cross_entropy).backward()
     latent_dim = 3
     assert module.model.input_weight.shape == (2, latent_dim, 2)

@@ -22,7 +22,7 @@ from tests.helpers import run_cli, write_units_session
         ("trainer:\n  devices: two\n", "config key 'trainer.devices' must be an integer"),
         ("trainer:\n  strategy: horovod\n", "config key 'trainer.strategy' must be one of auto, ddp"),
         ("trainer:\n  lr_min_factor: 0\n", "config key 'trainer.lr_min_factor' must lie in (0, 1]"),
-        ("trainer:\n  early_stopping_patience: -1\n", "config key 'trainer.early_stopping_patience' must be >= 0"),
+        ("trainer:\n  patience_steps: 0\n", "config key 'trainer.patience_steps' must be >= 1"),
         ("trainer: 5\n", "config key 'trainer' must be a mapping"),
     ],
 )

@@ -1,11 +1,11 @@
-"""Training guards and schedule: the learning-rate factor's closed form, the NaN guard, RNG state in checkpoints."""
+"""Training guards and schedule: training to convergence, the NaN guard, RNG state in checkpoints."""
 
 from __future__ import annotations
 
 import io
-import math
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,18 +15,45 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nwb_dyn.config import TrainerConfig
 from nwb_dyn.errors import TrainingError
-from nwb_dyn.training.callbacks import NonFiniteGuard, RandomStateCheckpoint, learning_rate_factor
+from nwb_dyn.training.callbacks import ConvergenceSchedule, NonFiniteGuard, RandomStateCheckpoint
 
 
-def test_learning_rate_factor_warms_up_then_follows_the_cosine() -> None:
-    settings = TrainerConfig(max_epochs=12, lr_warmup_epochs=2, lr_min_factor=0.1, lr_schedule="cosine")
-    assert learning_rate_factor(0, settings) == pytest.approx(1 / 3)
-    assert learning_rate_factor(1, settings) == pytest.approx(2 / 3)
-    assert learning_rate_factor(2, settings) == pytest.approx(1.0)
-    assert learning_rate_factor(7, settings) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
-    assert learning_rate_factor(12, settings) == pytest.approx(0.1)
-    constant = TrainerConfig(max_epochs=12, lr_schedule="constant")
-    assert [learning_rate_factor(e, constant) for e in (0, 6, 11)] == [1.0, 1.0, 1.0]
+def _run_schedule(objectives: list[float], settings: TrainerConfig, steps_per_check: int = 10):
+    """Feed a ConvergenceSchedule one objective per check; returns it and the (step, rate, stopped) of each check."""
+    schedule = ConvergenceSchedule(settings, check_every_epochs=1, monitor_validation=True)
+    trainer = SimpleNamespace(global_step=0, should_stop=False)
+    trace = []
+    for index, objective in enumerate(objectives):
+        trainer.global_step = (index + 1) * steps_per_check
+        schedule._check(trainer, objective)
+        trace.append((trainer.global_step, schedule.learning_rate(trainer.global_step), trainer.should_stop))
+        if trainer.should_stop:
+            break
+    return schedule, trace
+
+
+def test_convergence_schedule_halves_on_plateaus_and_stops_after_patience() -> None:
+    settings = TrainerConfig(
+        learning_rate=1e-2, lr_warmup_steps=0, lr_plateau_steps=30, patience_steps=100, lr_min_factor=0.25
+    )
+    improving = [10.0 - 0.5 * i for i in range(10)]  # steps 10..100: every check improves
+    schedule, trace = _run_schedule(improving + [6.0] * 20, settings)
+    rates = [rate for _, rate, _ in trace]
+    assert rates[:10] == [pytest.approx(1e-2)] * 10  # no plateau while improving
+    assert schedule.best == pytest.approx(5.5) and schedule.best_step == 100
+    # plateau from step 100: halvings after 30 steps without improvement, floored at lr_min_factor
+    assert rates[12] == pytest.approx(5e-3) and rates[15] == pytest.approx(2.5e-3) and min(rates) == pytest.approx(2.5e-3)
+    assert trace[-1][0] == 200 and trace[-1][2] and schedule.converged  # patience 100 steps after the best
+    assert not any(stopped for _, _, stopped in trace[:-1])
+
+
+def test_convergence_schedule_ignores_improvements_below_the_threshold_and_warms_up() -> None:
+    settings = TrainerConfig(learning_rate=1e-2, lr_warmup_steps=9, patience_steps=50, min_improvement=1e-2)
+    schedule = ConvergenceSchedule(settings, check_every_epochs=1, monitor_validation=True)
+    assert schedule.learning_rate(0) == pytest.approx(1e-3) and schedule.learning_rate(9) == pytest.approx(1e-2)
+    schedule, trace = _run_schedule([100.0, 99.5, 99.2, 99.1, 99.05, 99.01, 99.3], settings)
+    assert schedule.best == 100.0 and trace[-1][2]  # 0.5 % gains never beat a 1 % threshold: converged at step 60
+    assert trace[-1][0] == 60
 
 
 class _DivergesAtStep(pl.LightningModule):

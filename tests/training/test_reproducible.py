@@ -28,7 +28,7 @@ def test_same_config_and_seed_give_identical_outputs(tmp_path: Path) -> None:
                 "seed": 3,
                 "data": {"bin_width_s": 0.05, "batch_size": 2},
                 "lowrank": {"units": 8, "particles": 4},
-                "trainer": {"max_epochs": 2, "lr_schedule": "cosine", "lr_warmup_epochs": 1},
+                "trainer": {"max_epochs": 2, "lr_warmup_steps": 1},
             }
         )
     )
@@ -38,5 +38,5 @@ def test_same_config_and_seed_give_identical_outputs(tmp_path: Path) -> None:
     assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
     assert not np.allclose(first[0], other_seed[0])
     saved = yaml.safe_load(next((tmp_path / "a").glob(".nwb-dyn-runs/*/config.yaml")).read_text())
-    assert saved["seed"] == 3 and saved["trainer"]["lr_warmup_epochs"] == 1 and saved["lowrank"]["units"] == 8
+    assert saved["seed"] == 3 and saved["trainer"]["lr_warmup_steps"] == 1 and saved["lowrank"]["units"] == 8
     assert "epochs" in first[2] and "best val_loss" in first[2]

@@ -66,9 +66,10 @@ def test_incompatible_shapes_name_the_checkpoint_and_the_parameter(tmp_path: Pat
 def test_summary_screen_lists_epochs_best_metric_wall_time_and_output() -> None:
     lines = summary_lines(
         {"epochs": 7, "global_steps": 21, "monitor": "val_loss", "best_metric": 1.23456, "wall_time_s": 3.21,
-         "stopped_early": True},
+         "stop_reason": "max_steps"},
         Path("out/x.nwb"),
     )
     text = "\n".join(lines)
-    assert "epochs       7  (stopped early)" in text and "best val_loss 1.2346" in text and "steps        21" in text
+    assert "epochs       7" in text and "best val_loss 1.2346" in text
+    assert "steps        21  (NOT converged: max_steps cap)" in text
     assert "wall time    3.2 s" in text and "output       out/x.nwb" in text

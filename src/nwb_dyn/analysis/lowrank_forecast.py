@@ -37,7 +37,7 @@ def lowrank_forecasts(model: torch.nn.Module, data: NeuralData, config: FitConfi
     return forecast_windows(
         model,
         data.values,
-        data.mask & ~data.held_out[None, None, :],
+        data.held_in_mask,
         max(config.lowrank.particles, MIN_FORECAST_PARTICLES),
         seed=config.seed,
         inputs=data.inputs,

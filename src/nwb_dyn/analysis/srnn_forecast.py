@@ -38,7 +38,7 @@ def srnn_forecasts(model: torch.nn.Module, data: NeuralData, config: FitConfig) 
     return forecast_windows(
         model,
         data.values,
-        data.mask & ~data.held_out[None, None, :],
+        data.held_in_mask,
         SRNN_FORECAST_PARTICLES,
         seed=config.seed,
         inputs=data.inputs if model.input_dim else None,

@@ -16,22 +16,31 @@ from nwb_dyn.extract import NeuralData
 class WindowBatch(NamedTuple):
     """One batch of windows.
 
-    values, mask: (B, T, D) float32 (mask is 1 where observed); index: (B,) row indices into the NeuralData;
-    inputs: (B, T, D_u) float32 external inputs on the same bins, or None when the data has none.
+    values, mask: (B, T, D) float32 (mask is 1 where the likelihood scores an entry); encoder_mask: (B, T, D)
+    float32, 1 where an encoder may read an entry (:attr:`NeuralData.held_in_mask`: never a held-out channel);
+    index: (B,) row indices into the NeuralData; inputs: (B, T, D_u) float32 external inputs on the same bins, or
+    None when the data has none.
     """
 
     values: torch.Tensor
     mask: torch.Tensor
+    encoder_mask: torch.Tensor
     index: torch.Tensor
     inputs: torch.Tensor | None = None
 
 
 class _Windows(Dataset):
     def __init__(
-        self, values: torch.Tensor, mask: torch.Tensor, rows: np.ndarray, inputs: torch.Tensor | None = None
+        self,
+        values: torch.Tensor,
+        mask: torch.Tensor,
+        encoder_mask: torch.Tensor,
+        rows: np.ndarray,
+        inputs: torch.Tensor | None = None,
     ) -> None:
         self.values = values
         self.mask = mask
+        self.encoder_mask = encoder_mask
         self.inputs = inputs
         self.rows = torch.as_tensor(rows, dtype=torch.long)
 
@@ -40,7 +49,8 @@ class _Windows(Dataset):
 
     def __getitem__(self, item: int) -> WindowBatch:
         row = self.rows[item]
-        return WindowBatch(self.values[row], self.mask[row], row, None if self.inputs is None else self.inputs[row])
+        inputs = None if self.inputs is None else self.inputs[row]
+        return WindowBatch(self.values[row], self.mask[row], self.encoder_mask[row], row, inputs)
 
 
 def _collate(items: list[WindowBatch]) -> WindowBatch:
@@ -84,8 +94,10 @@ class SeededShardSampler(Sampler[int]):
 class NeuralDataModule(pl.LightningDataModule):
     """Serves the train and validation windows of an in-memory :class:`NeuralData`.
 
-    The validation batches hide held-out channels from the likelihood (mask 0), so the validation objective and
-    co-smoothing score those channels only through the model's predictions.
+    Train and validation batches are built alike: the likelihood scores every observed entry (held-out channels
+    included, so their readout is learned on training windows and their prediction counts in the validation
+    objective), while encoders read only :attr:`NeuralData.held_in_mask`, exactly what they read when the posterior
+    is computed for co-smoothing. The validation objective is therefore the training objective on unseen windows.
 
     ``batch_size`` is the global batch; under DDP each of the W ranks loads ``batch_size / W`` windows per step
     through a :class:`SeededShardSampler` (Lightning's own distributed sampler is switched off in the Trainer).
@@ -98,7 +110,7 @@ class NeuralDataModule(pl.LightningDataModule):
         self.seed = seed
         self.values = torch.as_tensor(data.values, dtype=torch.float32)
         self.mask = torch.as_tensor(data.mask, dtype=torch.float32)
-        self.validation_mask = self.mask * torch.as_tensor(~data.held_out, dtype=torch.float32)
+        self.encoder_mask = torch.as_tensor(data.held_in_mask, dtype=torch.float32)
         self.inputs = None if data.inputs is None else torch.as_tensor(data.inputs, dtype=torch.float32)
 
     def _rank_and_world(self) -> tuple[int, int]:
@@ -111,17 +123,17 @@ class NeuralDataModule(pl.LightningDataModule):
         """Each rank's share of the global batch (rounded up; exact when the batch is a multiple of W)."""
         return max(1, -(-min(self.batch_size, len(rows)) // world_size))
 
-    def _loader(self, mask: torch.Tensor, rows: np.ndarray, shuffle: bool) -> DataLoader:
+    def _loader(self, rows: np.ndarray, shuffle: bool) -> DataLoader:
         rank, world_size = self._rank_and_world()
         return DataLoader(
-            _Windows(self.values, mask, rows, self.inputs),
+            _Windows(self.values, self.mask, self.encoder_mask, rows, self.inputs),
             batch_size=self._per_rank_batch(rows, world_size),
             sampler=SeededShardSampler(len(rows), self.seed, shuffle, rank, world_size),
             collate_fn=_collate,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.mask, self.data.split_indices("train"), shuffle=True)
+        return self._loader(self.data.split_indices("train"), shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.validation_mask, self.data.split_indices("val"), shuffle=False)
+        return self._loader(self.data.split_indices("val"), shuffle=False)

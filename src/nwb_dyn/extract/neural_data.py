@@ -81,6 +81,15 @@ class NeuralData:
         """(B,) int64: how many bins of each window are inside it (T for every window of equal-length data)."""
         return self.in_window.sum(axis=1).astype(np.int64)
 
+    @property
+    def held_in_mask(self) -> np.ndarray:
+        """(B, T, D) bool: the entries an encoder or a posterior may read — observed, on channels not held out.
+
+        The one place of the held-out rule: training, validation, posteriors, forecasts and metrics all read
+        held-out channels only through the model's predictions.
+        """
+        return self.mask & ~self.held_out[None, None, :]
+
     def split_indices(self, name: str) -> np.ndarray:
         """Row indices of the windows in split ``name`` (``"train"`` or ``"val"``)."""
         return np.flatnonzero(self.split == name)

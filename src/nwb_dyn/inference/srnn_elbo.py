@@ -1,4 +1,4 @@
-"""The SRNN objective (ELBO collapsed over discrete states), posterior summaries, and a plain-torch fit.
+"""The SRNN objective (ELBO collapsed over discrete states) and posterior summaries (training: training/srnn_module).
 
 ELBO = E_{q(h|y)}[log Σ_z p(y, h, z)] + H[q(h|y)]  (Zhang & Saxena 2024, Eqs 10–15).
 The inner sum over all K^T state paths is the forward-algorithm normaliser, maximised directly: it is exact and has
@@ -12,25 +12,27 @@ coefficient (0.5 in the paper).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from nwb_dyn.errors import TrainingError
 from nwb_dyn.inference.forward_backward import forward_backward, hmm_log_normalizer, hmm_marginals, viterbi
 from nwb_dyn.models.inference_network import BidirectionalEncoder
 from nwb_dyn.models.srnn import SwitchingRNN
 
 
 class SrnnObjective(NamedTuple):
-    """Per-trial terms, each (B,): elbo = log_joint + entropy; label_cross_entropy is zero without labels."""
+    """Per-trial terms, each (B,): elbo = log_joint + entropy; label_cross_entropy is zero without labels.
+
+    encoder_means (B, T, P): the encoder's posterior means (what an initial-stage penalty may pull on).
+    """
 
     elbo: Tensor
     log_joint: Tensor
     entropy: Tensor
     label_cross_entropy: Tensor
+    encoder_means: Tensor
 
 
 class SrnnPosterior(NamedTuple):
@@ -82,7 +84,7 @@ def srnn_objective(
         label_cross_entropy = label_cross_entropy.unflatten(0, (num_samples, batch)).mean(0)
     log_joint = log_joint.unflatten(0, (num_samples, batch)).mean(0)
     entropy = posterior.entropy()
-    return SrnnObjective(log_joint + entropy, log_joint, entropy, label_cross_entropy)
+    return SrnnObjective(log_joint + entropy, log_joint, entropy, label_cross_entropy, posterior.mean)
 
 
 def _masked(observations: Tensor, mask: Tensor | None) -> Tensor:
@@ -111,51 +113,3 @@ def infer_posterior(
         model.emission_mean(latents),
         state_posterior.log_normalizer,
     )
-
-
-@dataclass
-class FullBatchSchedule:
-    """Plain-torch full-batch training as in the paper: an initialisation phase with the label penalty, then the
-    plain ELBO, Adam throughout (one optimiser step per epoch)."""
-
-    label_epochs: int = 200
-    epochs: int = 300
-    learning_rate: float = 1e-2
-    label_weight: float = 0.5
-    num_samples: int = 1
-
-
-def fit_full_batch(
-    model: SwitchingRNN,
-    encoder: BidirectionalEncoder,
-    observations: Tensor,
-    schedule: FullBatchSchedule,
-    labels: Tensor | None = None,
-    inputs: Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> list[float]:
-    """Fit model and encoder to y (B, T, D) in place; returns the per-epoch mean ELBO per time step.
-
-    The loss is normalised per trial and time step so the learning rate does not depend on B or T.
-    """
-    parameters = [*model.parameters(), *encoder.parameters()]
-    optimiser = torch.optim.Adam(parameters, lr=schedule.learning_rate)
-    steps = observations.shape[0] * observations.shape[1]
-    history = []
-    for epoch in range(schedule.label_epochs + schedule.epochs):
-        epoch_labels = labels if epoch < schedule.label_epochs else None
-        terms = srnn_objective(
-            model, encoder, observations, inputs, epoch_labels, schedule.num_samples, generator
-        )
-        loss = -(terms.elbo.sum() - schedule.label_weight * terms.label_cross_entropy.sum()) / steps
-        if not torch.isfinite(loss):
-            raise TrainingError(
-                f"SRNN objective became {float(loss)} at epoch {epoch}; lower the learning rate "
-                f"(now {schedule.learning_rate}) or standardise the observations"
-            )
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 10.0)
-        optimiser.step()
-        history.append(float(terms.elbo.detach().sum()) / steps)
-    return history

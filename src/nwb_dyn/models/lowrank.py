@@ -21,6 +21,7 @@ from torch import nn
 
 from nwb_dyn.errors import ConfigError
 from nwb_dyn.models.activations import ACTIVATIONS
+from nwb_dyn.models.initialisation import ObservationInit
 from nwb_dyn.models.lowrank_step import fused_transition_mean
 from nwb_dyn.models.observations import (
     LIKELIHOODS,
@@ -53,6 +54,12 @@ class NoiseCovariance(nn.Module):
             return torch.diag(self.raw.clamp(math.log(1e-8), math.log(100.0)).mul(0.5).exp())
         diagonal = torch.diagonal(self.raw).clamp(math.log(1e-8), math.log(100.0)).mul(0.5).exp()
         return torch.tril(self.raw, -1) + torch.diag(diagonal)
+
+    @torch.no_grad()
+    def set_std(self, std: torch.Tensor) -> None:
+        """Make Σ = diag(std²) for std (R,) (off-diagonal terms of a full covariance become 0)."""
+        log_variance = 2 * std.to(self.raw).log()
+        self.raw.copy_(log_variance if self.kind == "diag" else torch.diag(log_variance))
 
     def covariance(self) -> torch.Tensor:
         """(R, R) Σ."""
@@ -138,6 +145,19 @@ class LowRankRNN(nn.Module):
             if likelihood == "gaussian"
             else PoissonLikelihood(num_channels, link)
         )
+
+    @torch.no_grad()
+    def initialise_from(self, found: ObservationInit) -> None:
+        """Readout offsets (and the affine readout's weights), the initial state and the Gaussian observation noise
+        from statistics of the training data (:func:`nwb_dyn.models.initialisation.observation_init`, P = R)."""
+        self.readout.bias.copy_(found.offset)
+        if isinstance(self.readout, AffineReadout):
+            self.readout.weight.copy_(found.weight)
+        if self.initial_mean.requires_grad:
+            self.initial_mean.copy_(found.initial_mean)
+            self.initial_noise.set_std(found.initial_std)
+        if isinstance(self.likelihood, GaussianLikelihood) and found.noise_variance is not None:
+            self.likelihood.log_variance.copy_(found.noise_variance.log())
 
     @property
     def decay(self) -> torch.Tensor:

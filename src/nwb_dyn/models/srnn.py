@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from nwb_dyn.models.initialisation import ObservationInit
 from nwb_dyn.models.switching_transitions import SwitchingTransitions
 
 EMISSIONS = ("gaussian", "poisson")
@@ -103,6 +104,20 @@ class SwitchingRNN(nn.Module):
                 layers.append(nn.ReLU())
         self.emission_map = nn.Sequential(*layers)
         self.observation_std_raw = nn.Parameter(torch.full((observation_dim,), _inverse_softplus(0.1)))
+
+    @torch.no_grad()
+    def initialise_from(self, found: ObservationInit) -> None:
+        """Emission offsets and (for a linear emission) weights, the Gaussian observation noise and every state's
+        initial latent distribution from statistics of the training data
+        (:func:`nwb_dyn.models.initialisation.observation_init` with P = latent_dim)."""
+        output_layer = self.emission_map[-1]
+        output_layer.bias.copy_(found.offset)
+        if len(self.emission_map) == 1:
+            output_layer.weight.copy_(found.weight.T)
+        if self.emission == "gaussian" and found.noise_variance is not None:
+            self.observation_std_raw.copy_(_inverse_softplus_tensor(found.noise_variance.sqrt() - self.min_std))
+        self.initial_mean.copy_(found.initial_mean.expand_as(self.initial_mean))
+        self.initial_std_raw.copy_(_inverse_softplus_tensor(found.initial_std - self.min_std).expand_as(self.initial_std_raw))
 
     def dynamics_std(self) -> Tensor:
         """Per-state transition noise std (K, P)."""
@@ -206,3 +221,9 @@ class SwitchingRNN(nn.Module):
 
 def _inverse_softplus(value: float) -> float:
     return math.log(math.expm1(value))
+
+
+def _inverse_softplus_tensor(value: Tensor) -> Tensor:
+    """softplus⁻¹ elementwise, for values floored at 1e-4 (so the result is finite)."""
+    value = value.clamp_min(1e-4)
+    return value + torch.log(-torch.expm1(-value))

@@ -3,7 +3,9 @@
 The SRNN's first training phase pulls its posterior state marginals towards hard labels so that every state is used
 (Zhang & Saxena 2024, §3; without it the fit tends to collapse onto one state). Labels come from
 - ``"kmeans"``: k-means on a PCA projection of the observations,
-- ``"hmm"``: a Gaussian HMM (diagonal covariances, EM started from k-means) on the same projection, Viterbi path,
+- ``"hmm"``: an HMM fitted by EM (started from k-means) to the session, Viterbi path: on spike counts a Poisson HMM
+  on the counts themselves (no smoothing, so state changes keep their timing), on continuous signals a Gaussian HMM
+  (diagonal covariances) on the PCA projection,
 - ``"random"``: a random sticky Markov chain (dwell about T / (2K) steps) per trial.
 Also: relabelling by order of first appearance (the paper's convention for comparing to behavioural epochs);
 Hungarian matching lives in ``nwb_dyn.analysis.metrics.states.match_states``.
@@ -18,6 +20,7 @@ from torch import Tensor
 
 from nwb_dyn.errors import ConfigError
 from nwb_dyn.inference.forward_backward import forward_backward, viterbi
+from nwb_dyn.models.initialisation import smooth_in_time
 
 INIT_METHODS = ("kmeans", "hmm", "random")
 
@@ -105,18 +108,36 @@ def random_sticky_labels(
     return torch.stack(steps, dim=1)
 
 
-def smooth_in_time(observations: Tensor, width_bins: float) -> Tensor:
-    """Gaussian smoothing of y (B, T, D) along time with std ``width_bins`` (edges renormalised): (B, T, D)."""
-    radius = max(1, math.ceil(3 * width_bins))
-    offsets = torch.arange(-radius, radius + 1, dtype=observations.dtype)
-    kernel = torch.exp(-0.5 * (offsets / width_bins) ** 2)
-    channels = observations.shape[-1]
-    per_channel = observations.transpose(1, 2).reshape(-1, 1, observations.shape[1])  # (B·D, 1, T)
-    smoothed = torch.nn.functional.conv1d(per_channel, kernel.view(1, 1, -1), padding=radius)
-    coverage = torch.nn.functional.conv1d(
-        torch.ones_like(per_channel[:1]), kernel.view(1, 1, -1), padding=radius
-    )
-    return (smoothed / coverage).reshape(-1, channels, observations.shape[1]).transpose(1, 2)
+def poisson_hmm_states(
+    counts: Tensor, mask: Tensor, initial_labels: Tensor, num_states: int, iterations: int = 30
+) -> Tensor:
+    """Viterbi states (B, T) of a Poisson HMM fitted by EM to counts (B, T, D), started from labels (B, T).
+
+    Only entries where ``mask`` (B, T, D) is 1 enter the likelihood. Rates get a small pull towards each channel's
+    mean (a Gamma prior worth one bin), so a state that sees a unit silent is not certain it never fires.
+    """
+    counts, mask = counts.double(), mask.double()
+    observed = counts * mask
+    channel_mean = observed.sum(dim=(0, 1)) / mask.sum(dim=(0, 1)).clamp_min(1)
+    responsibilities = torch.nn.functional.one_hot(initial_labels, num_states).double()  # (B, T, K)
+    pairwise = responsibilities[:, :-1, :, None] * responsibilities[:, 1:, None, :]
+    for iteration in range(iterations + 1):
+        exposure = torch.einsum("btk,btd->kd", responsibilities, mask) + 1.0
+        rates = (torch.einsum("btk,btd->kd", responsibilities, observed) + channel_mean) / exposure  # (K, D)
+        transition = pairwise.sum(dim=(0, 1)) + 1.0  # Dirichlet(2) prior keeps every row proper
+        log_transition = torch.log(transition / transition.sum(-1, keepdim=True))
+        log_initial = torch.log((responsibilities[:, 0].sum(0) + 1.0) / (counts.shape[0] + num_states))
+        log_likelihood = observed @ rates.log().T - mask @ rates.T  # (B, T, K), dropping log y!
+        chain = (
+            log_initial.expand(counts.shape[0], -1),
+            log_transition.expand(*counts.shape[:2], -1, -1),
+            log_likelihood,
+        )
+        if iteration == iterations:
+            return viterbi(*chain)
+        posterior = forward_backward(*chain)
+        responsibilities, pairwise = posterior.marginals, posterior.pairwise_marginals
+    raise AssertionError("unreachable")
 
 
 def initial_state_labels(
@@ -126,10 +147,13 @@ def initial_state_labels(
     num_components: int = 10,
     seed: int = 0,
     smoothing_bins: float = 0.0,
+    counts_mask: Tensor | None = None,
 ) -> Tensor:
     """Hard initial labels (B, T) int64 in [0, K) for y (B, T, D); see the module docstring for the methods.
 
-    ``smoothing_bins`` > 0 first smooths y in time with a Gaussian of that std (useful for spike counts).
+    ``smoothing_bins`` > 0 first smooths y in time with a Gaussian of that std (useful for spike counts) for the
+    k-means start. ``counts_mask`` (B, T, D), given for spike counts, makes ``"hmm"`` a Poisson HMM on the raw counts
+    where the mask is 1 (else a Gaussian HMM on the PCA projection).
     """
     if method not in INIT_METHODS:
         raise ConfigError(f"srnn init method {method!r} is unknown; use one of {', '.join(INIT_METHODS)}")
@@ -137,14 +161,15 @@ def initial_state_labels(
     num_trials, num_steps, _ = observations.shape
     if method == "random":
         return random_sticky_labels(num_trials, num_steps, num_states, generator)
-    if smoothing_bins > 0:
-        observations = smooth_in_time(observations.double(), smoothing_bins)
-    features = pca_projection(observations, num_components).double()
+    smoothed = smooth_in_time(observations.double(), smoothing_bins) if smoothing_bins > 0 else observations
+    features = pca_projection(smoothed, num_components).double()
     # one common scale, not per-component whitening, which would inflate low-variance directions for k-means
     features = features / features.flatten(0, 1).std(dim=0).max().clamp_min(1e-12)
     labels = kmeans(features.flatten(0, 1), num_states, generator).unflatten(0, (num_trials, num_steps))
     if method == "hmm":
-        labels = gaussian_hmm_states(features, labels, num_states)
+        if counts_mask is not None:
+            return poisson_hmm_states(observations, counts_mask, labels, num_states)
+        return gaussian_hmm_states(features, labels, num_states)
     return labels
 
 

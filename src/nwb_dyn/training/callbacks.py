@@ -1,4 +1,4 @@
-"""Lightning callbacks for long runs: a NaN/Inf guard, a learning-rate schedule, RNG state in checkpoints, a summary.
+"""Lightning callbacks for long runs: a NaN/Inf guard, training to convergence, RNG state in checkpoints, a summary.
 
 They hold no model math; each does one job any model family needs when it trains for hours on a cluster.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint, Timer
 
 from nwb_dyn.atomic import write_text_atomically
 from nwb_dyn.config import TrainerConfig
@@ -68,34 +68,114 @@ class NonFiniteGuard(Callback):
                 )
 
 
-def learning_rate_factor(epoch: int, settings: TrainerConfig) -> float:
-    """Multiplier of ``trainer.learning_rate`` in ``epoch`` (0-based): linear warm-up, then constant or cosine.
+class ConvergenceSchedule(Callback):
+    """Trains until the objective stops improving: learning-rate warm-up, halving on plateaus, and the stop rule.
 
-    Cosine decays from 1 to ``lr_min_factor`` over the epochs after warm-up. A pure function of the epoch, so a
-    resumed run needs no scheduler state to continue the same schedule.
+    The objective is checked every ``check_every_epochs`` epochs (chosen by the Trainer factory so that a check
+    falls about every ``trainer.val_check_steps`` optimiser steps, at epoch ends so that a resume replays whole
+    epochs): the validation loss when there are validation windows, else the mean training loss since the last check.
+    A check improves when the objective drops by more than ``trainer.min_improvement`` (relative). After
+    ``trainer.lr_plateau_steps`` optimiser steps without improvement the learning rate halves (down to
+    ``lr_min_factor`` × the initial rate); after ``trainer.patience_steps`` without improvement the fit has
+    converged and stops. ``max_steps``, ``max_epochs`` and ``max_time_s`` are caps the Trainer enforces; when one of
+    them ends the fit first, :attr:`stop_reason` says so and the summary and stdout report "not converged".
+
+    The learning rate during the first ``lr_warmup_steps`` steps rises linearly to its value. All state is saved in
+    checkpoints, so a resumed fit continues the same schedule.
     """
-    warmup = settings.lr_warmup_epochs
-    if epoch < warmup:
-        return (epoch + 1) / (warmup + 1)
-    if settings.lr_schedule == "constant":
-        return 1.0
-    progress = (epoch - warmup) / max(1, settings.max_epochs - warmup)
-    floor = settings.lr_min_factor
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
-
-class LearningRateSchedule(Callback):
-    """Sets every optimiser group's learning rate to ``trainer.learning_rate × learning_rate_factor(epoch)``."""
-
-    def __init__(self, settings: TrainerConfig) -> None:
+    def __init__(self, settings: TrainerConfig, check_every_epochs: int, monitor_validation: bool) -> None:
         self.settings = settings
+        self.check_every_epochs = max(1, check_every_epochs)
+        self.monitor_validation = monitor_validation
+        self.best = math.inf
+        self.best_step = 0
+        self.last_decay_step = 0
+        self.rate_factor = 1.0
+        self.converged = False
+        self._train_loss_sum = 0.0
+        self._train_loss_count = 0
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        rate = self.settings.learning_rate * learning_rate_factor(trainer.current_epoch, self.settings)
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "best_step": self.best_step,
+            "last_decay_step": self.last_decay_step,
+            "rate_factor": self.rate_factor,
+            "converged": self.converged,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for key, value in state_dict.items():
+            setattr(self, key, value)
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate at optimiser step ``step`` (0-based): warm-up × plateau halvings × base rate."""
+        warmup = self.settings.lr_warmup_steps
+        ramp = min(1.0, (step + 1) / (warmup + 1)) if warmup else 1.0
+        return self.settings.learning_rate * self.rate_factor * ramp
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        rate = self.learning_rate(trainer.global_step)
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
                 group["lr"] = rate
-        pl_module.log("learning_rate", rate, on_step=False, on_epoch=True, batch_size=1)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor):
+            self._train_loss_sum += float(loss.detach())
+            self._train_loss_count += 1
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pl_module.log("learning_rate", self.learning_rate(trainer.global_step), on_epoch=True, batch_size=1)
+        if self.monitor_validation or (trainer.current_epoch + 1) % self.check_every_epochs:
+            return
+        if self._train_loss_count:
+            self._check(trainer, self._train_loss_sum / self._train_loss_count)
+        self._train_loss_sum, self._train_loss_count = 0.0, 0
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.monitor_validation or trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get("val_loss")
+        if value is not None:
+            self._check(trainer, float(value))
+
+    def _check(self, trainer: pl.Trainer, objective: float) -> None:
+        """Update the plateau state with one objective value; stop the Trainer once converged."""
+        step = trainer.global_step
+        settings = self.settings
+        if not math.isfinite(objective):
+            return  # the NaN guard reports it
+        threshold = self.best - settings.min_improvement * abs(self.best) if math.isfinite(self.best) else math.inf
+        if objective < threshold:
+            self.best, self.best_step = objective, step
+        elif step - max(self.best_step, self.last_decay_step) >= settings.lr_plateau_steps:
+            if self.rate_factor > settings.lr_min_factor:
+                self.rate_factor = max(settings.lr_min_factor, self.rate_factor * 0.5)
+            self.last_decay_step = step
+        if step - self.best_step >= settings.patience_steps:
+            self.converged = True
+            trainer.should_stop = True
+
+    def stop_reason(self, trainer: pl.Trainer) -> str:
+        """Why training ended: ``converged``, or the cap that ended it (``max_steps``, ``max_epochs``, ``max_time_s``)."""
+        if self.converged:
+            return "converged"
+        settings = self.settings
+        if trainer.global_step >= settings.max_steps:
+            return "max_steps"
+        if settings.max_epochs is not None and trainer.current_epoch >= settings.max_epochs:
+            return "max_epochs"
+        timers = [callback for callback in trainer.callbacks if isinstance(callback, Timer)]
+        if timers and (timers[0].time_remaining() or 0.0) <= 0:
+            return "max_time_s"
+        return "interrupted"
 
 
 class RandomStateCheckpoint(Callback):
@@ -132,16 +212,19 @@ class RandomStateCheckpoint(Callback):
 
 
 class RunSummaryWriter(Callback):
-    """Writes ``summary.json`` (epochs, steps, best validation metric, stop reason) at the end of a fit, on rank 0.
+    """Writes ``summary.json`` (epochs, steps, best metric, why training stopped) at the end of a fit, on rank 0.
 
     A file rather than trainer state because, after ``ddp_spawn``/``ddp_fork``, the parent process's trainer no
     longer knows its epoch or step count.
     """
 
-    def __init__(self, path: Path, checkpoint: ModelCheckpoint, monitor: str | None) -> None:
+    def __init__(
+        self, path: Path, checkpoint: ModelCheckpoint, monitor: str | None, schedule: ConvergenceSchedule
+    ) -> None:
         self.path = path
         self.checkpoint = checkpoint
         self.monitor = monitor
+        self.schedule = schedule
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -154,7 +237,9 @@ class RunSummaryWriter(Callback):
             "best_metric": None if best is None else float(best),
             "best_checkpoint": self.checkpoint.best_model_path or None,
             "last_checkpoint": self.checkpoint.last_model_path or None,
-            "stopped_early": bool(trainer.should_stop and trainer.current_epoch < (trainer.max_epochs or 0)),
+            "stop_reason": self.schedule.stop_reason(trainer),
+            "converged": self.schedule.converged,
+            "final_learning_rate": self.schedule.learning_rate(trainer.global_step),
             "final_metrics": {
                 name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1
             },

@@ -17,7 +17,8 @@ from nwb_dyn.analysis.products import FixedPointSet, GeneratedSamples, ModelProd
 from nwb_dyn.analysis.srnn_forecast import srnn_forecasts
 from nwb_dyn.config import FitConfig
 from nwb_dyn.extract import NeuralData
-from nwb_dyn.training.lowrank_module import LowRankModule
+from nwb_dyn.training.data_init import data_initialisation, likelihood_for, per_window_latents
+from nwb_dyn.training.lowrank_module import LOWRANK_LATENT_STD, LowRankModule
 from nwb_dyn.training.srnn_module import build_srnn, summarise_srnn
 
 
@@ -33,16 +34,14 @@ class ModelFamily:
     forecast: Callable[[torch.nn.Module, NeuralData, FitConfig], Forecasts] | None = None
 
 
-def likelihood_for(data: NeuralData, requested: str) -> str:
-    """``poisson`` for spike counts and ``gaussian`` for continuous signals unless the user chose one."""
-    if requested != "auto":
-        return requested
-    return "poisson" if data.observation == "counts" else "gaussian"
-
-
 def _build_lowrank(config: FitConfig, data: NeuralData) -> pl.LightningModule:
     num_inputs = 0 if data.inputs is None else data.inputs.shape[-1]
-    return LowRankModule(config, data.num_channels, likelihood_for(data, config.lowrank.obs), num_inputs)
+    module = LowRankModule(config, data.num_channels, likelihood_for(data, config.lowrank.obs), num_inputs)
+    if config.trainer.init_from_data:
+        found = data_initialisation(config, data, config.lowrank.rank, latent_std=LOWRANK_LATENT_STD)
+        module.model.initialise_from(found)
+        module.set_initial_stage_latents(per_window_latents(found, data))
+    return module
 
 
 def _weights(module: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -79,11 +78,10 @@ def _lowrank_fixed_points(model: torch.nn.Module, latents: np.ndarray, config: F
 
 def _summarise_lowrank(module: pl.LightningModule, data: NeuralData, config: FitConfig) -> ModelProducts:
     model = module.model.eval()
-    held_in_mask = data.mask & ~data.held_out[None, None, :]
     posterior = lowrank_posterior(
         model,
         data.values,
-        held_in_mask,
+        data.held_in_mask,
         max(config.lowrank.particles, 32),
         seed=config.seed,
         proposal=module.proposal,

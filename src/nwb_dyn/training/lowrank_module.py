@@ -11,6 +11,7 @@ from nwb_dyn.errors import ConfigError, TrainingError
 from nwb_dyn.inference.smc import SMCResult, run_smc
 from nwb_dyn.models.encoders import CNNEncoder
 from nwb_dyn.models.lowrank import LowRankRNN
+from nwb_dyn.training.data_init import initial_stage_penalty
 from nwb_dyn.training.randomness import TRAIN_STREAM, VALIDATION_STREAM, window_generators
 
 
@@ -35,11 +36,15 @@ def resolve_proposal(settings: LowRankConfig, likelihood: str) -> tuple[str, str
     return proposal, noise
 
 
+#: Standard deviation of the data-initialised latents (the RNN's latents are unbounded; unit scale).
+LOWRANK_LATENT_STD = 1.0
+
+
 class LowRankModule(pl.LightningModule):
     """Wires :class:`LowRankRNN` (and, for the encoder proposal, a :class:`CNNEncoder`) to variational SMC.
 
     The loss is −mean over sequences of log p̂(y_{1:T}) / T (nats per time step), as in algorithms.md §1.9;
-    RAdam with an exponential per-epoch decay from ``trainer.learning_rate`` to ``lowrank.learning_rate_final``.
+    RAdam, with the learning rate of the convergence schedule (:class:`nwb_dyn.training.callbacks.ConvergenceSchedule`).
     """
 
     def __init__(self, config: FitConfig, num_channels: int, likelihood: str, num_inputs: int = 0) -> None:
@@ -82,51 +87,56 @@ class LowRankModule(pl.LightningModule):
         self.num_particles = settings.particles
         self.learning_rate = config.trainer.learning_rate
 
-    def sweep(
-        self,
-        values: torch.Tensor,
-        mask: torch.Tensor,
-        inputs: torch.Tensor | None,
-        num_particles: int,
-        generator: torch.Generator | list[torch.Generator] | None = None,
-        keep_clouds: bool = False,
-        keep_filtering: bool = False,
-    ) -> SMCResult:
-        """One SMC sweep over windows values, mask (B, T, D), inputs (B, T, D_u) or None, with this proposal.
+    def set_initial_stage_latents(self, latents: torch.Tensor) -> None:
+        """Latents (W, T, R) per window row of the data (zeros for rows not used) that the encoder's mean is pulled
+        towards during the initial stage (``trainer.init_steps``): the data initialisation's PCA scores, which the
+        initialised readout maps to smoothed rates. Without this pull a fresh encoder proposes latents near 0, i.e.
+        constant rates, and the SMC gradient takes hundreds of steps to move it."""
+        self.register_buffer("initial_stage_latents", latents.float(), persistent=False)
 
-        The encoder sees only observed entries (masked channels are zeroed), so held-out units stay unseen.
+    def _loss(self, batch: WindowBatch, stream: int) -> tuple[torch.Tensor, torch.Tensor, SMCResult]:
+        """(−log p̂(y) per time step averaged over windows, the initial-stage latent mismatch (0 after the stage or
+        without an encoder), the SMC result) for one batch.
+
+        The likelihood weighs the entries where ``batch.mask`` is 1; the encoder reads only values ·
+        ``batch.encoder_mask`` (the held-in entries, :attr:`NeuralData.held_in_mask`), at training as at evaluation.
         """
-        encoder_output = None if self.encoder is None else self.encoder(values * mask)
-        return run_smc(
-            self.model,
-            values,
-            mask,
-            num_particles,
-            proposal=self.proposal,
-            inputs=inputs,
-            encoder_output=encoder_output,
-            generator=generator,
-            keep_clouds=keep_clouds,
-            keep_filtering=keep_filtering,
-        )
-
-    def _loss(self, batch: WindowBatch, stream: int) -> tuple[torch.Tensor, SMCResult]:
         # One generator per window (seeded by seed, stream, epoch, window row): the objective does not depend on
         # how windows are batched or split across DDP ranks, and a resumed epoch replays exactly (issue 10).
         generators = window_generators(
             self.config.seed, stream, self.current_epoch, batch.index, device=batch.values.device
         )
+        encoder_output = None if self.encoder is None else self.encoder(batch.values * batch.encoder_mask)
         try:
-            result = self.sweep(batch.values, batch.mask, batch.inputs, self.num_particles, generator=generators)
+            result = run_smc(
+                self.model,
+                batch.values,
+                batch.mask,
+                self.num_particles,
+                proposal=self.proposal,
+                inputs=batch.inputs,
+                encoder_output=encoder_output,
+                generator=generators,
+            )
         except FloatingPointError as error:  # NaN particle weights: the parameters diverged
             raise TrainingError(
                 f"SMC particle weights became NaN at step {self.global_step} ({error}); lower --learning-rate, or "
                 "use more particles"
             ) from None
-        return -(result.log_marginal / batch.values.shape[1]).mean(), result
+        mismatch = torch.zeros((), device=batch.values.device)
+        targets = getattr(self, "initial_stage_latents", None)
+        if encoder_output is not None and targets is not None and self.in_initial_stage:
+            mismatch = initial_stage_penalty(encoder_output[0], targets[batch.index], LOWRANK_LATENT_STD)
+        return -(result.log_marginal / batch.values.shape[1]).mean(), mismatch, result
+
+    @property
+    def in_initial_stage(self) -> bool:
+        """True during the first ``trainer.init_steps`` optimiser steps of training."""
+        return self.training and self.global_step < self.config.trainer.init_steps
 
     def training_step(self, batch: WindowBatch, batch_index: int) -> torch.Tensor:
-        loss, result = self._loss(batch, TRAIN_STREAM)
+        negative_evidence, mismatch, result = self._loss(batch, TRAIN_STREAM)
+        loss = negative_evidence + mismatch
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"the objective became {loss.item()} at step {self.global_step}; lower --learning-rate or the "
@@ -134,18 +144,17 @@ class LowRankModule(pl.LightningModule):
             )
         batch_size = batch.values.shape[0]
         self.log("train_loss", loss, prog_bar=True, batch_size=batch_size)
+        if self.in_initial_stage:
+            self.log("train_initial_stage_mismatch", mismatch, batch_size=batch_size)
         if result.encoder_alpha is not None:
             # Near 0 the proposal ignores the encoder (collapsed to bootstrap; the authors stop below 5e-3).
             self.log("encoder_alpha", result.encoder_alpha, batch_size=batch_size)
         return loss
 
     def validation_step(self, batch: WindowBatch, batch_index: int) -> None:
-        loss, _ = self._loss(batch, VALIDATION_STREAM)
+        loss, _, _ = self._loss(batch, VALIDATION_STREAM)
         self.log("val_loss", loss, prog_bar=True, batch_size=batch.values.shape[0], sync_dist=True)
 
-    def configure_optimizers(self):
-        optimizer = torch.optim.RAdam(self.parameters(), lr=self.learning_rate)
-        epochs = max(1, self.config.trainer.max_epochs)
-        gamma = (self.config.lowrank.learning_rate_final / self.learning_rate) ** (1.0 / epochs)
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=min(1.0, gamma))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        # The learning rate itself is set every step by the convergence schedule (training/callbacks.py).
+        return torch.optim.RAdam(self.parameters(), lr=self.learning_rate)

@@ -134,11 +134,12 @@ def summary_lines(summary: dict[str, Any], output: Path) -> list[str]:
     """The end-of-run screen: epochs, steps, best validation metric, wall time, output and run directory."""
     best = summary.get("best_metric")
     monitor = summary.get("monitor") or "validation objective"
+    reason = summary.get("stop_reason")
     lines = [
         f"  epochs       {summary.get('epochs', '?')}"
-        + ("  (stopped early)" if summary.get("stopped_early") else "")
         + (f"  (resumed after epoch {summary['resumed_after_epochs']})" if summary.get("resumed_after_epochs") else ""),
-        f"  steps        {summary.get('global_steps', '?')}",
+        f"  steps        {summary.get('global_steps', '?')}"
+        + ("" if reason is None else "  (converged)" if reason == "converged" else f"  (NOT converged: {reason} cap)"),
         f"  {'best ' + monitor:<12} {'n/a' if best is None else f'{best:.4f}'}",
         f"  wall time    {summary.get('wall_time_s', 0.0):.1f} s",
         f"  output       {output}",

@@ -1,8 +1,10 @@
 """LightningModule for the switching RNN (SRNN), and its summary for the results writer.
 
-Training follows Zhang & Saxena 2024 (algorithms.md §4.4): for the first ``srnn.label_fraction`` of the epochs the
-loss adds a cross-entropy between the posterior state marginals and initial labels (HMM / k-means / random on the
-held-in channels), then the plain collapsed ELBO. Losses are in nats per time step.
+Training follows Zhang & Saxena 2024 (algorithms.md §4.4): during the initial stage (the first ``trainer.init_steps``
+optimiser steps) the loss adds a cross-entropy between the posterior state marginals and initial labels (an HMM
+fitted to the session's held-in channels — Poisson on spike counts —, k-means or random) and pulls the encoder's
+means towards the data initialisation's latents; then the plain collapsed ELBO until it converges.
+Losses are in nats per time step.
 
 External inputs x (B, T, U), when the data has them, drive the state RNNs and the discrete transitions (both read
 x_t when stepping to t) and are also read by the encoder: the exact posterior p(h | y, x) depends on x through the
@@ -28,14 +30,13 @@ from nwb_dyn.inference.srnn_elbo import infer_posterior, srnn_objective
 from nwb_dyn.models.inference_network import BidirectionalEncoder
 from nwb_dyn.models.srnn import SwitchingRNN
 from nwb_dyn.models.srnn_init import initial_state_labels
+from nwb_dyn.training.data_init import data_initialisation, initial_stage_penalty, per_window_latents
 from nwb_dyn.training.randomness import TRAIN_STREAM, VALIDATION_STREAM, window_generators
 
 
 def held_in_values(data: NeuralData) -> tuple[torch.Tensor, torch.Tensor]:
-    """Values (W, T, D) float32 and the mask (W, T, D) of entries the encoder may read (observed, not held out)."""
-    values = torch.as_tensor(data.values, dtype=torch.float32)
-    mask = torch.as_tensor(data.mask & ~data.held_out[None, None, :], dtype=torch.float32)
-    return values, mask
+    """Values (W, T, D) float32 and the mask (W, T, D) of entries the encoder may read (:attr:`held_in_mask`)."""
+    return torch.as_tensor(data.values, dtype=torch.float32), torch.as_tensor(data.held_in_mask, dtype=torch.float32)
 
 
 def input_tensor(data: NeuralData) -> torch.Tensor | None:
@@ -52,8 +53,8 @@ class SrnnModule(pl.LightningModule):
     """Wires :class:`SwitchingRNN` and its :class:`BidirectionalEncoder` to the collapsed ELBO.
 
     initial_labels: (W, T) int64 initial state labels for every window row of the NeuralData.
-    held_out: (D,) bool channels the encoder never reads (they are scored by co-smoothing).
     input_dim: U external inputs (0 for none); batches must then carry ``inputs`` (B, T, U).
+    The encoder reads each batch's ``encoder_mask`` entries only, so held-out channels are never read.
     """
 
     def __init__(
@@ -62,7 +63,6 @@ class SrnnModule(pl.LightningModule):
         num_channels: int,
         emission: str,
         initial_labels: torch.Tensor,
-        held_out: np.ndarray,
         input_dim: int = 0,
     ) -> None:
         super().__init__()
@@ -84,15 +84,25 @@ class SrnnModule(pl.LightningModule):
             log_transform_observations=emission == "poisson",
         )
         self.register_buffer("initial_labels", initial_labels.long(), persistent=False)
-        self.register_buffer(
-            "encoder_channels", torch.as_tensor(~held_out, dtype=torch.float32), persistent=False
-        )
-        self.label_epochs = round(settings.label_fraction * config.trainer.max_epochs)
         self.label_weight = settings.label_weight
         self.learning_rate = config.trainer.learning_rate
 
-    def _terms(self, batch: WindowBatch, stream: int, with_labels: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """(−ELBO, label cross-entropy), each summed over the batch and divided by its B·T time steps."""
+    def set_initial_stage_latents(self, latents: torch.Tensor) -> None:
+        """Latents (W, T, P) per window row (zeros for rows not used) that the encoder's means are pulled towards
+        during the initial stage: the data initialisation's PCA scores, which the initialised emission maps to
+        smoothed rates."""
+        self.register_buffer("initial_stage_latents", latents.float(), persistent=False)
+
+    @property
+    def in_initial_stage(self) -> bool:
+        """True during the first ``trainer.init_steps`` optimiser steps of training."""
+        return self.training and self.global_step < self.config.trainer.init_steps
+
+    def _terms(
+        self, batch: WindowBatch, stream: int, with_labels: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(−ELBO, label cross-entropy) per time step (summed over the batch, divided by its B·T time steps), and the
+        initial-stage latent penalty (0 unless ``with_labels`` and latents were set)."""
         generators = window_generators(
             self.config.seed, stream, self.current_epoch, batch.index, device=batch.values.device
         )
@@ -104,15 +114,19 @@ class SrnnModule(pl.LightningModule):
             labels=self.initial_labels[batch.index] if with_labels else None,
             generator=generators,
             mask=batch.mask,
-            encoder_mask=batch.mask * self.encoder_channels,
+            encoder_mask=batch.encoder_mask,
         )
         steps = batch.values.shape[0] * batch.values.shape[1]
-        return -terms.elbo.sum() / steps, terms.label_cross_entropy.sum() / steps
+        targets = getattr(self, "initial_stage_latents", None)
+        penalty = torch.zeros((), device=batch.values.device)
+        if with_labels and targets is not None:
+            penalty = initial_stage_penalty(terms.encoder_means, targets[batch.index], SRNN_LATENT_STD)
+        return -terms.elbo.sum() / steps, terms.label_cross_entropy.sum() / steps, penalty
 
     def training_step(self, batch: WindowBatch, batch_index: int) -> torch.Tensor:
-        in_label_phase = self.current_epoch < self.label_epochs
-        negative_elbo, label_cross_entropy = self._terms(batch, TRAIN_STREAM, with_labels=in_label_phase)
-        loss = negative_elbo + self.label_weight * label_cross_entropy
+        in_label_phase = self.in_initial_stage
+        negative_elbo, label_cross_entropy, penalty = self._terms(batch, TRAIN_STREAM, with_labels=in_label_phase)
+        loss = negative_elbo + self.label_weight * label_cross_entropy + penalty
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"the SRNN objective became {loss.item()} at step {self.global_step}; lower --learning-rate or "
@@ -123,15 +137,19 @@ class SrnnModule(pl.LightningModule):
         self.log("train_negative_elbo", negative_elbo, batch_size=batch_size)
         if in_label_phase:
             self.log("train_label_cross_entropy", label_cross_entropy, batch_size=batch_size)
+            self.log("train_initial_stage_mismatch", penalty, batch_size=batch_size)
         return loss
 
     def validation_step(self, batch: WindowBatch, batch_index: int) -> None:
-        negative_elbo, _ = self._terms(batch, VALIDATION_STREAM, with_labels=False)
+        negative_elbo, _, _ = self._terms(batch, VALIDATION_STREAM, with_labels=False)
         self.log("val_loss", negative_elbo, prog_bar=True, batch_size=batch.values.shape[0], sync_dist=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
 
+
+#: Standard deviation of the data-initialised latents: the state RNNs' means are tanh(·), so latents live in (−1, 1).
+SRNN_LATENT_STD = 0.5
 
 #: Smoothing of spike counts before the initial labels: sparse counts alone give near-chance HMM / k-means labels
 #: (measured on the switching-Lorenz demo, 30 units at 20 Hz in 10 ms bins: HMM 0.56 unsmoothed, 0.90 at 0.1 s).
@@ -139,7 +157,8 @@ DEFAULT_COUNT_SMOOTHING_S = 0.1
 
 
 def build_srnn(config: FitConfig, data: NeuralData, emission: str) -> SrnnModule:
-    """An :class:`SrnnModule` for ``data``, with initial labels computed from its held-in channels."""
+    """An :class:`SrnnModule` for ``data``: initial labels from its held-in channels and, unless switched off, the
+    emission, observation noise and initial latents from its training windows."""
     values, mask = held_in_values(data)
     smoothing_s = config.srnn.init_smoothing_s
     if smoothing_s is None:
@@ -150,8 +169,14 @@ def build_srnn(config: FitConfig, data: NeuralData, emission: str) -> SrnnModule
         config.srnn.init,
         seed=config.seed,
         smoothing_bins=smoothing_s / config.data.bin_width_s,
+        counts_mask=mask if emission == "poisson" else None,
     )
-    return SrnnModule(config, data.num_channels, emission, labels, data.held_out, input_dim_of(data))
+    module = SrnnModule(config, data.num_channels, emission, labels, input_dim_of(data))
+    if config.trainer.init_from_data:
+        found = data_initialisation(config, data, config.srnn.latent_dim, latent_std=SRNN_LATENT_STD)
+        module.model.initialise_from(found)
+        module.set_initial_stage_latents(per_window_latents(found, data))
+    return module
 
 
 def srnn_fixed_points(model: SwitchingRNN, latents: np.ndarray) -> FixedPointSet | None:

@@ -10,18 +10,19 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.exceptions import MisconfigurationException
-from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from nwb_dyn.config import FitConfig, TrainerConfig
 from nwb_dyn.errors import ConfigError
 from nwb_dyn.training.callbacks import (
-    LearningRateSchedule,
+    ConvergenceSchedule,
     NonFiniteGuard,
     RandomStateCheckpoint,
     RunSummaryWriter,
@@ -63,11 +64,21 @@ def _loggers(run_dir: Path) -> list[Logger]:
     return loggers
 
 
-def make_trainer(config: FitConfig, run_dir: Path, has_validation: bool = True) -> pl.Trainer:
-    """A Trainer writing checkpoints (``last.ckpt``; ``best.ckpt`` by validation loss), logs and a summary.
+def checks_every_epochs(settings: TrainerConfig, steps_per_epoch: int) -> int:
+    """Epochs between two checks of the objective: about ``val_check_steps`` optimiser steps, at least one epoch."""
+    return max(1, round(settings.val_check_steps / max(1, steps_per_epoch)))
 
-    ``run_dir`` layout: ``checkpoints/{last,best}.ckpt``, ``logs/version_N/metrics.csv``, ``summary.json`` (see
-    :mod:`nwb_dyn.training.run`). Without validation windows there is no best checkpoint and no early stopping.
+
+def make_trainer(
+    config: FitConfig, run_dir: Path, has_validation: bool = True, steps_per_epoch: int = 1
+) -> pl.Trainer:
+    """A Trainer that trains to convergence, writing checkpoints (``last.ckpt``; ``best.ckpt`` by validation loss),
+    logs and a summary.
+
+    ``steps_per_epoch`` (optimiser steps in one epoch) sets how often the objective is checked. ``run_dir`` layout:
+    ``checkpoints/{last,best}.ckpt``, ``logs/version_N/metrics.csv``, ``summary.json`` (see
+    :mod:`nwb_dyn.training.run`). Without validation windows there is no best checkpoint and convergence is judged
+    on the training loss.
     """
     settings = config.trainer
     torch.set_num_threads(settings.num_threads or default_thread_count())
@@ -81,22 +92,22 @@ def make_trainer(config: FitConfig, run_dir: Path, has_validation: bool = True) 
         save_top_k=1,
         enable_version_counter=False,
     )
+    check_every = checks_every_epochs(settings, steps_per_epoch)
+    schedule = ConvergenceSchedule(settings, check_every, monitor_validation=has_validation)
     callbacks: list[Callback] = [
         checkpoint,
         NonFiniteGuard(check_gradients=settings.precision not in ("16-mixed",)),
-        LearningRateSchedule(settings),
+        schedule,
         RandomStateCheckpoint(),
-        RunSummaryWriter(run_dir / "summary.json", checkpoint, monitor),
+        RunSummaryWriter(run_dir / "summary.json", checkpoint, monitor, schedule),
     ]
-    if has_validation and settings.early_stopping_patience > 0:
-        callbacks.append(EarlyStopping(monitor=MONITOR, mode="min", patience=settings.early_stopping_patience))
     progress = _progress_bar_wanted(settings)
     if progress:
         callbacks.append(RichProgressBar(console_kwargs={"stderr": True}))
     else:  # one line per epoch instead (throttled to one per 30 s when stderr is not a terminal)
-        callbacks.append(TrainingProgress(settings))
+        callbacks.append(TrainingProgress())
     try:
-        return _trainer(settings, run_dir, callbacks, progress)
+        return _trainer(settings, run_dir, callbacks, progress, check_every)
     except MisconfigurationException as exc:  # e.g. --accelerator gpu on a machine without one
         raise ConfigError(
             f"the trainer settings accelerator={settings.accelerator}, devices={settings.devices}, "
@@ -105,10 +116,15 @@ def make_trainer(config: FitConfig, run_dir: Path, has_validation: bool = True) 
         ) from None
 
 
-def _trainer(settings: TrainerConfig, run_dir: Path, callbacks: list[Callback], progress: bool) -> pl.Trainer:
+def _trainer(
+    settings: TrainerConfig, run_dir: Path, callbacks: list[Callback], progress: bool, check_every_epochs: int
+) -> pl.Trainer:
     """The Lightning Trainer itself; the DataModule's seeded shard sampler replaces Lightning's distributed one."""
     return pl.Trainer(
-        max_epochs=settings.max_epochs,
+        max_steps=settings.max_steps,
+        max_epochs=-1 if settings.max_epochs is None else settings.max_epochs,
+        max_time=None if settings.max_time_s is None else timedelta(seconds=settings.max_time_s),
+        check_val_every_n_epoch=check_every_epochs,
         accelerator=settings.accelerator,
         devices=settings.devices,
         num_nodes=settings.num_nodes,

@@ -1,0 +1,54 @@
+"""What a family's model starts from, read off the data: the likelihood and the readout statistics."""
+
+from __future__ import annotations
+
+import torch
+
+from nwb_dyn.config import FitConfig
+from nwb_dyn.extract import NeuralData
+from nwb_dyn.models.initialisation import COUNT_SMOOTHING_S, ObservationInit, observation_init
+
+
+def likelihood_for(data: NeuralData, requested: str) -> str:
+    """``poisson`` for spike counts and ``gaussian`` for continuous signals unless the user chose one."""
+    if requested != "auto":
+        return requested
+    return "poisson" if data.observation == "counts" else "gaussian"
+
+
+def data_initialisation(config: FitConfig, data: NeuralData, latent_dim: int, latent_std: float) -> ObservationInit:
+    """Readout statistics of ``data``'s training windows (every observed channel, held-out ones included: their
+    readout is learned from training windows), for :meth:`initialise_from` of either family."""
+    rows = data.split_indices("train")
+    lowrank = config.model == "lowrank"
+    likelihood = likelihood_for(data, config.lowrank.obs if lowrank else config.srnn.obs)
+    smoothing_s = COUNT_SMOOTHING_S if data.observation == "counts" else 0.0
+    return observation_init(
+        torch.as_tensor(data.values[rows]),
+        torch.as_tensor(data.mask[rows]),
+        latent_dim,
+        likelihood,
+        link=config.lowrank.link if lowrank else "softplus",  # the SRNN's Poisson emission is softplus
+        smoothing_bins=smoothing_s / data.bin_width_s,
+        latent_std=latent_std,
+    )
+
+
+def per_window_latents(found: ObservationInit, data: NeuralData) -> torch.Tensor:
+    """The initialisation's latents (B_train, T, P) placed at their window rows of ``data``: (W, T, P), zeros on
+    windows outside the training split (which the initial stage never reads)."""
+    latents = found.latents.new_zeros((data.num_windows, *found.latents.shape[1:]))
+    latents[torch.as_tensor(data.split_indices("train"))] = found.latents
+    return latents
+
+
+#: Std of the initial stage's pull of encoder means towards the initialisation's latents, as a fraction of the
+#: latents' own std: tight enough to dominate the first steps, released after ``trainer.init_steps``.
+INITIAL_STAGE_STD_FRACTION = 0.1
+
+
+def initial_stage_penalty(encoder_means: torch.Tensor, targets: torch.Tensor, latent_std: float) -> torch.Tensor:
+    """Gaussian negative log-density (constants dropped) of encoder means (B, T, P) around targets (B, T, P), with
+    std ``INITIAL_STAGE_STD_FRACTION · latent_std``; summed over P, averaged over bins (nats per time step)."""
+    scale = INITIAL_STAGE_STD_FRACTION * latent_std
+    return ((encoder_means - targets) ** 2).sum(-1).mean() / (2 * scale**2)
