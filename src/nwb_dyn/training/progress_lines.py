@@ -1,6 +1,7 @@
 """The Lightning side of :class:`nwb_dyn.progress.TrainingLines`: epoch and long-batch lines from global rank 0.
 
 Used when Lightning's own progress bar is not shown (stderr is not a terminal, or ``trainer.progress_bar: off``).
+The caps (epochs, steps, time) are read from the Trainer itself, so the lines follow whatever ends the run.
 """
 
 from __future__ import annotations
@@ -8,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, Timer
 
-from nwb_dyn.config import TrainerConfig
 from nwb_dyn.progress import Progress, TrainingLines, current
 
 #: Logged values shown on each epoch's line, when logged.
@@ -18,19 +18,19 @@ SHOWN = ("train_loss", "val_loss")
 
 
 class TrainingProgress(Callback):
-    """Prints :class:`TrainingLines` for the run's caps (``settings``) through ``progress`` (None = stderr's)."""
+    """Prints :class:`TrainingLines` through ``progress`` (None = the process's reporter on stderr)."""
 
-    def __init__(self, settings: TrainerConfig, progress: Progress | None = None) -> None:
-        self.settings = settings
+    def __init__(self, progress: Progress | None = None) -> None:
         self.progress = progress
         self.lines: TrainingLines | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        timer = next((callback for callback in trainer.callbacks if isinstance(callback, Timer)), None)
         self.lines = TrainingLines(
             self.progress or current(),
-            max_epochs=self.settings.max_epochs,
-            max_steps=self.settings.max_steps,
-            max_time_s=self.settings.max_time_s,
+            max_epochs=trainer.max_epochs,
+            max_steps=trainer.max_steps,
+            max_time_s=None if timer is None else timer.time_remaining("train"),
             epochs_before=trainer.current_epoch,
             steps_before=trainer.global_step,
         )
