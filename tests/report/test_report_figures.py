@@ -89,7 +89,9 @@ def test_training_curve_reads_the_logged_loss(reported_srnn: ReportedFit) -> Non
     np.testing.assert_allclose(values, [final], rtol=1e-6)
 
 
-def test_training_curves_survive_deleting_the_run_directory(reported_srnn: ReportedFit, tmp_path: Path) -> None:
+def test_training_curves_survive_deleting_the_run_directory(
+    reported_srnn: ReportedFit, tmp_path: Path
+) -> None:
     """The history is stored in the result file, so the curves do not depend on the run directory."""
     import shutil
 
@@ -104,7 +106,9 @@ def test_training_curves_survive_deleting_the_run_directory(reported_srnn: Repor
     finally:
         shutil.move(str(moved), run_dir)
     assert after.training_log is not None and "stored in the result file" in after.training_log.origin
-    np.testing.assert_array_equal(after.training_log.curves["train_loss"][1], inputs.training_log.curves["train_loss"][1])
+    np.testing.assert_array_equal(
+        after.training_log.curves["train_loss"][1], inputs.training_log.curves["train_loss"][1]
+    )
 
 
 def test_flow_field_marks_the_stored_fixed_points(reported_srnn: ReportedFit) -> None:
@@ -122,20 +126,25 @@ def test_flow_field_marks_the_stored_fixed_points(reported_srnn: ReportedFit) ->
         np.testing.assert_allclose(np.sort(located, axis=0), np.sort(expected, axis=0), rtol=1e-6)
 
 
-def test_state_raster_places_trial_events_relative_to_their_window(reported_srnn: ReportedFit) -> None:
+def test_state_raster_places_trial_events_relative_to_the_alignment_event(reported_srnn: ReportedFit) -> None:
     from nwb_dyn.report.inputs import TrialEvents
     from nwb_dyn.report.states import draw_state_raster
 
     inputs = load_report_inputs(reported_srnn.result)
     windows = inputs.result.windows
-    go_cue = windows.start_s + 0.1 * (1 + np.arange(len(windows.start_s)))  # window i: cue at 0.1·(i + 1) s
+    inputs.time_zero_s = windows.start_s + 0.2  # as if every window had been cut from 0.2 s before an event
+    inputs.time_label = "time from go_cue_time (s)"
+    go_cue = inputs.time_zero_s + 0.1 * np.arange(len(windows.start_s))  # window i: 0.1·i s after its event
     go_cue[2] = windows.stop_s[2] + 1.0  # an event outside its window is not drawn
     inputs.trials = TrialEvents(windows.start_s, windows.stop_s, {"go_cue_time": go_cue}, None, None)
     axis = draw_state_raster(inputs).axes[0]
     (markers,) = [c for c in axis.collections if c.get_label() == "go_cue_time"]
     expected_rows = [0, 1, 3, 4, 5]
     np.testing.assert_allclose(markers.get_offsets()[:, 1], expected_rows)
-    np.testing.assert_allclose(markers.get_offsets()[:, 0], 0.1 * (1 + np.array(expected_rows)))
+    np.testing.assert_allclose(markers.get_offsets()[:, 0], 0.1 * np.array(expected_rows))
+    (image,) = axis.get_images()
+    np.testing.assert_allclose(image.get_extent()[:2], [-0.2, -0.2 + 40 * inputs.bin_width_s])
+    assert axis.get_xlabel() == "time from go_cue_time (s)"
 
 
 def test_report_of_a_version_0_1_0_file_skips_only_what_it_lacks(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from nwb_dyn.analysis.flow_field import FlowField, flow_field
 from nwb_dyn.errors import OutputError
@@ -75,6 +76,19 @@ def _panel_field(latent_map: LatentMap, inputs: ReportInputs, state: int | None)
     return flow_field(latent_map, latents=inputs.result.latents, bounds=bounds, resolution=25)
 
 
+def _state_trajectories(inputs: ReportInputs, projected: np.ndarray, state: int | None) -> np.ndarray:
+    """(B, T, 2) per-window trajectories in the panel's plane, NaN in bins spent in another state than ``state``
+    (so each panel draws only the stretches its state's dynamics produced)."""
+    result = inputs.result
+    per_window = result.per_window(projected).copy()
+    if state is not None and result.states is not None:
+        elsewhere = result.per_window(result.states) != state
+        # keep the bin after a run too, so a one-bin visit still draws as a segment into where it went
+        elsewhere[:, 1:] &= result.per_window(result.states)[:, :-1] != state
+        per_window[elsewhere] = np.nan
+    return per_window
+
+
 def _draw_panel(
     axis: object, field: FlowField, inputs: ReportInputs, state: int | None, colour: np.ndarray
 ) -> None:
@@ -85,13 +99,13 @@ def _draw_panel(
         field.velocity[..., 1],
         color=field.speed,
         cmap="Greys",
-        density=1.0,
+        density=0.9,
         linewidth=0.8,
         arrowsize=0.8,
     )
     projected = (inputs.result.latents - field.origin) @ field.basis.T
-    for window in inputs.result.per_window(projected):
-        axis.plot(window[:, 0], window[:, 1], color=colour, linewidth=0.5, alpha=0.5)
+    for window in _state_trajectories(inputs, projected, state):
+        axis.plot(window[:, 0], window[:, 1], color=colour, linewidth=0.7, alpha=0.6)
     points = inputs.result.fixed_points
     if points is not None and points.num_points:
         keep = (
@@ -113,10 +127,24 @@ def _draw_panel(
         )
     axis.set_xlim(field.axis_x[0], field.axis_x[-1])
     axis.set_ylim(field.axis_y[0], field.axis_y[-1])
+    axis.xaxis.set_major_locator(MaxNLocator(4))
+    axis.yaxis.set_major_locator(MaxNLocator(4))
+    axis.tick_params(labelsize=8)
+
+
+def _panel_title(inputs: ReportInputs, state: int | None) -> str:
+    result = inputs.result
+    if state is None:
+        return f"{result.stored_model.family} flow"
+    share = float(np.mean(result.states == state)) if result.states is not None else float("nan")
+    if not share:
+        return f"state {state}: not used"
+    return f"state {state}: {100 * share:.0f} % of bins"
 
 
 def draw_flow_field(inputs: ReportInputs) -> Figure:
-    """Flow of F(z) − z on a grid around the visited latents, their trajectories, and the fixed points."""
+    """Per state (one panel each): flow of F(z) − z on a grid around the visited latents, the stretches of
+    trajectory spent in that state, and that state's fixed points."""
     result = inputs.result
     if result.latents.shape[1] < 2:
         raise NotApplicable("the latents are 1-D; a flow field needs a plane (rank or latent dim ≥ 2)")
@@ -128,7 +156,8 @@ def draw_flow_field(inputs: ReportInputs) -> Figure:
     shown = maps[:_MAX_PANELS]
     figure, axes = new_figure(1, len(shown))
     colours = state_colours(len(maps))
-    plane = "latent plane" if result.latents.shape[1] == 2 else "plane of the latents' first two PCs"
+    two_d = result.latents.shape[1] == 2
+    plane = "latent plane" if two_d else "plane of the latents' first two PCs"
     for index, latent_map in enumerate(shown):
         state = index if len(maps) > 1 else None
         field = _panel_field(latent_map, inputs, state)
@@ -136,13 +165,14 @@ def draw_flow_field(inputs: ReportInputs) -> Figure:
         _draw_panel(
             axis, field, inputs, state, colours[index] if state is not None else np.array([0.2, 0.4, 0.8, 1])
         )
-        axis.set_title(f"state {index}" if state is not None else f"{result.stored_model.family} flow")
-        axis.set_xlabel("latent 1" if result.latents.shape[1] == 2 else "PC 1")
-        axis.set_ylabel("latent 2" if result.latents.shape[1] == 2 else "PC 2")
+        axis.set_title(_panel_title(inputs, state), fontsize=10)
+        axis.set_xlabel("latent 1" if two_d else "PC 1")
+        axis.set_ylabel("latent 2" if two_d else "PC 2")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
         figure.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
     suffix = f" (first {_MAX_PANELS} of {len(maps)} states)" if len(maps) > _MAX_PANELS else ""
-    figure.suptitle(f"Flow field F(z) − z in the {plane}{suffix}")
+    trajectories = "; trajectories: the bins spent in each panel's state" if len(maps) > 1 else ""
+    figure.suptitle(f"Flow field F(z) − z in the {plane}{suffix}{trajectories}", fontsize=11)
     figure.tight_layout(rect=(0, 0.06, 1, 0.95))
     return figure

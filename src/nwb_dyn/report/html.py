@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nwb_dyn.report.canvas import FIGURE_SIZE_PX
+from nwb_dyn.report.metric_notes import MetricRow
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1060px; color: #222; }
@@ -19,6 +20,8 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .skipped { color: #666; font-style: italic; }
+.summary { font-size: 1.05em; background: #f6f8fa; border-left: 4px solid #4a7; padding: 0.6em 1em; }
+td.note { color: #444; font-size: 0.92em; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 """
 
@@ -47,6 +50,19 @@ def _rows(values: dict[str, Any]) -> str:
     )
 
 
+def _metric_table(rows: list[MetricRow]) -> str:
+    """Metric, value (n/a when not scored), which way is better, what it means (and why it is n/a)."""
+    if not rows:
+        return "<table><tr><td>no metrics were recorded</td></tr></table>"
+    body = "\n".join(
+        f'<tr><th>{escape(row.key)}</th><td class="number">{"n/a" if row.value is None else _number(row.value)}</td>'
+        f'<td>{escape(row.better)}</td><td>{escape(row.split)}</td><td class="note">{escape(row.meaning)}</td></tr>'
+        for row in rows
+    )
+    header = "<tr><th>metric</th><th>value</th><th>better</th><th>scored on</th><th>what it means</th></tr>"
+    return f"<table>{header}\n{body}</table>"
+
+
 def _figure_block(figure: RenderedFigure) -> str:
     heading = f'<h3 id="{escape(figure.name)}">{escape(figure.title)}</h3>'
     if figure.file_name is None:
@@ -62,12 +78,14 @@ def write_index(
     path: Path,
     result_path: Path,
     family: str,
-    metrics: dict[str, Any],
+    summary_sentences: list[str],
+    metric_rows: list[MetricRow],
     hyperparameters: dict[str, Any],
     provenance: dict[str, Any],
     figures: list[RenderedFigure],
 ) -> Path:
-    """Write the report page to ``path`` and return it; figures are referenced by their relative file names."""
+    """Write the report page to ``path`` and return it: the plain-language summary first, then the fit's identity,
+    the explained metrics table, the figures (by relative file name) and the model."""
     source = provenance.get("source", {})
     source_text = source.get("asset_path") or source.get("location", "unknown")
     summary = {"model family": family, "source": source_text, "seed": provenance.get("seed", "n/a")}
@@ -76,10 +94,11 @@ def write_index(
 <head><meta charset="utf-8"><title>nwb-dyn report: {escape(result_path.name)}</title><style>{_STYLE}</style></head>
 <body>
 <h1>nwb-dyn report</h1>
+<div class="summary">{"".join(f"<p>{escape(sentence)}</p>" for sentence in summary_sentences)}</div>
 <p>Result file <code>{escape(str(result_path))}</code>.</p>
 <table>{_rows(summary)}</table>
 <h2>Metrics</h2>
-<table>{_rows(metrics) if metrics else "<tr><td>no metrics were recorded</td></tr>"}</table>
+{_metric_table(metric_rows)}
 <h2>Figures</h2>
 {"".join(_figure_block(figure) for figure in figures)}
 <h2>Model</h2>

@@ -20,7 +20,8 @@ from nwb_dyn.training.history import read_training_history
 #: Trials-table columns that are bookkeeping, not trial events or conditions.
 _NOT_EVENTS = {"start_time", "stop_time"}
 _NOT_CONDITIONS = {"split", "data_split", "timeseries", "tags"}
-#: CSV-log columns that are not training curves.
+#: Axis label of times on the session clock (fits whose windows were not cut around a trial event).
+SESSION_CLOCK_LABEL = "session time (s)"
 
 
 @dataclass(frozen=True)
@@ -48,17 +49,30 @@ class ReportInputs:
     """One result and what belongs beside it.
 
     result: the fit as read by :func:`nwb_dyn.results.read`; bin_width_s: bin width in seconds; bin_start_s: (B, T)
-    left bin edges of the fitted windows (time order); observed: (B, T, D) spike counts of the modelled units in
-    the same bins, or None; trials, training_log: or None. ``missing`` maps each absent piece to why it is absent.
+    left bin edges of the fitted windows (time order); time_zero_s: (B,) the session time every window's figures
+    count from (its alignment event, or 0 for the session clock) and time_label the axis label that says so;
+    observed: (B, T, D) spike counts of the modelled units in the same bins, or None; trials, training_log: or None.
+    ``missing`` maps each absent piece to why it is absent.
     """
 
     result: FitResult
     bin_width_s: float
     bin_start_s: np.ndarray
+    time_zero_s: np.ndarray
+    time_label: str
     observed: np.ndarray | None = None
     trials: TrialEvents | None = None
     training_log: TrainingLog | None = None
     missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def aligned(self) -> bool:
+        """True when the windows were cut around a trial event (times count from it), False for the session clock."""
+        return self.time_label != SESSION_CLOCK_LABEL
+
+    def bin_centres(self) -> np.ndarray:
+        """(B, T) bin centres in seconds from each window's time zero (its alignment event, or the session start)."""
+        return self.bin_start_s + self.bin_width_s / 2 - self.time_zero_s[:, None]
 
 
 def _bin_width_s(result: FitResult) -> float:
@@ -101,6 +115,24 @@ def _trials(nwbfile: object) -> TrialEvents | None:
     )
 
 
+def _time_zero(nwbfile: object, result: FitResult) -> tuple[np.ndarray, str]:
+    """(B,) time zero of every fitted window and its axis label: the alignment event's time in the window's trial
+    (from the trials table, else the window start minus the window's start offset), or the session clock."""
+    data = result.provenance.get("config", {}).get("data", {})
+    align, window_s = data.get("align"), data.get("window_s")
+    windows = result.windows
+    if align:
+        label = f"time from {align} (s)"
+        table = getattr(nwbfile, "trials", None)
+        if table is not None and align in table.colnames and np.all(windows.trial < len(table)):
+            events = np.asarray(table[align].data[:], dtype=np.float64)[windows.trial]
+            if np.all(np.isfinite(events)):
+                return events, label
+        if window_s:
+            return windows.start_s - float(window_s[0]), label
+    return np.zeros(len(windows.start_s)), SESSION_CLOCK_LABEL
+
+
 def _observed_counts(
     nwbfile: object, result: FitResult, bin_start_s: np.ndarray, bin_width_s: float
 ) -> np.ndarray:
@@ -141,7 +173,10 @@ def _training_log(result: FitResult) -> tuple[TrainingLog | None, str | None]:
         history = read_training_history(Path(run_dir))
         origin = f"read from the run log under {run_dir}"
         if not history:
-            return None, f"no training log found under {run_dir}/logs (the run directory was moved or deleted)"
+            return (
+                None,
+                f"no training log found under {run_dir}/logs (the run directory was moved or deleted)",
+            )
     curves = {
         name: (np.asarray(curve["epoch"], dtype=np.int64), np.asarray(curve["value"], dtype=np.float64))
         for name, curve in history.items()
@@ -154,9 +189,16 @@ def load_report_inputs(path: str | Path) -> ReportInputs:
     result = read(path)
     bin_width_s = _bin_width_s(result)
     bin_start_s = result.per_window(result.timestamps) - bin_width_s / 2
-    inputs = ReportInputs(result=result, bin_width_s=bin_width_s, bin_start_s=bin_start_s)
     with NWBHDF5IO(str(path), mode="r") as io:
         nwbfile = io.read()
+        time_zero_s, time_label = _time_zero(nwbfile, result)
+        inputs = ReportInputs(
+            result=result,
+            bin_width_s=bin_width_s,
+            bin_start_s=bin_start_s,
+            time_zero_s=time_zero_s,
+            time_label=time_label,
+        )
         inputs.trials = _trials(nwbfile)
         if inputs.trials is None:
             inputs.missing["trials"] = "the result file has no trials table"

@@ -24,7 +24,11 @@ def draw_observed_vs_reconstructed(inputs: ReportInputs) -> Figure:
     result = inputs.result
     predicted = result.per_window(result.rates) / inputs.bin_width_s  # (B, T, D) Hz
     observed = inputs.observed / inputs.bin_width_s
-    times = np.arange(observed.shape[1]) * inputs.bin_width_s + inputs.bin_width_s / 2
+    if inputs.aligned:  # every window spans the same times around its event
+        times, time_label = np.median(inputs.bin_centres(), axis=0), inputs.time_label
+    else:
+        times = np.arange(observed.shape[1]) * inputs.bin_width_s + inputs.bin_width_s / 2
+        time_label = "time from window start (s)"
     units = example_units(inputs.observed)
     figure, axes = new_figure(2, 2, sharex=True)
     for axis, column in zip(axes.reshape(-1), units):
@@ -35,10 +39,12 @@ def draw_observed_vs_reconstructed(inputs: ReportInputs) -> Figure:
         axis.plot(times, predicted[:, :, column].mean(axis=0), color="tab:red", linewidth=1.5, label="model")
         axis.set_title(f"unit id {int(result.channel_ids[column])}", fontsize=10)
         axis.set_ylabel("rate (Hz)")
+        if inputs.aligned:
+            axis.axvline(0.0, color="0.5", linestyle="--", linewidth=0.8)
     for axis in axes.reshape(-1)[len(units) :]:
         axis.set_visible(False)
     for axis in axes[-1]:
-        axis.set_xlabel("time from window start (s)")
+        axis.set_xlabel(time_label)
     axes[0, 0].legend(fontsize=8)
     figure.suptitle("Observed vs reconstructed rates, most active units")
     figure.tight_layout()

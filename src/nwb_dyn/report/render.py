@@ -14,9 +14,11 @@ from nwb_dyn.report.flow import draw_flow_field
 from nwb_dyn.report.html import RenderedFigure, write_index
 from nwb_dyn.report.inputs import ReportInputs, load_report_inputs
 from nwb_dyn.report.latents import draw_latent_trajectories
+from nwb_dyn.report.metric_notes import metric_rows
 from nwb_dyn.report.rates import draw_observed_vs_reconstructed
 from nwb_dyn.report.spike_stats import draw_spike_statistics
 from nwb_dyn.report.states import draw_state_raster
+from nwb_dyn.report.summary import summary_sentences
 from nwb_dyn.report.training import draw_training_curves
 
 
@@ -35,25 +37,31 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "states",
         "Discrete states against trial events",
-        "Most probable state in every bin, one row per fitted window; markers are the trials table's event times.",
+        "Most probable state in every bin: one row per window, time from the alignment event (or one strip along "
+        "the session clock when windows were not aligned); markers are the trials table's event times; the legend "
+        "gives each state's share of bins.",
         draw_state_raster,
     ),
     FigureSpec(
         "latents",
         "Posterior latents per trial",
-        "Posterior latent trajectories (PCA plane when R > 2); colour is the discrete state, else the trial condition.",
+        "Posterior latent trajectories (PCA plane when R > 2) and the first coordinate over time from the alignment "
+        "event (dashed line; session time when not aligned); colour is the discrete state, else the trial "
+        "condition, else time.",
         draw_latent_trajectories,
     ),
     FigureSpec(
         "flow_field",
         "Flow field and fixed points",
-        "Step F(z) − z of the fitted map; filled dots are stable fixed points, hollow ones unstable.",
+        "Step F(z) − z of the fitted map, one panel per discrete state with the stretches of trajectory spent in "
+        "that state; filled dots are stable fixed points, hollow ones unstable.",
         draw_flow_field,
     ),
     FigureSpec(
         "rates",
         "Observed vs reconstructed rates",
-        "Mean over windows of observed spike rate (black, ± s.e.m.) and of the model's predicted rate (red).",
+        "Mean over windows of observed spike rate (black, ± s.e.m.) and of the model's predicted rate (red), against "
+        "time from the alignment event (or from window start when windows were not aligned).",
         draw_observed_vs_reconstructed,
     ),
     FigureSpec(
@@ -112,7 +120,8 @@ def render_report(result: str | Path, out: str | Path) -> Report:
         out / "index.html",
         result,
         stored.family,
-        stored.metrics,
+        summary_sentences(inputs),
+        metric_rows(stored.metrics, stored.family),
         stored.hyperparameters,
         inputs.result.provenance,
         rendered,
