@@ -156,7 +156,12 @@ def state_probability_series(
 
 
 def state_segments(states: np.ndarray, data: NeuralData, time: TimeBase) -> StateSegments:
-    """One interval per run of equal states inside a window: from its first bin's start to its last bin's end."""
+    """One interval per run of equal states inside a window: from its first bin's start to its last bin's end.
+
+    A run that ends inside the window stops exactly where the next run starts (the next bin's recorded start, not
+    its own start plus the bin width, which can differ in the last bit): readers such as pynapple then see abutting
+    intervals, not overlapping ones that they would merge, dropping the state column.
+    """
     segments = StateSegments(
         name="state_segments", description="Runs of bins in one discrete state, per window."
     )
@@ -165,9 +170,15 @@ def state_segments(states: np.ndarray, data: NeuralData, time: TimeBase) -> Stat
         starts = np.flatnonzero(np.r_[True, path[1:] != path[:-1]])
         stops = np.r_[starts[1:], len(path)] - 1
         for first, last in zip(starts, stops):
+            inside = last + 1 < len(path)
+            end = (
+                data.bin_start_s[window, last + 1]
+                if inside
+                else data.bin_start_s[window, last] + data.bin_width_s
+            )
             segments.add_interval(
                 start_time=float(data.bin_start_s[window, first]),
-                stop_time=float(data.bin_start_s[window, last] + data.bin_width_s),
+                stop_time=float(end),
                 state=int(path[first]),
                 trial=int(data.trial_ids[window]),
             )
