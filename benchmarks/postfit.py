@@ -37,18 +37,12 @@ def write_synthetic_session(path: Path, duration_s: float, units: int, bin_width
 
     import numpy as np
     from pynwb import NWBHDF5IO, NWBFile
+    from scipy.signal import lfilter
 
     rng = np.random.default_rng(0)
-    bins = int(round(duration_s / bin_width_s))
-    steps = rng.standard_normal((bins, 3)).astype(np.float32) * np.sqrt(2 * bin_width_s)
-    latents = np.empty_like(steps)
-    level = np.zeros(3, dtype=np.float32)
-    decay = np.float32(1.0 - bin_width_s)
-    for start in range(0, bins, 100_000):  # an AR(1) process, blockwise to stay in NumPy
-        block = steps[start : start + 100_000]
-        powers = decay ** np.arange(1, len(block) + 1, dtype=np.float32)[:, None]
-        latents[start : start + len(block)] = powers * level + powers * np.cumsum(block / powers, axis=0)
-        level = latents[start + len(block) - 1]
+    bins = round(duration_s / bin_width_s)
+    steps = rng.standard_normal((bins, 3)) * np.sqrt(2 * bin_width_s)
+    latents = lfilter([1.0], [1.0, -(1.0 - bin_width_s)], steps, axis=0).astype(np.float32)  # AR(1), τ = 1 s
     nwbfile = NWBFile(
         session_description="synthetic whole session for benchmarks/postfit.py",
         identifier=str(uuid.uuid4()),
@@ -82,8 +76,8 @@ def measure(source: str, options: dict, profile: bool) -> dict:
     import nwb_dyn
     import nwb_dyn.evaluate as evaluate_module
     import nwb_dyn.results.writer as writer_module
-    import nwb_dyn.training.families as families
     from nwb_dyn.results import read
+    from nwb_dyn.training import families
 
     seconds: dict[str, float] = {}
     marks: dict[str, float] = {}
@@ -153,6 +147,8 @@ def _parse_options(args: argparse.Namespace) -> dict:
         value = getattr(args, name)
         if value is not None:
             options[name] = value
+    if args.no_init_from_data:
+        options["init_from_data"] = False
     return options
 
 
@@ -169,6 +165,7 @@ def main() -> None:
     parser.add_argument("--rank", type=int)
     parser.add_argument("--units", type=int)
     parser.add_argument("--particles", type=int)
+    parser.add_argument("--no-init-from-data", action="store_true", help="start from the default initialisation")
     parser.add_argument("--profile", action="store_true", help="print the slowest post-fit functions to stderr")
     parser.add_argument("--in-process", action="store_true", help="measure here, not in a fresh subprocess")
     args = parser.parse_args()
