@@ -154,3 +154,37 @@ def test_summary_quotes_the_fits_quality_line_else_derives_one(
     derived = summary_sentences(inputs)[1]
     assert "It uses 2 of its 3 discrete states" in derived and "States never used add nothing" in derived
     assert "bits per spike" in derived
+
+
+def test_report_of_an_srnn_fit_with_a_short_trial(tmp_path: Path) -> None:
+    """Windows shorter than the longest are padded on reading (NaN latents, state -1): every figure still draws."""
+    import warnings
+
+    import nwb_dyn
+    from nwb_dyn.report import render_report
+    from tests.extract.builders import poisson_trains
+    from tests.helpers import empty_nwbfile, write_nwb
+
+    nwbfile = empty_nwbfile()
+    for start in np.arange(8) * 1.5:
+        nwbfile.add_trial(start_time=start, stop_time=start + (0.25 if start == 4.5 else 1.0))
+    for times in poisson_trains(np.random.default_rng(0), 6, 12.5, rate_hz=20.0):
+        nwbfile.add_unit(spike_times=times)
+    source = write_nwb(tmp_path / "sub-1_ses-1_ecephys.nwb", nwbfile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "1 of 8 trials rows are shorter than the longest"
+        outcome = nwb_dyn.fit(
+            str(source),
+            model="srnn",
+            out=tmp_path / "out",
+            max_epochs=1,
+            bin_width=0.05,
+            states=3,
+            latent_dim=2,
+        )
+    report = render_report(outcome.outputs[0], tmp_path / "report")
+    drawn = {figure.name for figure in report.figures if figure.file_name is not None}
+    assert {"states", "latents", "flow_field", "rates"} <= drawn
+    inputs = load_report_inputs(outcome.outputs[0])
+    assert np.isnan(inputs.bin_centres()[3, 5:]).all()  # the 0.25 s trial: 5 bins, then padding
+    assert np.isfinite(inputs.bin_centres()[3, :5]).all()
