@@ -5,7 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nwb-dyn-installed
 
-.PHONY: setup demo test docs clean chromium
+.PHONY: setup demo test docs clean chromium neurosift-check
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ $(CHROMIUM_STAMP):
 
 test: $(STAMP) $(CHROMIUM_STAMP)
 	DANDI_NO_ET=1 $(PY) -m pytest
+
+# What Neurosift shows of both model families' outputs of MC_Maze_Small (not in CI: needs Chromium and
+# ../shared/tools/neurosift-check); prints one JSON line per family with the check's summary.
+neurosift-check: $(STAMP)
+	$(PY) benchmarks/neurosift_check.py
 
 docs: $(STAMP)
 	$(PY) -m mkdocs build --strict
