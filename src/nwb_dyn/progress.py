@@ -143,6 +143,8 @@ class TrainingLines:
         )
         self.steps_before = steps_before
         self.started_s = progress.clock()
+        self.epoch_started_s = self.started_s
+        self.epoch_duration_s = 0.0
         self.printed_any = False
 
     def _time_left(self, epochs_done: int, steps_done: int, elapsed_s: float) -> str:
@@ -161,11 +163,20 @@ class TrainingLines:
         return f", at most {duration_text(max(left, 0.0))} left ({cap} cap; stops sooner once converged)"
 
     def epoch_end(self, epoch: int, steps_done: int, metrics: dict[str, float]) -> None:
-        """After epoch ``epoch`` (0-based): a line on a terminal, else the first one and then when one is due."""
-        if not (self.progress.interactive or not self.printed_any or self.progress.due()):
+        """After epoch ``epoch`` (0-based): a line on a terminal; else the first one, then whenever waiting for the
+        next epoch's end would leave the log silent for longer than the interval (so lines come every
+        interval - epoch … interval seconds, each with the losses)."""
+        now = self.progress.clock()
+        self.epoch_duration_s, self.epoch_started_s = now - self.epoch_started_s, now
+        silent_s = now - self.progress.last_line_s
+        if not (
+            self.progress.interactive
+            or not self.printed_any
+            or silent_s + self.epoch_duration_s > self.progress.interval_s
+        ):
             return
         self.printed_any = True
-        elapsed = self.progress.clock() - self.started_s
+        elapsed = now - self.started_s
         of = f"/{self.max_epochs}" if self.max_epochs else ""
         values = ", ".join(f"{name} {value:.4g}" for name, value in sorted(metrics.items()))
         self.progress.line(
@@ -176,8 +187,10 @@ class TrainingLines:
         )
 
     def batch_end(self, epoch: int, batch: int, num_batches: int | None) -> None:
-        """After batch ``batch`` (0-based) of a long epoch: a line when one is due."""
-        if self.progress.due():
+        """After batch ``batch`` (0-based) of an epoch that has already run longer than the interval: a line when
+        one is due (shorter epochs are reported at their end, with their losses)."""
+        long_epoch = self.progress.clock() - self.epoch_started_s >= self.progress.interval_s
+        if long_epoch and self.progress.due():
             of = f"/{num_batches}" if num_batches else ""
             elapsed = self.progress.clock() - self.started_s
             self.progress.line(
