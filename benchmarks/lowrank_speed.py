@@ -42,6 +42,10 @@ times less so), fastest of 3 steps per round, ranges over 3 rounds:
       D=512 one-to-one: wall s          0.53–0.83               11.4–15.5            13.7–27× (median 23.7×)
                         CPU s           0.23–0.27               4.5–4.9              16.9–21.2× (median 18.4×)
                         peak RSS        0.39 GB                 6.8–7.1 GB
+    step N=512, R=3, K=64, B=64, T=100,
+      D=64 affine (2 rounds): wall s    0.64–0.85               4.5–7.7              7.1–9.0×
+                              CPU s     0.29–0.32               2.8–3.2              9.0–11.2×
+                              peak RSS  0.41 GB                 4.6–4.8 GB
 
 The Poisson rows and the Gaussian optimal-proposal steps use the compiled particle loop (nwb_dyn.native;
 ``NWB_DYN_NATIVE=0`` gives the torch loop). The steps' time was the torch loop's (K·B, N) = (4096, 512) products
@@ -57,6 +61,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -299,8 +304,8 @@ def _side_by_side(point: list, common: list[str], rounds: int) -> None:
            (("nwb_dyn", "nwb-dyn"), ("authors", "authors"))},
         **{f"{name}_peak_rss_gb": [row["peak_rss_gb"] for row in rows[key]] for name, key in
            (("nwb_dyn", "nwb-dyn"), ("authors", "authors"))},
-        "speedup_per_round": wall, "speedup_median": sorted(wall)[len(wall) // 2],
-        "cpu_speedup_per_round": cpu, "cpu_speedup_median": sorted(cpu)[len(cpu) // 2],
+        "speedup_per_round": wall, "speedup_median": round(statistics.median(wall), 2),
+        "cpu_speedup_per_round": cpu, "cpu_speedup_median": round(statistics.median(cpu), 2),
     }), flush=True)
 
 

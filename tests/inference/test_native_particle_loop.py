@@ -81,7 +81,9 @@ GAUSSIAN_CASES = [  # (rank, activation, inputs, masked, readout, noise covarian
     (4, "identity", 0, False, "one_to_one", "full"),
     (1, "clipped_relu", 3, True, "one_to_one", "diag"),
     (3, "tanh", 2, False, "affine", "full"),  # no fused kernel: the general loops
-    (5, "clipped_relu", 0, True, "affine", "full"),  # rank above the fused kernels'
+    (5, "clipped_relu", 0, True, "affine", "full"),
+    (8, "relu", 2, False, "affine", "diag"),  # the fused kernels' largest rank
+    (9, "clipped_relu", 0, True, "affine", "full"),  # above it: the general loops
 ]
 
 

@@ -173,9 +173,9 @@ void currents_row(const T* z, const T* input, const T* m_columns, int64_t rank, 
 }
 
 // The fused row kernels below do in one vectorised pass over the N units what currents_row, activate and the
-// readout products do in 2R + 2 passes, for R ≤ 4 and the piecewise-linear activations (the sizes where a step's
-// (K·B, N) work sets the cost). Ranks are named lanes 0..3 rather than an array: gcc vectorises the reductions
-// over named scalars, not over an array section.
+// readout products do in 2R + 2 passes, for R ≤ 8 and the piecewise-linear activations (the sizes where a step's
+// (K·B, N) work sets the cost). The R sums over the units are named scalars sum0..sum7, not an array: gcc
+// vectorises reductions over named scalars, not over an array section.
 
 // φ(x; h), ∂φ/∂x and ∂φ/∂h for ACT 0 relu max(x − h, 0), 1 clipped ReLU max(x + h, 0) − max(x, 0), 3 identity x − h.
 // Returned by value: out-parameters inside an `omp simd` loop keep gcc from vectorising it; so do the conditionals
@@ -204,39 +204,41 @@ inline Piece<T> piecewise(T x, T bias) {
     }
 }
 
-// Row pointers of an (R, N) array for the lanes 0..3 (lanes ≥ R alias row 0 and are never read).
-template <typename T, int RANK>
-struct Lanes {
-    T* p0;
-    T* p1;
-    T* p2;
-    T* p3;
-    Lanes(T* base, int64_t units)
-        : p0(base), p1(base + (RANK > 1 ? units : 0)), p2(base + (RANK > 2 ? 2 * units : 0)),
-          p3(base + (RANK > 3 ? 3 * units : 0)) {}
-};
+// The statement for each lane r < RANK of sum##r, unrolled at compile time (lanes ≥ RANK compile to nothing).
+#define NWB_DYN_LANES(STATEMENT)              \
+    STATEMENT(0)                              \
+    if constexpr (RANK > 1) { STATEMENT(1) } \
+    if constexpr (RANK > 2) { STATEMENT(2) } \
+    if constexpr (RANK > 3) { STATEMENT(3) } \
+    if constexpr (RANK > 4) { STATEMENT(4) } \
+    if constexpr (RANK > 5) { STATEMENT(5) } \
+    if constexpr (RANK > 6) { STATEMENT(6) } \
+    if constexpr (RANK > 7) { STATEMENT(7) }
 
 // F = a·z + n·φ(z·mᵀ + input; h) for one particle: z (R), input (N) (zeros without inputs), m_columns mᵀ (R, N).
 template <typename T, int RANK, int ACT>
 void fused_transition(const T* z, const T* input, const T* m_columns, const T* n, const T* h, int64_t N, T decay,
                       T* prior) {
-    const Lanes<const T, RANK> m(m_columns, N), w(n, N);
-    const T z0 = z[0], z1 = RANK > 1 ? z[1] : T(0), z2 = RANK > 2 ? z[2] : T(0), z3 = RANK > 3 ? z[3] : T(0);
-    T a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-    for (int64_t i = 0; i < N; ++i) {
-        T x = input[i] + z0 * m.p0[i];
-        if constexpr (RANK > 1) x += z1 * m.p1[i];
-        if constexpr (RANK > 2) x += z2 * m.p2[i];
-        if constexpr (RANK > 3) x += z3 * m.p3[i];
-        const T phi = piecewise<T, ACT>(x, h[i]).phi;
-        a0 += w.p0[i] * phi;
-        if constexpr (RANK > 1) a1 += w.p1[i] * phi;
-        if constexpr (RANK > 2) a2 += w.p2[i] * phi;
-        if constexpr (RANK > 3) a3 += w.p3[i] * phi;
+    T zr[RANK];
+    const T* m[RANK];
+    const T* w[RANK];
+    for (int r = 0; r < RANK; ++r) {
+        zr[r] = z[r];
+        m[r] = m_columns + r * N;
+        w[r] = n + r * N;
     }
-    const T sums[4] = {a0, a1, a2, a3};
-    for (int r = 0; r < RANK; ++r) prior[r] = decay * z[r] + sums[r];
+    T sum0 = T(0), sum1 = T(0), sum2 = T(0), sum3 = T(0), sum4 = T(0), sum5 = T(0), sum6 = T(0), sum7 = T(0);
+#pragma omp simd reduction(+ : sum0, sum1, sum2, sum3, sum4, sum5, sum6, sum7)
+    for (int64_t i = 0; i < N; ++i) {
+        T x = input[i];
+        for (int r = 0; r < RANK; ++r) x += zr[r] * m[r][i];
+        const T phi = piecewise<T, ACT>(x, h[i]).phi;
+#define NWB_DYN_READOUT(r) sum##r += w[r][i] * phi;
+        NWB_DYN_LANES(NWB_DYN_READOUT)
+#undef NWB_DYN_READOUT
+    }
+    const T sums[8] = {sum0, sum1, sum2, sum3, sum4, sum5, sum6, sum7};
+    for (int r = 0; r < RANK; ++r) prior[r] = decay * zr[r] + sums[r];
 }
 
 // The backward pass of fused_transition for one particle given g = ∂L/∂F (R), recomputing its activations:
@@ -246,36 +248,43 @@ template <typename T, int RANK, int ACT>
 void fused_transition_backward(const T* z, const T* g, const T* input, const T* m_columns, const T* n, const T* h,
                                int64_t N, T decay, T* grad_n, T* grad_m_columns, T* grad_h, T* delta,
                                T* grad_source) {
-    const Lanes<const T, RANK> m(m_columns, N), w(n, N);
-    const Lanes<T, RANK> gn(grad_n, N), gm(grad_m_columns, N);
-    const T z0 = z[0], z1 = RANK > 1 ? z[1] : T(0), z2 = RANK > 2 ? z[2] : T(0), z3 = RANK > 3 ? z[3] : T(0);
-    const T g0 = g[0], g1 = RANK > 1 ? g[1] : T(0), g2 = RANK > 2 ? g[2] : T(0), g3 = RANK > 3 ? g[3] : T(0);
-    T s0 = T(0), s1 = T(0), s2 = T(0), s3 = T(0);
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-    for (int64_t i = 0; i < N; ++i) {
-        T x = input[i] + z0 * m.p0[i];
-        if constexpr (RANK > 1) x += z1 * m.p1[i];
-        if constexpr (RANK > 2) x += z2 * m.p2[i];
-        if constexpr (RANK > 3) x += z3 * m.p3[i];
-        const Piece<T> piece = piecewise<T, ACT>(x, h[i]);
-        const T phi = piece.phi, slope_x = piece.slope_x, slope_h = piece.slope_h;
-        T back = g0 * w.p0[i];
-        gn.p0[i] += g0 * phi;
-        if constexpr (RANK > 1) { back += g1 * w.p1[i]; gn.p1[i] += g1 * phi; }
-        if constexpr (RANK > 2) { back += g2 * w.p2[i]; gn.p2[i] += g2 * phi; }
-        if constexpr (RANK > 3) { back += g3 * w.p3[i]; gn.p3[i] += g3 * phi; }
-        const T d = back * slope_x;
-        delta[i] = d;
-        grad_h[i] += back * slope_h;
-        s0 += m.p0[i] * d;
-        gm.p0[i] += z0 * d;
-        if constexpr (RANK > 1) { s1 += m.p1[i] * d; gm.p1[i] += z1 * d; }
-        if constexpr (RANK > 2) { s2 += m.p2[i] * d; gm.p2[i] += z2 * d; }
-        if constexpr (RANK > 3) { s3 += m.p3[i] * d; gm.p3[i] += z3 * d; }
+    T zr[RANK], gr[RANK];
+    const T* m[RANK];
+    const T* w[RANK];
+    T* gn[RANK];
+    T* gm[RANK];
+    for (int r = 0; r < RANK; ++r) {
+        zr[r] = z[r];
+        gr[r] = g[r];
+        m[r] = m_columns + r * N;
+        w[r] = n + r * N;
+        gn[r] = grad_n + r * N;
+        gm[r] = grad_m_columns + r * N;
     }
-    const T sums[4] = {s0, s1, s2, s3};
-    for (int r = 0; r < RANK; ++r) grad_source[r] += decay * g[r] + sums[r];
+    T sum0 = T(0), sum1 = T(0), sum2 = T(0), sum3 = T(0), sum4 = T(0), sum5 = T(0), sum6 = T(0), sum7 = T(0);
+#pragma omp simd reduction(+ : sum0, sum1, sum2, sum3, sum4, sum5, sum6, sum7)
+    for (int64_t i = 0; i < N; ++i) {
+        T x = input[i];
+        for (int r = 0; r < RANK; ++r) x += zr[r] * m[r][i];
+        const Piece<T> piece = piecewise<T, ACT>(x, h[i]);
+        T back = T(0);
+        for (int r = 0; r < RANK; ++r) {
+            back += gr[r] * w[r][i];
+            gn[r][i] += gr[r] * piece.phi;
+        }
+        const T d = back * piece.slope_x;
+        delta[i] = d;
+        grad_h[i] += back * piece.slope_h;
+        for (int r = 0; r < RANK; ++r) gm[r][i] += zr[r] * d;
+#define NWB_DYN_PROJECT(r) sum##r += m[r][i] * d;
+        NWB_DYN_LANES(NWB_DYN_PROJECT)
+#undef NWB_DYN_PROJECT
+    }
+    const T sums[8] = {sum0, sum1, sum2, sum3, sum4, sum5, sum6, sum7};
+    for (int r = 0; r < RANK; ++r) grad_source[r] += decay * gr[r] + sums[r];
 }
+
+#undef NWB_DYN_LANES
 
 template <typename T>
 using FusedTransition = void (*)(const T*, const T*, const T*, const T*, const T*, int64_t, T, T*);
@@ -283,29 +292,25 @@ template <typename T>
 using FusedBackward = void (*)(const T*, const T*, const T*, const T*, const T*, const T*, int64_t, T, T*, T*, T*,
                                T*, T*);
 
-template <typename T, int ACT>
+template <typename T, int ACT, int RANK = 1>
 FusedTransition<T> fused_transition_for_rank(int64_t rank) {
-    switch (rank) {
-        case 1: return fused_transition<T, 1, ACT>;
-        case 2: return fused_transition<T, 2, ACT>;
-        case 3: return fused_transition<T, 3, ACT>;
-        case 4: return fused_transition<T, 4, ACT>;
-        default: return nullptr;
+    if constexpr (RANK > 8) {
+        return nullptr;
+    } else {
+        return rank == RANK ? fused_transition<T, RANK, ACT> : fused_transition_for_rank<T, ACT, RANK + 1>(rank);
     }
 }
 
-template <typename T, int ACT>
+template <typename T, int ACT, int RANK = 1>
 FusedBackward<T> fused_backward_for_rank(int64_t rank) {
-    switch (rank) {
-        case 1: return fused_transition_backward<T, 1, ACT>;
-        case 2: return fused_transition_backward<T, 2, ACT>;
-        case 3: return fused_transition_backward<T, 3, ACT>;
-        case 4: return fused_transition_backward<T, 4, ACT>;
-        default: return nullptr;
+    if constexpr (RANK > 8) {
+        return nullptr;
+    } else {
+        return rank == RANK ? fused_transition_backward<T, RANK, ACT> : fused_backward_for_rank<T, ACT, RANK + 1>(rank);
     }
 }
 
-// The fused kernels for this rank and activation, or null (rank > 4, tanh): the general loops run instead.
+// The fused kernels for this rank and activation, or null (rank > 8, tanh): the general loops run instead.
 template <typename T>
 FusedTransition<T> fused_transition_for(int64_t rank, int64_t activation) {
     if (activation == 0) return fused_transition_for_rank<T, 0>(rank);
