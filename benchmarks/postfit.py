@@ -3,7 +3,8 @@
 After ``trainer.fit`` a fit computes the posterior over every window and free-running samples (``summarise``), the
 fixed points, the k-step and forward-tail forecasts, the metrics, and writes the output file. This benchmark runs
 ``nwb_dyn.fit`` as users do and times each of those stages, the training, and the peak resident memory (of the
-whole process, and up to the end of training), in a fresh single-thread process per configuration. It prints one
+whole process, up to the end of training, and when each stage ended), in a fresh process per configuration with
+``--threads`` threads (default 1, so training and post-fit compare on the same footing). It prints one
 JSON object per configuration; the target is ``postfit_fraction`` (post-fit seconds / training seconds) ≤ 0.25 and,
 for ``--synthetic-hour``, ``peak_rss_mib`` < 4096.
 
@@ -23,9 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SINGLE_THREAD = {
-    name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NWB_DYN_NUM_THREADS")
-}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NWB_DYN_NUM_THREADS")
 SYNTHETIC_HOUR = {"duration_s": 3600.0, "units": 200, "bin_width_s": 0.005, "rate_hz": 8.0}
 
 
@@ -80,6 +79,7 @@ def measure(source: str, options: dict, profile: bool) -> dict:
     from nwb_dyn.training import families
 
     seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {}  # the process's peak RSS (MiB) when each stage ended
     marks: dict[str, float] = {}
 
     def timed(name, function):
@@ -89,6 +89,7 @@ def measure(source: str, options: dict, profile: bool) -> dict:
                 return function(*args, **kwargs)
             finally:
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+                peaks[name] = round(_peak_mib(), 1)
 
         return wrapper
 
@@ -129,6 +130,7 @@ def measure(source: str, options: dict, profile: bool) -> dict:
     return {
         "benchmark": "postfit",
         "source": Path(source).name,
+        "threads": int(os.environ.get("NWB_DYN_NUM_THREADS", "0")) or None,
         "options": options,
         "training_s": round(seconds["training"], 2),
         "postfit_s": round(postfit, 2),
@@ -137,6 +139,7 @@ def measure(source: str, options: dict, profile: bool) -> dict:
         "fixed_point_search": summary.get("fixed_point_search"),
         "peak_rss_mib": round(_peak_mib(), 1),
         "peak_rss_after_training_mib": round(marks["peak_after_training_mib"], 1),
+        "peak_rss_after_stage_mib": peaks,
         "latents_shape": shape,
     }
 
@@ -166,6 +169,7 @@ def main() -> None:
     parser.add_argument("--units", type=int)
     parser.add_argument("--particles", type=int)
     parser.add_argument("--no-init-from-data", action="store_true", help="start from the default initialisation")
+    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     parser.add_argument("--profile", action="store_true", help="print the slowest post-fit functions to stderr")
     parser.add_argument("--in-process", action="store_true", help="measure here, not in a fresh subprocess")
     args = parser.parse_args()
@@ -184,7 +188,8 @@ def main() -> None:
     command = [sys.executable, __file__, "--in-process", "--source", args.source]
     command += [item for name, value in vars(args).items() if name not in ("source", "synthetic_hour", "in_process")
                 for item in _flag(name, value)]
-    subprocess.run(command, check=True, env={**os.environ, **SINGLE_THREAD})
+    threads = {name: str(args.threads) for name in THREAD_VARIABLES}
+    subprocess.run(command, check=True, env={**os.environ, **threads})
 
 
 def _flag(name: str, value) -> list[str]:
