@@ -27,21 +27,23 @@ figure printed is the one issue 7 quotes (5.4 s, 7.2 GB), and only for the confi
 the tutorial rows are the issue's figures for those configurations.
 
 Measured side by side on the 2-core CI-class machine (one thread each; the authors' code run from their
-repository). The step rows: ``--only step --points 0,1 --authors … --rounds 3 --repeats 3`` on 2026-12-06 while
-other engineers' jobs shared the machine (load average 10–13 on 2 cores: wall times are inflated and noisy, CPU
-times less so), fastest of 3 steps per round, ranges over 3 rounds:
+repository). The step rows: ``--only step --points 0,1 --authors … --rounds 3 --repeats 3`` (and ``--points 2
+--rounds 2 --repeats 2``) on 2026-12-06 while other engineers' jobs shared the machine (load average 9–13 on 2
+cores: wall times are inflated and noisy, CPU times less so), fastest of the timed steps per round, ranges over the
+rounds (an earlier run of the same command gave 7.7–12.6× wall, 9.6–10.4× CPU at D=64 and 13.7–27×, 16.9–21.2×
+at D=512):
 
     configuration                       nwb-dyn                 authors' code        ratio
     tutorial (s/epoch)                  0.33–0.37               2.9 (2.56 earlier)   7–9×
     poisson (s/epoch)                   1.51–1.62               9.2 (10.4–11.15 on   5.7–6.1×
                                         (torch loop: 2.5–2.7)   earlier days)
     step N=512, R=3, K=256, B=16, T=75,
-      D=64 affine: wall s               0.49–0.80               5.1–6.5              7.7–12.6× (median 8.2×)
-                   CPU s                0.23–0.26               2.4–2.6              9.6–10.4× (median 10.1×)
-                   peak RSS             0.38 GB                 3.5–3.6 GB
-      D=512 one-to-one: wall s          0.53–0.83               11.4–15.5            13.7–27× (median 23.7×)
-                        CPU s           0.23–0.27               4.5–4.9              16.9–21.2× (median 18.4×)
-                        peak RSS        0.39 GB                 6.8–7.1 GB
+      D=64 affine: wall s               0.60–0.62               5.3–5.8              8.5–9.6× (median 9.1×)
+                   CPU s                0.23–0.24               2.06–2.33            8.7–9.5× (median 8.9×)
+                   peak RSS             0.38–0.39 GB            3.4–3.7 GB
+      D=512 one-to-one: wall s          0.62–0.72               10.5–12.4            16.9–19.4× (median 17.1×)
+                        CPU s           0.24–0.28               4.7–5.0              17.9–19.3× (median 19.2×)
+                        peak RSS        0.39 GB                 6.9–7.0 GB
     step N=512, R=3, K=64, B=64, T=100,
       D=64 affine (2 rounds): wall s    0.64–0.85               4.5–7.7              7.1–9.0×
                               CPU s     0.29–0.32               2.8–3.2              9.0–11.2×
@@ -50,8 +52,10 @@ times less so), fastest of 3 steps per round, ranges over 3 rounds:
 The Poisson rows and the Gaussian optimal-proposal steps use the compiled particle loop (nwb_dyn.native;
 ``NWB_DYN_NATIVE=0`` gives the torch loop). The steps' time was the torch loop's (K·B, N) = (4096, 512) products
 and activations, written to and read from memory at every step: the compiled loop keeps each particle's N currents
-in L1 from product to activation to readout and, in the backward pass, recomputes them (with the main's
-torch loop, the same D=64 step took 1.0 s CPU against 0.26 s now).
+in L1 from product to activation to readout and, in the backward pass, recomputes them. Against the torch loop
+(main before it, same machine, interleaved): 0.24–0.25 s CPU against 0.89–0.95 s at D=64, 0.22–0.28 against
+0.88–0.92 at D=512, 0.29 against 1.12–1.26 at K=64, B=64, T=100, and 0.82–0.87 against 1.04–1.23 at rank 5 before
+the fused kernels covered ranks 5–8 (0.46 after).
 Training ll per epoch: −96.28 (tutorial), −68.868, −68.381, −68.290 (Poisson, compiled; −68.869, −68.408 with the
 torch loop, whose float32 exp and log differ in the last bits).
 """
