@@ -133,6 +133,18 @@ def test_metrics_table_says_what_each_metric_means_which_way_is_better_and_why_o
     assert rows["val_co_bps"].value is None and "--heldout-fraction" in rows["val_co_bps"].meaning
     assert "nwb-dyn evaluate" in rows["val_state_accuracy"].meaning
     assert "val_state_accuracy" not in {row.key for row in metric_rows({"val_heldin_bps": 0.1}, "lowrank")}
+    spikes = {
+        row.key: row
+        for row in metric_rows({"val_spike_isi_cv_r": 0.2, "val_spike_mean_rate_rmse_hz": 2.0}, "srnn")
+    }
+    assert spikes["val_spike_isi_cv_r"].better == "higher is better"
+    assert (
+        "coefficient of variation between spikes the free-running model"
+        in spikes["val_spike_isi_cv_r"].meaning
+    )
+    assert spikes["val_spike_mean_rate_rmse_hz"].meaning.endswith(
+        "mean rate between generated and recorded spikes (Hz)."
+    )
     signals = {row.key for row in metric_rows({"train_heldin_mse": 1.0}, "lowrank")}
     assert "train_co_mse" in signals and "train_co_bps" not in signals
 

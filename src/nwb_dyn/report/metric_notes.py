@@ -98,11 +98,14 @@ NOTES: dict[str, MetricNote] = {
         "fixed points were not computed",
     ),
 }
-_SPIKE = MetricNote(
-    "Generated against recorded spike statistics ({statistic}).",
-    "",
-    "no generated samples, or the data were not spike counts",
-)
+_SPIKE_MISSING = "no generated samples, or the data were not spike counts"
+#: spike_<subject>_r / spike_<subject>_rmse[_unit]: what is compared between generated and recorded spikes.
+_SPIKE_SUBJECTS = {
+    "mean_rate": "each unit's mean rate",
+    "isi_mean": "each unit's mean inter-spike interval",
+    "isi_cv": "each unit's inter-spike-interval coefficient of variation",
+    "pairwise_correlation": "each pair's count correlation",
+}
 _K_STEP = MetricNote(
     "Mean squared error of the counts predicted {k} bin(s) ahead by filtering then running the model forward.",
     LOWER,
@@ -128,10 +131,22 @@ def note_for(name: str) -> MetricNote | None:
         return MetricNote(_K_STEP.meaning.format(k=k), _K_STEP.better, _K_STEP.missing)
     if name.startswith("spike_"):
         statistic = name.removeprefix("spike_")
-        better = HIGHER if statistic.endswith("_r") else LOWER if "rmse" in statistic else ""
-        return MetricNote(
-            _SPIKE.meaning.format(statistic=statistic.replace("_", " ")), better, _SPIKE.missing
+        subject = next((key for key in _SPIKE_SUBJECTS if statistic.startswith(key + "_")), None)
+        if subject is None:
+            return None
+        measure = statistic.removeprefix(subject + "_")
+        if measure == "r":
+            meaning = (
+                f"Correlation of {_SPIKE_SUBJECTS[subject]} between spikes the free-running model generates "
+            )
+            return MetricNote(meaning + "and the recorded ones.", HIGHER, _SPIKE_MISSING)
+        unit = {"hz": "Hz"}.get(
+            measure.removeprefix("rmse").strip("_"), measure.removeprefix("rmse").strip("_")
         )
+        meaning = (
+            f"Root-mean-square difference of {_SPIKE_SUBJECTS[subject]} between generated and recorded spikes"
+        )
+        return MetricNote(meaning + (f" ({unit})." if unit else "."), LOWER, _SPIKE_MISSING)
     return None
 
 
