@@ -22,6 +22,11 @@ from nwb_dyn.native.build import load_library, native_enabled
 
 _SOURCE = Path(__file__).with_name("particle_loop.cpp")
 _ACTIVATION_CODES = {"relu": 0, "clipped_relu": 1, "tanh": 2, "identity": 3}
+# What the fused row kernels of particle_loop.cpp cover (fused_transition_for there): where they do, the backward
+# pass recomputes the activations faster than the forward loop could keep them (N = 512, K·B = 512, T = 40: a
+# training sweep 0.03 s recomputing against 0.14 s keeping; equal at the Poisson tutorial's N = 40).
+_FUSED_MAX_RANK = 8
+_FUSED_ACTIVATIONS = ("relu", "clipped_relu", "identity")
 _LINK_CODES = {"softplus": 0, "exp": 1}
 
 
@@ -65,7 +70,7 @@ class PoissonData(NamedTuple):
 class LoopInputs(NamedTuple):
     """The chain's side of the loop: first_mean (B, R), input currents (B, T, N) or None, the transition's decay a
     (0-dim), m (N, R), n (R, N), h (N,) and activation, resampling offsets (T, B) float64, and whether to keep the
-    transitions' activations for a backward pass."""
+    transitions' activations for a backward pass (not done where the fused kernels recompute them faster)."""
 
     first_mean: torch.Tensor
     currents: torch.Tensor | None
@@ -173,6 +178,7 @@ def run_particle_loop(
     """
     first_mean, currents, decay, m, n, h, activation, offsets, keep_activations = loop
     steps, particles, batch, rank = move.shift.shape
+    keep_activations = keep_activations and not (rank <= _FUSED_MAX_RANK and activation in _FUSED_ACTIVATIONS)
     dtype = move.shift.dtype
     library = _library_for(dtype, move.shift.device)
     if library is None:
