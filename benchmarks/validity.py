@@ -24,8 +24,8 @@ the scores are computed here (``baselines.py``, NLB's definitions), independentl
 One JSON object per configuration (per split / seed / method), then one ``"summary"`` object per part with the
 spread (mean, std, min, max) over splits or seeds; progress goes to stderr.
 
-    python benchmarks/validity.py --quick     # 1 split, 1 seed, (d) low-rank only: about 1 h on one busy thread
-    python benchmarks/validity.py             # 5 splits, 3 seeds: several hours on one thread
+    python benchmarks/validity.py --quick     # 1 split, 1 seed: about 40 min on one thread of a busy 2-core machine
+    python benchmarks/validity.py             # 5 splits, 3 seeds: about 2.5 h there
     python benchmarks/validity.py --parts a --splits 5 --families lowrank
 
 Needs the benchmark extra for GPFA: ``pip install -e .[bench]``. Runs with one torch thread unless --threads.
@@ -683,9 +683,7 @@ def part_c(args: argparse.Namespace, work: Path) -> None:
 
 def part_d(args: argparse.Namespace, work: Path) -> None:
     unit_ids, spike_times = read_units(DANDI_000207)
-    # The whole 47-minute session is ~2,800 one-second windows: a default fit runs up to its step cap (about half an
-    # hour on one busy thread), so --quick fits the first family only.
-    for family in args.families[:1] if args.quick else args.families:
+    for family in args.families:
         log(f"(d) DANDI 000207: nwb_dyn.fit {family} (no options)")
         result, summary, wall_s = default_fit(DANDI_000207, family, work / f"d_{family}")
         rates = result.per_window(result.rates)
