@@ -63,6 +63,8 @@ def _sweep(proposal, link, activation, inputs, masked, dtype, native, monkeypatc
 @pytest.mark.parametrize("kept", [True, False], ids=["activations kept", "activations recomputed"])
 @pytest.mark.parametrize(("proposal", "link", "activation", "inputs", "masked"), CASES)
 def test_compiled_loop_equals_torch_loop_in_float64(proposal, link, activation, inputs, masked, kept, monkeypatch):
+    # "kept" lets the sweep keep its activations; the compiled loop does only where no fused kernel recomputes them
+    # faster (tanh here, and ranks above 8), so both of its backward paths are compared with torch's.
     if not kept:  # the path of sweeps too large to keep their activations: the backward pass recomputes them
         monkeypatch.setattr(particle_chain, "_KEPT_FLOATS", 0)
     compiled, compiled_grads = _sweep(proposal, link, activation, inputs, masked, torch.float64, True, monkeypatch)
