@@ -124,6 +124,7 @@ def poisson_hmm_states(
     for iteration in range(iterations + 1):
         exposure = torch.einsum("btk,btd->kd", responsibilities, mask) + 1.0
         rates = (torch.einsum("btk,btd->kd", responsibilities, observed) + channel_mean) / exposure  # (K, D)
+        rates = rates.clamp_min(1e-6)  # a never-observed (held-out) or silent channel: finite log-rate, no weight
         transition = pairwise.sum(dim=(0, 1)) + 1.0  # Dirichlet(2) prior keeps every row proper
         log_transition = torch.log(transition / transition.sum(-1, keepdim=True))
         log_initial = torch.log((responsibilities[:, 0].sum(0) + 1.0) / (counts.shape[0] + num_states))

@@ -65,8 +65,14 @@ def _loggers(run_dir: Path) -> list[Logger]:
 
 
 def checks_every_epochs(settings: TrainerConfig, steps_per_epoch: int) -> int:
-    """Epochs between two checks of the objective: about ``val_check_steps`` optimiser steps, at least one epoch."""
-    return max(1, round(settings.val_check_steps / max(1, steps_per_epoch)))
+    """Epochs between two checks of the objective: about ``val_check_steps`` optimiser steps, at least one epoch,
+    and no more than a capped run lasts (so that even a short capped run validates and keeps a best checkpoint)."""
+    steps_per_epoch = max(1, steps_per_epoch)
+    every = max(1, round(settings.val_check_steps / steps_per_epoch))
+    last_epoch = -(-settings.max_steps // steps_per_epoch)
+    if settings.max_epochs is not None:
+        last_epoch = min(last_epoch, settings.max_epochs)
+    return min(every, last_epoch)
 
 
 def make_trainer(
