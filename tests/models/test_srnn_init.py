@@ -86,3 +86,19 @@ def test_relabel_by_first_appearance_per_trial() -> None:
 def test_unknown_method_names_the_choices() -> None:
     with pytest.raises(ConfigError, match="'spectral' is unknown; use one of kmeans, hmm, random"):
         initial_state_labels(torch.zeros(1, 5, 2), 2, "spectral")
+
+
+def test_poisson_hmm_recovers_planted_states_with_a_never_observed_channel() -> None:
+    """Sparse counts (0.05–0.4 spikes per bin) from a sticky 2-state chain; one channel is held out (never observed),
+    as in co-smoothing. The Poisson HMM on the raw counts recovers the states; a held-out channel must not turn every
+    bin's likelihood into NaN (which labelled every bin state 0)."""
+    _, states = _sticky_hmm_data(separation=0.0, seed=3)
+    generator = torch.Generator().manual_seed(4)
+    rates = torch.rand(2, 12, generator=generator) * 0.35 + 0.05  # (K, D) counts per bin
+    counts = torch.poisson(rates[states], generator=generator)  # (B, T, D)
+    mask = torch.ones_like(counts)
+    mask[..., -1] = 0.0  # the held-out channel
+    labels = initial_state_labels(counts * mask, 2, "hmm", smoothing_bins=2.0, counts_mask=mask)
+    assert _accuracy(labels, states) > 0.9
+    shuffled = labels[torch.randperm(len(labels), generator=generator)]  # right occupancy, wrong trials
+    assert _accuracy(shuffled, states) < 0.8
