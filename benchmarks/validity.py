@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -757,7 +759,7 @@ def main() -> int:
             "seeds": args.seeds,
             "families": args.families,
             "threads": args.threads,
-            "commit": _commit(),
+            **_code_state(),
             "cpu_count": os.cpu_count(),
         }
     )
@@ -770,15 +772,26 @@ def main() -> int:
     return 0
 
 
-def _commit() -> str | None:
-    head = Path(__file__).resolve().parents[1] / ".git" / "HEAD"
-    try:
-        reference = head.read_text().strip()
-        if reference.startswith("ref: "):
-            return (head.parent / reference[5:]).read_text().strip()[:12]
-        return reference[:12]
-    except OSError:
-        return None
+def _code_state() -> dict[str, Any]:
+    """The commit measured and whether src/ held uncommitted changes (with a short hash of them, to tell runs apart)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*arguments: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *arguments], check=False, cwd=root, capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    diff = git("diff", "HEAD", "--", "src")
+    return {
+        "commit": None if commit is None else commit.strip(),
+        "src_uncommitted_changes": None if diff is None else bool(diff),
+        "src_diff_sha256": None if not diff else hashlib.sha256(diff.encode()).hexdigest()[:12],
+    }
 
 
 if __name__ == "__main__":
