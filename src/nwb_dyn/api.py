@@ -36,6 +36,8 @@ OPTION_KEYS: dict[str, str] = {
     "window_length": "data.window_length_s",
     "batch_size": "data.batch_size",
     "heldout_fraction": "data.heldout_fraction",
+    "validation_fraction": "data.validation_fraction",
+    "split_seed": "data.split_seed",
     "series": "data.series",
     "units_where": "data.units_where",
     "intervals": "data.intervals",

@@ -62,6 +62,12 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--batch-size", type=int, help="windows per optimiser step (default 16)")
     data.add_argument("--heldout-fraction", type=float, help="fraction of units held out for co-smoothing")
     data.add_argument(
+        "--validation-fraction", type=float, help="fraction of windows kept for validation (default 0.2)"
+    )
+    data.add_argument(
+        "--split-seed", type=int, help="seed of the validation windows and held-out units (default: --seed)"
+    )
+    data.add_argument(
         "--series", metavar="PATH", help="fit this TimeSeries instead of the default, e.g. acquisition/ElectricalSeries"
     )
     data.add_argument("--units-where", metavar="EXPR", help="keep units whose columns match, e.g. \"quality == 'good'\"")

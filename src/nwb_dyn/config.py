@@ -30,7 +30,11 @@ PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "bf16-true")
 
 @dataclass
 class DataConfig:
-    """How an NWB session becomes model-ready windows."""
+    """How an NWB session becomes model-ready windows.
+
+    Validation windows (``validation_fraction``) and held-out units (``heldout_fraction``) are drawn with
+    ``split_seed`` (unset: the fit's ``seed``), so splits can vary while the model's seed stays, or the other way.
+    """
 
     bin_width_s: float = 0.02
     align: str | None = None
@@ -41,6 +45,7 @@ class DataConfig:
     intervals: str | None = None
     heldout_fraction: float = 0.0
     validation_fraction: float = 0.2
+    split_seed: int | None = None
     batch_size: int = 16
     zscore: bool = True
     inputs: list[str] = field(default_factory=list)

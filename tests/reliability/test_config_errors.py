@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from pynwb import NWBHDF5IO
 
 from nwb_dyn.api import fit
+from nwb_dyn.config import resolve_config
 from nwb_dyn.errors import ConfigError
+from nwb_dyn.extract import extract_neural_data
 from tests.helpers import run_cli, write_units_session
 
 
@@ -65,3 +68,19 @@ def test_gpu_requested_without_one_is_a_config_error(tmp_path: Path) -> None:
     source = write_units_session(tmp_path / "session.nwb", num_units=3, num_trials=4)
     code, _, stderr = run_cli("fit", str(source), "--out", str(tmp_path / "out"), "--accelerator", "gpu")
     assert code == 2 and "accelerator=gpu" in stderr and "change --accelerator" in stderr
+
+
+def test_split_seed_moves_the_split_and_not_the_model_seed(tmp_path: Path) -> None:
+    source = write_units_session(tmp_path / "session.nwb", num_units=24, num_trials=20)
+
+    def split(**overrides):
+        config = resolve_config(overrides={"data.heldout_fraction": 0.25, "data.bin_width_s": 0.05, **overrides})
+        with NWBHDF5IO(str(source), "r") as io:
+            data = extract_neural_data(io.read(), config.data, config.seed, str(source))
+        return data.split.tolist(), data.held_out.tolist()
+
+    default = split()
+    assert split(**{"data.split_seed": 0}) == default  # unset means the fit's seed (0)
+    moved = split(**{"data.split_seed": 5})
+    assert moved[0] != default[0] and moved[1] != default[1]
+    assert split(seed=5) == moved  # the same split as a fit seeded 5

@@ -184,9 +184,10 @@ def extract_neural_data(nwbfile: NWBFile, settings: DataConfig, seed: int, label
     Data: ``--series`` when given, else the Units table when it has spikes, else the largest continuous series.
     Windows: the trials table (or ``--intervals NAME``), optionally aligned on a column, else contiguous windows
     over the valid time (units' obs_intervals or the series' range, within ``epochs``, minus ``invalid_times``).
-    Windows with no observed bin are dropped. Splits and held-out channels are deterministic given ``seed``;
-    ``label`` names the source in error messages.
+    Windows with no observed bin are dropped. Splits and held-out channels are deterministic given
+    ``data.split_seed`` (unset: ``seed``); ``label`` names the source in error messages.
     """
+    split_seed = seed if settings.split_seed is None else settings.split_seed
     choice = choose_data(nwbfile, settings, label)
     session = read_session_info(nwbfile, include_spikes=False)
     if choice.path == "units":
@@ -236,8 +237,8 @@ def extract_neural_data(nwbfile: NWBFile, settings: DataConfig, seed: int, label
         channel_ids=channel_ids,
         observation=signal.observation,
         data_path=choice.path,
-        split=train_val_split(len(window_starts), settings.validation_fraction, seed, split_column),
-        held_out=held_out_channels(len(channel_ids), settings.heldout_fraction, seed, signal.heldout_column),
+        split=train_val_split(len(window_starts), settings.validation_fraction, split_seed, split_column),
+        held_out=held_out_channels(len(channel_ids), settings.heldout_fraction, split_seed, signal.heldout_column),
         session=session,
         inputs=inputs,
         targets=targets,
