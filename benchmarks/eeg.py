@@ -62,6 +62,7 @@ import torch
 from scipy.ndimage import convolve1d
 
 from nwb_dyn.analysis.metrics.attractor import power_spectrum_hellinger, state_space_kl_gmm
+from nwb_dyn.atomic import atomic_path
 from nwb_dyn.inference.smc import run_smc
 from nwb_dyn.models.lowrank import LowRankRNN
 
@@ -125,7 +126,7 @@ def write_recording(path: Path, recording: np.ndarray) -> Path:
         )
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    with NWBHDF5IO(str(path), mode="w") as file:
+    with atomic_path(path) as temporary, NWBHDF5IO(str(temporary), mode="w") as file:
         file.write(nwbfile)
     return path
 
@@ -141,7 +142,8 @@ def fit_recording(recording: np.ndarray, out: Path, args: argparse.Namespace) ->
     config = out / "paper_eeg_model.yaml"
     model = {**PAPER_MODEL, "lowrank": {**PAPER_MODEL["lowrank"], "rank": args.rank, "units": args.units,
                                          "particles": args.particles}}
-    config.write_text(yaml.safe_dump(model, sort_keys=False))
+    with atomic_path(config) as temporary:
+        temporary.write_text(yaml.safe_dump(model, sort_keys=False))
     caps = {"max_steps": args.max_steps, "max_time": args.max_time}
     with contextlib.redirect_stdout(_StderrWriter()):  # the fit's own lines stay off the JSON stream
         outcome = nwb_dyn.fit(
