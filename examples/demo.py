@@ -64,7 +64,9 @@ def main() -> int:
     fit_options = ["--model", args.model, "--bin-width", str(BIN_WIDTH_S)]
     if args.model == "srnn":
         fit_options += ["--states", "2"]
-    command = [sys.executable, "-m", "nwb_dyn", "fit", str(source), *fit_options, "--out", str(out / "fit"), "--overwrite"]
+    command = [
+        sys.executable, "-m", "nwb_dyn", "fit", str(source), *fit_options, "--out", str(out / "fit"), "--overwrite", "--fresh"
+    ]
     print("running: nwb-dyn", " ".join(command[3:]))
     completed = subprocess.run(command, check=False, stdout=subprocess.PIPE, text=True)
     if completed.returncode != 0:

@@ -50,7 +50,8 @@ class _Windows(Dataset):
     def __getitem__(self, item: int) -> WindowBatch:
         row = self.rows[item]
         inputs = None if self.inputs is None else self.inputs[row]
-        return WindowBatch(self.values[row], self.mask[row], self.encoder_mask[row], row, inputs)
+        # masks are kept boolean (a quarter of float32's memory for a whole session) and become float per window
+        return WindowBatch(self.values[row], self.mask[row].float(), self.encoder_mask[row].float(), row, inputs)
 
 
 def _collate(items: list[WindowBatch]) -> WindowBatch:
@@ -109,8 +110,8 @@ class NeuralDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
         self.values = torch.as_tensor(data.values, dtype=torch.float32)
-        self.mask = torch.as_tensor(data.mask, dtype=torch.float32)
-        self.encoder_mask = torch.as_tensor(data.held_in_mask, dtype=torch.float32)
+        self.mask = torch.as_tensor(data.mask, dtype=torch.bool)
+        self.encoder_mask = torch.as_tensor(data.held_in_mask, dtype=torch.bool)
         self.inputs = None if data.inputs is None else torch.as_tensor(data.inputs, dtype=torch.float32)
 
     def _rank_and_world(self) -> tuple[int, int]:

@@ -48,16 +48,25 @@ class ObservationInit(NamedTuple):
     initial_std: Tensor
 
 
-def smooth_in_time(observations: Tensor, width_bins: float) -> Tensor:
-    """Gaussian smoothing of y (B, T, D) along time with std ``width_bins`` (edges renormalised): (B, T, D)."""
+def smooth_in_time(observations: Tensor, width_bins: float, rows_per_chunk: int = 2048) -> Tensor:
+    """Gaussian smoothing of y (B, T, D) along time with std ``width_bins`` (edges renormalised): (B, T, D).
+
+    The B·D series are convolved ``rows_per_chunk`` at a time: conv1d unfolds its input by the kernel length, which
+    for a whole session of short bins would need tens of GB at once.
+    """
     radius = max(1, math.ceil(3 * width_bins))
     offsets = torch.arange(-radius, radius + 1, dtype=observations.dtype)
-    kernel = torch.exp(-0.5 * (offsets / width_bins) ** 2)
-    channels = observations.shape[-1]
-    per_channel = observations.transpose(1, 2).reshape(-1, 1, observations.shape[1])  # (B·D, 1, T)
-    smoothed = torch.nn.functional.conv1d(per_channel, kernel.view(1, 1, -1), padding=radius)
-    coverage = torch.nn.functional.conv1d(torch.ones_like(per_channel[:1]), kernel.view(1, 1, -1), padding=radius)
-    return (smoothed / coverage).reshape(-1, channels, observations.shape[1]).transpose(1, 2)
+    kernel = torch.exp(-0.5 * (offsets / width_bins) ** 2).view(1, 1, -1)
+    channels, steps = observations.shape[-1], observations.shape[1]
+    per_channel = observations.transpose(1, 2).reshape(-1, 1, steps)  # (B·D, 1, T)
+    coverage = torch.nn.functional.conv1d(torch.ones_like(per_channel[:1]), kernel, padding=radius)
+    smoothed = torch.cat(
+        [
+            torch.nn.functional.conv1d(chunk, kernel, padding=radius)
+            for chunk in per_channel.split(rows_per_chunk)
+        ]
+    )
+    return (smoothed / coverage).reshape(-1, channels, steps).transpose(1, 2)
 
 
 def channel_means(values: Tensor, mask: Tensor) -> Tensor:
@@ -97,7 +106,7 @@ def observation_init(
     ``latent_std`` is the standard deviation the latents get (a model whose latents live in tanh's range wants
     less than 1).
     """
-    values, mask = values.double(), mask.double()
+    values, mask = values.float(), mask.float()  # float32: a whole session at 5 ms bins is GBs in float64
     means = channel_means(values, mask)
     offset = inverse_link_offset(means, likelihood, link)
     filled = values * mask + means * (1 - mask)
@@ -105,12 +114,15 @@ def observation_init(
     # PCA in the data's own units (dividing by the link's slope first would let the rare spikes of near-silent units
     # dominate the components); the readout is then mapped into the linear predictor's units below.
     flat = (smoothed - means).flatten(0, 1)
-    _, singular_values, right_vectors = torch.linalg.svd(flat - flat.mean(0), full_matrices=False)
-    components = min(latent_dim, right_vectors.shape[0])
-    score_std = singular_values[:components] / math.sqrt(max(1, flat.shape[0] - 1))
-    directions = right_vectors[:components]  # (P', D)
+    centre = flat.mean(0)
+    # PCA from the (D, D) covariance: memory of D², not of an SVD of the whole (B·T, D) session
+    covariance = (flat - centre).T @ (flat - centre) / max(1, flat.shape[0] - 1)
+    variances, vectors = torch.linalg.eigh(covariance)  # ascending
+    components = min(latent_dim, vectors.shape[0])
+    score_std = variances.flip(0)[:components].clamp_min(0).sqrt()
+    directions = vectors.flip(1)[:, :components].T  # (P', D)
     score_scale = score_std.clamp_min(1e-12) / latent_std
-    scores = (flat - flat.mean(0)) @ directions.T / score_scale  # (B·T, P'), std latent_std
+    scores = (flat - centre) @ directions.T / score_scale  # (B·T, P'), std latent_std
     # E[y] ≈ link(c) + link'(c)·(η − c): a change of the mean by v needs a change of η by v / link'(c). The slope is
     # floored so that a near-silent unit does not get a readout that swings its rate over orders of magnitude.
     slope = link_slope(offset, likelihood, link).clamp_min(MIN_LINK_SLOPE)

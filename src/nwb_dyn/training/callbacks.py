@@ -103,9 +103,13 @@ class ConvergenceSchedule(Callback):
             "last_decay_step": self.last_decay_step,
             "rate_factor": self.rate_factor,
             "converged": self.converged,
+            "train_loss_sum": self._train_loss_sum,
+            "train_loss_count": self._train_loss_count,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._train_loss_sum = state_dict.pop("train_loss_sum", 0.0)
+        self._train_loss_count = state_dict.pop("train_loss_count", 0)
         for key, value in state_dict.items():
             setattr(self, key, value)
 

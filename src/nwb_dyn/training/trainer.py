@@ -89,6 +89,9 @@ def make_trainer(
     settings = config.trainer
     torch.set_num_threads(settings.num_threads or default_thread_count())
     monitor = MONITOR if has_validation else None
+    check_every = checks_every_epochs(settings, steps_per_epoch)
+    # Saved after each validation, or at the end of every epoch when there are no validation windows (Lightning
+    # would otherwise save only after a validation that never runs).
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -97,8 +100,8 @@ def make_trainer(
         save_last=True,
         save_top_k=1,
         enable_version_counter=False,
+        save_on_train_epoch_end=not has_validation,
     )
-    check_every = checks_every_epochs(settings, steps_per_epoch)
     schedule = ConvergenceSchedule(settings, check_every, monitor_validation=has_validation)
     callbacks: list[Callback] = [
         checkpoint,
