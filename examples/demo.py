@@ -50,6 +50,9 @@ def main() -> int:
     parser.add_argument("--model", default="srnn", help="model family to fit (srnn or lowrank)")
     parser.add_argument("--trials", type=int, default=16, help="simulated trials")
     parser.add_argument("--steps", type=int, default=200, help="bins per trial")
+    parser.add_argument(
+        "--max-steps", type=int, help="cap on optimiser steps, for a quick smoke run (make demo passes none)"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     truth = simulate_switching_lorenz(num_trials=args.trials, num_steps=args.steps, seed=0)
@@ -64,6 +67,8 @@ def main() -> int:
     fit_options = ["--model", args.model, "--bin-width", str(BIN_WIDTH_S)]
     if args.model == "srnn":
         fit_options += ["--states", "2"]
+    if args.max_steps is not None:
+        fit_options += ["--max-steps", str(args.max_steps)]
     command = [
         sys.executable, "-m", "nwb_dyn", "fit", str(source), *fit_options, "--out", str(out / "fit"), "--overwrite", "--fresh"
     ]

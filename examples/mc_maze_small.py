@@ -30,7 +30,7 @@ def main() -> int:
     )
     parser.add_argument("--out", default="maze-out", help="output directory")
     parser.add_argument("--model", default="lowrank", help="lowrank or srnn")
-    parser.add_argument("--max-epochs", type=int, default=100)
+    parser.add_argument("--max-epochs", type=int, help="cap on epochs for a quick smoke run (default: train to convergence)")
     parser.add_argument("--units", type=int, default=64, help="RNN units of the low-rank model")
     parser.add_argument("--particles", type=int, default=16, help="SMC particles of the low-rank model")
     args = parser.parse_args()

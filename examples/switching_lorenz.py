@@ -32,7 +32,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=32, help="simulated trials")
     parser.add_argument("--steps", type=int, default=200, help="bins per trial")
     parser.add_argument("--units", type=int, default=30, help="simulated neurons")
-    parser.add_argument("--max-epochs", type=int, default=100)
+    parser.add_argument("--max-epochs", type=int, help="cap on epochs for a quick smoke run (default: train to convergence)")
     parser.add_argument("--bin-width", type=float, default=0.01, help="seconds")
     args = parser.parse_args()
     out = Path(args.out)

@@ -71,12 +71,14 @@ def test_teacher_student_compares_fixed_points(tmp_path: Path) -> None:
     assert printed["student fixed points"].startswith(f"{count} (")
 
 
-def test_demo_reports_state_and_latent_recovery(tmp_path: Path) -> None:
-    printed = run_example("demo.py", "--out", str(tmp_path), *TINY)
-    assert read(printed["output"]).latents.shape[0] == 4 * 40
-    accuracy = float(printed["discrete-state accuracy (after optimal label matching, chance 0.5)"])
-    assert 0.5 <= accuracy <= 1.0  # optimal matching of 2 labels never scores below one half
-    assert -1.0 <= float(printed["latent recovery (affine R² against the true Lorenz state)"]) <= 1.0
+def test_demo_runs_end_to_end_and_prints_its_scores(tmp_path: Path) -> None:
+    """Plumbing only (a capped smoke run): whether default fits recover switching states is asserted against a
+    baseline in tests/validity/test_default_fits.py."""
+    printed = run_example("demo.py", "--out", str(tmp_path), "--trials", "4", "--steps", "40", "--max-steps", "2")
+    result = read(printed["output"])
+    assert result.latents.shape[0] == 4 * 40 and result.num_states == 2
+    assert "discrete-state accuracy (after optimal label matching, chance 0.5)" in printed
+    assert "latent recovery (affine R² against the true Lorenz state)" in printed
 
 
 def test_mc_maze_small_fits_and_writes_the_report(mc_maze_small: Path, tmp_path: Path) -> None:
