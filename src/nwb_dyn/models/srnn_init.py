@@ -14,6 +14,7 @@ Hungarian matching lives in ``nwb_dyn.analysis.metrics.states.match_states``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -64,34 +65,49 @@ def kmeans(
     return best_labels
 
 
-def gaussian_hmm_states(
-    features: Tensor, initial_labels: Tensor, num_states: int, iterations: int = 20
+def hmm_em_states(
+    initial_labels: Tensor, num_states: int, iterations: int, emission_log_likelihood: Callable[[Tensor], Tensor]
 ) -> Tensor:
-    """Viterbi states (B, T) of a diagonal-Gaussian HMM fitted by EM to features (B, T, F), started from labels (B, T)."""
-    features = features.double()
+    """Viterbi states (B, T) of an HMM fitted by EM, started from hard labels (B, T).
+
+    ``emission_log_likelihood`` maps responsibilities (B, T, K) to the per-bin log-likelihood (B, T, K) under the
+    emission parameters those responsibilities re-estimate (the M step of the emissions). Transitions and the initial
+    distribution get Dirichlet(2) priors, which keep every row proper.
+    """
+    num_trials, num_steps = initial_labels.shape
     responsibilities = torch.nn.functional.one_hot(initial_labels, num_states).double()  # (B, T, K)
     pairwise = responsibilities[:, :-1, :, None] * responsibilities[:, 1:, None, :]
     for iteration in range(iterations + 1):
-        weight = responsibilities.sum(dim=(0, 1)) + 1e-6  # (K,)
-        means = torch.einsum("btk,btf->kf", responsibilities, features) / weight[:, None]
-        second = torch.einsum("btk,btf->kf", responsibilities, features**2) / weight[:, None]
-        variances = (second - means**2).clamp_min(1e-4 * features.var(dim=(0, 1)).mean())
-        transition = pairwise.sum(dim=(0, 1)) + 1.0  # Dirichlet(2) prior keeps every row proper
+        transition = pairwise.sum(dim=(0, 1)) + 1.0
         log_transition = torch.log(transition / transition.sum(-1, keepdim=True))
-        log_initial = torch.log((responsibilities[:, 0].sum(0) + 1.0) / (features.shape[0] + num_states))
-        log_likelihood = (
-            -0.5 * ((features[:, :, None] - means) ** 2 / variances + torch.log(2 * math.pi * variances))
-        ).sum(-1)
+        log_initial = torch.log((responsibilities[:, 0].sum(0) + 1.0) / (num_trials + num_states))
         chain = (
-            log_initial.expand(features.shape[0], -1),
-            log_transition.expand(*features.shape[:2], -1, -1),
-            log_likelihood,
+            log_initial.expand(num_trials, -1),
+            log_transition.expand(num_trials, num_steps, -1, -1),
+            emission_log_likelihood(responsibilities),
         )
         if iteration == iterations:
             return viterbi(*chain)
         posterior = forward_backward(*chain)
         responsibilities, pairwise = posterior.marginals, posterior.pairwise_marginals
     raise AssertionError("unreachable")
+
+
+def gaussian_hmm_states(
+    features: Tensor, initial_labels: Tensor, num_states: int, iterations: int = 20
+) -> Tensor:
+    """Viterbi states (B, T) of a diagonal-Gaussian HMM fitted by EM to features (B, T, F), started from labels (B, T)."""
+    features = features.double()
+    variance_floor = 1e-4 * features.var(dim=(0, 1)).mean()
+
+    def log_likelihood(responsibilities: Tensor) -> Tensor:
+        weight = responsibilities.sum(dim=(0, 1)) + 1e-6  # (K,)
+        means = torch.einsum("btk,btf->kf", responsibilities, features) / weight[:, None]
+        second = torch.einsum("btk,btf->kf", responsibilities, features**2) / weight[:, None]
+        variances = (second - means**2).clamp_min(variance_floor)
+        return (-0.5 * ((features[:, :, None] - means) ** 2 / variances + torch.log(2 * math.pi * variances))).sum(-1)
+
+    return hmm_em_states(initial_labels, num_states, iterations, log_likelihood)
 
 
 def random_sticky_labels(
@@ -119,26 +135,14 @@ def poisson_hmm_states(
     counts, mask = counts.double(), mask.double()
     observed = counts * mask
     channel_mean = observed.sum(dim=(0, 1)) / mask.sum(dim=(0, 1)).clamp_min(1)
-    responsibilities = torch.nn.functional.one_hot(initial_labels, num_states).double()  # (B, T, K)
-    pairwise = responsibilities[:, :-1, :, None] * responsibilities[:, 1:, None, :]
-    for iteration in range(iterations + 1):
+
+    def log_likelihood(responsibilities: Tensor) -> Tensor:
         exposure = torch.einsum("btk,btd->kd", responsibilities, mask) + 1.0
         rates = (torch.einsum("btk,btd->kd", responsibilities, observed) + channel_mean) / exposure  # (K, D)
         rates = rates.clamp_min(1e-6)  # a never-observed (held-out) or silent channel: finite log-rate, no weight
-        transition = pairwise.sum(dim=(0, 1)) + 1.0  # Dirichlet(2) prior keeps every row proper
-        log_transition = torch.log(transition / transition.sum(-1, keepdim=True))
-        log_initial = torch.log((responsibilities[:, 0].sum(0) + 1.0) / (counts.shape[0] + num_states))
-        log_likelihood = observed @ rates.log().T - mask @ rates.T  # (B, T, K), dropping log y!
-        chain = (
-            log_initial.expand(counts.shape[0], -1),
-            log_transition.expand(*counts.shape[:2], -1, -1),
-            log_likelihood,
-        )
-        if iteration == iterations:
-            return viterbi(*chain)
-        posterior = forward_backward(*chain)
-        responsibilities, pairwise = posterior.marginals, posterior.pairwise_marginals
-    raise AssertionError("unreachable")
+        return observed @ rates.log().T - mask @ rates.T  # (B, T, K), dropping log y!
+
+    return hmm_em_states(initial_labels, num_states, iterations, log_likelihood)
 
 
 def initial_state_labels(
