@@ -12,7 +12,7 @@ import pytest
 from nwb_dyn.results.reader import read
 from tests.helpers import run_cli, write_units_session
 
-FORECAST_KEYS = ("k_step_mse_1", "k_step_mse_5", "k_step_mse_10", "fp_bps")
+FORECAST_KEYS = ("val_k_step_mse_1", "val_k_step_mse_5", "val_k_step_mse_10", "val_fp_bps")  # named by their split
 
 
 @pytest.fixture(scope="module", params=["lowrank", "srnn"])
@@ -32,7 +32,7 @@ def test_fit_stores_forecast_metrics_and_evaluate_reproduces_them(fitted: tuple[
     result_path, cache = fitted
     stored = read(result_path).stored_model.metrics
     assert all(np.isfinite(stored[key]) for key in FORECAST_KEYS), stored
-    assert all(stored[f"k_step_mse_{k}"] > 0 for k in (1, 5, 10))
+    assert all(stored[f"val_k_step_mse_{k}"] > 0 for k in (1, 5, 10))
     code, stdout, stderr = run_cli("evaluate", str(result_path), "--json", "--cache-dir", cache)
     assert code == 0, stderr
     printed = json.loads(stdout)
