@@ -77,3 +77,13 @@ def linear_gaussian_lowrank(readout: str = "affine", seed: int = 0, noise: str =
         model.h.uniform_(-0.3, 0.3)
         model.initial_mean.copy_(torch.tensor([0.3, -0.2]))
     return model
+
+
+def error_line(stderr: str) -> str:
+    """The one error line a failed command ends with; before it stderr may hold only the progress lines of stages
+    that had started (``nwb-dyn: <stage> ...``), never a traceback or a second error."""
+    *progress, last = stderr.rstrip("\n").split("\n")
+    assert last.startswith("nwb-dyn: error: ") and stderr.endswith("\n"), stderr
+    assert "Traceback" not in stderr, stderr
+    assert all(line.startswith("nwb-dyn: ") and not line.startswith("nwb-dyn: error") for line in progress), stderr
+    return last + "\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pynwb import NWBHDF5IO
 
-from tests.helpers import run_cli
+from tests.helpers import error_line, run_cli
 from tests.reliability.conftest import TINY_FIT_ARGS, FinishedFit
 
 
@@ -24,7 +24,7 @@ def test_existing_result_needs_overwrite_and_then_is_replaced_whole(
 
     code, stdout, stderr = run_cli(*argv)
     assert (code, stdout) == (2, "")
-    assert stderr == (
+    assert error_line(stderr) == (
         f"nwb-dyn: error: {fit.output} already exists; pass --overwrite to replace it, or choose another --out\n"
     )
     assert fit.output.read_bytes() == before
