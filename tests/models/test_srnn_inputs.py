@@ -98,9 +98,7 @@ def _fit(source: Path, out: Path, inputs: list[str]) -> FitResult:
         bin_width=BIN_WIDTH_S,
         states=2,
         latent_dim=2,
-        max_epochs=40,
         batch_size=4,
-        learning_rate=0.03,
         seed=0,
     )
     return read(outcome.outputs[0])
