@@ -179,10 +179,13 @@ def build_srnn(config: FitConfig, data: NeuralData, emission: str) -> SrnnModule
     return module
 
 
-def srnn_fixed_points(model: SwitchingRNN, latents: np.ndarray) -> FixedPointSet | None:
+def srnn_fixed_points(
+    model: SwitchingRNN, latents: np.ndarray, budget_s: float | None = None
+) -> FixedPointSet | None:
     """Fixed points of every state's latent map h ↦ tanh(A_k h + c_k), searched from the posterior latents.
 
-    With external inputs these are the fixed points at x = 0, the mean of the z-scored inputs.
+    With external inputs these are the fixed points at x = 0, the mean of the z-scored inputs. ``budget_s`` (the
+    ``analysis.fixed_point_budget_s`` of the fit) is shared equally by the states' searches.
     """
     double_model = copy.deepcopy(model).double()  # the numeric finder differentiates in float64
     locations, eigenvalues, stable, owners = [], [], [], []
@@ -191,7 +194,13 @@ def srnn_fixed_points(model: SwitchingRNN, latents: np.ndarray) -> FixedPointSet
         def state_map(points: torch.Tensor, state: int = state) -> torch.Tensor:
             return double_model.dynamics_mean(points[:, None])[:, 0, state]
 
-        found = find_fixed_points_numeric(state_map, latents, jacobian="autograd", max_starts=200)
+        found = find_fixed_points_numeric(
+            state_map,
+            latents,
+            jacobian="autograd",
+            max_starts=200,
+            time_limit_s=None if budget_s is None else budget_s / model.num_states,
+        )
         locations.append(found.z)
         eigenvalues.append(found.eigenvalues)
         stable.append(found.stable)
@@ -252,5 +261,9 @@ def summarise_srnn(module: pl.LightningModule, data: NeuralData, config: FitConf
             seed=config.seed,
             conditioning=conditioning,
         ),
-        fixed_points=None if config.analysis.fixed_points == "off" else srnn_fixed_points(model, latents),
+        fixed_points=(
+            None
+            if config.analysis.fixed_points == "off"
+            else srnn_fixed_points(model, latents, config.analysis.fixed_point_budget_s)
+        ),
     )
