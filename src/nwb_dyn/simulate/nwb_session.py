@@ -36,8 +36,12 @@ def write_spiking_session(
     seed: int = 0,
     gap_s: float = 0.5,
     description: str = "Simulated spiking session (nwb-dyn ground truth)",
+    validation_every: int | None = 5,
 ) -> Path:
     """Write counts (B, T, N) as spike times of N units in B trials separated by ``gap_s`` seconds.
+
+    The trials table's ``split`` column marks every ``validation_every``-th trial ``val`` (the rest ``train``), so a
+    fit of the session has validation windows to converge on; None marks every trial ``train``.
 
     Spikes are placed uniformly at random inside their bins. True latents (B, T, R) and states (B, T) go into the
     ``misc`` processing module as TimeSeries named ``true_latents`` / ``true_states``, timestamped at bin centres.
@@ -61,7 +65,8 @@ def write_spiking_session(
     )
     nwbfile.add_trial_column(name="split", description="'train' or 'val'")
     for trial, start in enumerate(trial_starts):
-        nwbfile.add_trial(start_time=start, stop_time=start + trial_length, split="train")
+        is_validation = validation_every is not None and trial % validation_every == validation_every - 1
+        nwbfile.add_trial(start_time=start, stop_time=start + trial_length, split="val" if is_validation else "train")
     nwbfile.units = None
     for unit in range(num_units):
         times = []
