@@ -8,7 +8,7 @@ whole process, up to the end of training, and when each stage ended), in a fresh
 JSON object per configuration; the target is ``postfit_fraction`` (post-fit seconds / training seconds) ≤ 0.25 and,
 for ``--synthetic-hour``, ``peak_rss_mib`` < 4096.
 
-    python benchmarks/postfit.py --source /work/shared/data/dandi000207_sub4_ses4/sub-4_ses-4_ecephys+image.nwb
+    python benchmarks/postfit.py --source ../shared/data/dandi000207_sub4_ses4/sub-4_ses-4_ecephys+image.nwb
     python benchmarks/postfit.py --source FILE --intervals encoding_table --max-steps 400
     python benchmarks/postfit.py --synthetic-hour        # 1 h, 200 units, 5 ms bins, written as NWB first
     python benchmarks/postfit.py --source FILE --profile # also the 25 slowest functions after training (stderr)

@@ -494,46 +494,10 @@ def part_b(args: argparse.Namespace, work: Path) -> None:
 # ---------------------------------------------------------------------------------------------------- (c) teachers
 
 
-def write_continuous_session(path: Path, observations: np.ndarray, step_s: float, name: str) -> Path:
-    """Write observations (B, T, D) back to back as one TimeSeries ``name`` in acquisition, one trial per window."""
-    import datetime
-    import uuid
-
-    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
-    from pynwb.file import Subject
-
-    num_trials, num_steps, _ = observations.shape
-    nwbfile = NWBFile(
-        session_description="Gaussian observations of a published low-rank teacher RNN (Pals et al. 2024).",
-        identifier=str(uuid.uuid4()),
-        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-        session_id="teacher",
-    )
-    nwbfile.subject = Subject(
-        subject_id="teacher", species="Mus musculus", sex="U", age="P90D", description="A simulated subject."
-    )
-    nwbfile.add_acquisition(
-        TimeSeries(
-            name=name,
-            data=observations.reshape(-1, observations.shape[-1]),
-            unit="a.u.",
-            rate=1.0 / step_s,
-            starting_time=0.0,
-            description="Teacher currents plus Gaussian noise.",
-        )
-    )
-    for trial in range(num_trials):
-        nwbfile.add_trial(start_time=trial * num_steps * step_s, stop_time=(trial + 1) * num_steps * step_s)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with NWBHDF5IO(str(path), mode="w") as file:
-        file.write(nwbfile)
-    return path
-
-
 def part_c(args: argparse.Namespace, work: Path) -> None:
     import torch
 
-    from nwb_dyn.simulate import write_spiking_session
+    from nwb_dyn.simulate import write_signal_session, write_spiking_session
     from nwb_dyn.simulate.lowrank_teacher import load_teacher, teacher_period_steps
 
     gaussian_trials = 50 if args.quick else 100
@@ -547,7 +511,7 @@ def part_c(args: argparse.Namespace, work: Path) -> None:
             _, observations = teacher.generate(gaussian_trials, 75, generator=generator)
             _, reference = teacher.generate(REFERENCE_SAMPLES, 75, generator=generator)
         folder = work / f"c_gaussian_{seed}"
-        source = write_continuous_session(
+        source = write_signal_session(
             folder / "sub-teacher_ses-gauss_ecephys.nwb",
             observations.numpy(),
             TEACHER_STEP_S,

@@ -15,24 +15,20 @@ baseline without dynamics gives, so the assertions measure what the default fit 
 
 from __future__ import annotations
 
-import datetime
 import math
-import uuid
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
-from pynwb import NWBHDF5IO, NWBFile, TimeSeries
-from pynwb.file import Subject
 from scipy.ndimage import gaussian_filter1d
 
 import nwb_dyn
 from nwb_dyn.config import LowRankConfig
 from nwb_dyn.models.lowrank import LowRankRNN
 from nwb_dyn.results import read
-from nwb_dyn.simulate import write_spiking_session
+from nwb_dyn.simulate import write_signal_session, write_spiking_session
 from nwb_dyn.simulate.lowrank_teacher import load_teacher
 
 STEP_S = 0.01  # the teachers' time step (α = dt/τ = 10 ms / 100 ms)
@@ -50,33 +46,6 @@ def _teacher(shared_dir: Path, name: str, likelihood: str) -> LowRankRNN:
     if not path.exists():
         pytest.skip(f"{path} is missing from ../shared")
     return load_teacher(path, likelihood).eval()
-
-
-def write_trials_of_signal(path: Path, observations: np.ndarray, name: str) -> Path:
-    """Write observations (B, T, D) back to back as one TimeSeries ``acquisition/<name>`` with one trial each."""
-    num_trials, num_steps, _ = observations.shape
-    nwbfile = NWBFile(
-        session_description="Noisy currents of a published low-rank teacher RNN (Pals et al. 2024).",
-        identifier=str(uuid.uuid4()),
-        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-        session_id="teacher",
-    )
-    nwbfile.subject = Subject(subject_id="teacher", species="Mus musculus", sex="U", description="Simulated.")
-    nwbfile.add_acquisition(
-        TimeSeries(
-            name=name,
-            data=observations.reshape(num_trials * num_steps, -1),
-            unit="a.u.",
-            rate=1.0 / STEP_S,
-            starting_time=0.0,
-            description="Teacher currents plus Gaussian noise.",
-        )
-    )
-    for trial in range(num_trials):
-        nwbfile.add_trial(start_time=trial * num_steps * STEP_S, stop_time=(trial + 1) * num_steps * STEP_S)
-    with NWBHDF5IO(str(path), mode="w") as file:
-        file.write(nwbfile)
-    return path
 
 
 def fit_with_defaults(source: Path, out: Path, **data_options: object):
@@ -117,7 +86,7 @@ def test_default_fit_generates_the_gaussian_teachers_oscillation(shared_dir: Pat
     teacher = _teacher(shared_dir, "osc_rnn_N20_rank2.npz", "gaussian")
     with torch.no_grad():
         _, observations = teacher.generate(GAUSSIAN_TRIALS, GAUSSIAN_STEPS, generator=torch.Generator().manual_seed(7))
-    source = write_trials_of_signal(tmp_path / "teacher.nwb", observations.numpy(), "teacher_currents")
+    source = write_signal_session(tmp_path / "teacher.nwb", observations.numpy(), STEP_S, "teacher_currents")
     result = fit_with_defaults(source, tmp_path / "fit", bin_width=STEP_S, series="acquisition/teacher_currents")
 
     defaults = LowRankConfig()

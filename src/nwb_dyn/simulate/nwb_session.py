@@ -102,3 +102,38 @@ def write_spiking_session(
     with NWBHDF5IO(str(path), mode="w") as io:
         io.write(nwbfile)
     return path
+
+
+def write_signal_session(
+    path: Path,
+    observations: np.ndarray,
+    step_s: float,
+    name: str,
+    description: str = "Simulated continuous signals (nwb-dyn ground truth)",
+) -> Path:
+    """Write observations (B, T, D) back to back as one regularly sampled TimeSeries ``acquisition/<name>``, with
+    one trial per B (no gaps), so a fit with ``series="acquisition/<name>"`` gets the B windows back."""
+    num_trials, num_steps, num_channels = observations.shape
+    nwbfile = NWBFile(
+        session_description=description,
+        identifier=str(uuid.uuid4()),
+        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+        session_id="sim",
+    )
+    nwbfile.subject = Subject(subject_id="sim", species="Mus musculus", sex="U", description="A simulated subject.")
+    nwbfile.add_acquisition(
+        TimeSeries(
+            name=name,
+            data=observations.reshape(num_trials * num_steps, num_channels),
+            unit="a.u.",
+            rate=1.0 / step_s,
+            starting_time=0.0,
+            description=description,
+        )
+    )
+    for trial in range(num_trials):
+        nwbfile.add_trial(start_time=trial * num_steps * step_s, stop_time=(trial + 1) * num_steps * step_s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with NWBHDF5IO(str(path), mode="w") as file:
+        file.write(nwbfile)
+    return path

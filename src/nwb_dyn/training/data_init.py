@@ -52,3 +52,32 @@ def initial_stage_penalty(encoder_means: torch.Tensor, targets: torch.Tensor, la
     std ``INITIAL_STAGE_STD_FRACTION · latent_std``; summed over P, averaged over bins (nats per time step)."""
     scale = INITIAL_STAGE_STD_FRACTION * latent_std
     return ((encoder_means - targets) ** 2).sum(-1).mean() / (2 * scale**2)
+
+
+class InitialStage:
+    """The initial stage, shared by both families' LightningModules (mixed in before ``pl.LightningModule``).
+
+    For the first ``trainer.init_steps`` optimiser steps an encoder's means are pulled towards the data
+    initialisation's latents (the PCA scores that the initialised readout maps to smoothed rates): without the pull a
+    fresh encoder proposes latents near 0, i.e. constant rates, and the objective's gradient takes hundreds of steps
+    to move it. ``initial_latent_std`` is the std those latents were given.
+    """
+
+    initial_latent_std: float
+
+    def set_initial_stage_latents(self, latents: torch.Tensor) -> None:
+        """Latents (W, T, P) per window row of the data (zeros for rows the stage never reads)."""
+        self.register_buffer("initial_stage_latents", latents.float(), persistent=False)
+
+    @property
+    def in_initial_stage(self) -> bool:
+        """True while training, during the first ``trainer.init_steps`` optimiser steps."""
+        return self.training and self.global_step < self.config.trainer.init_steps
+
+    def initial_stage_pull(self, encoder_means: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """:func:`initial_stage_penalty` of encoder means (B, T, P) for window rows ``index`` (B,); 0 outside the
+        stage or without initialised latents."""
+        targets = getattr(self, "initial_stage_latents", None)
+        if targets is None or not self.in_initial_stage:
+            return torch.zeros((), device=encoder_means.device)
+        return initial_stage_penalty(encoder_means, targets[index], self.initial_latent_std)

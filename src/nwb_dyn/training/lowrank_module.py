@@ -11,7 +11,7 @@ from nwb_dyn.errors import ConfigError, TrainingError
 from nwb_dyn.inference.smc import SMCResult, run_smc
 from nwb_dyn.models.encoders import CNNEncoder
 from nwb_dyn.models.lowrank import LowRankRNN
-from nwb_dyn.training.data_init import initial_stage_penalty
+from nwb_dyn.training.data_init import InitialStage
 from nwb_dyn.training.randomness import TRAIN_STREAM, VALIDATION_STREAM, window_generators
 
 
@@ -40,7 +40,7 @@ def resolve_proposal(settings: LowRankConfig, likelihood: str) -> tuple[str, str
 LOWRANK_LATENT_STD = 1.0
 
 
-class LowRankModule(pl.LightningModule):
+class LowRankModule(InitialStage, pl.LightningModule):
     """Wires :class:`LowRankRNN` (and, for the encoder proposal, a :class:`CNNEncoder`) to variational SMC.
 
     The loss is −mean over sequences of log p̂(y_{1:T}) / T (nats per time step), as in algorithms.md §1.9;
@@ -86,13 +86,7 @@ class LowRankModule(pl.LightningModule):
         )
         self.num_particles = settings.particles
         self.learning_rate = config.trainer.learning_rate
-
-    def set_initial_stage_latents(self, latents: torch.Tensor) -> None:
-        """Latents (W, T, R) per window row of the data (zeros for rows not used) that the encoder's mean is pulled
-        towards during the initial stage (``trainer.init_steps``): the data initialisation's PCA scores, which the
-        initialised readout maps to smoothed rates. Without this pull a fresh encoder proposes latents near 0, i.e.
-        constant rates, and the SMC gradient takes hundreds of steps to move it."""
-        self.register_buffer("initial_stage_latents", latents.float(), persistent=False)
+        self.initial_latent_std = LOWRANK_LATENT_STD
 
     def _loss(self, batch: WindowBatch, stream: int) -> tuple[torch.Tensor, torch.Tensor, SMCResult]:
         """(−log p̂(y) per time step averaged over windows, the initial-stage latent mismatch (0 after the stage or
@@ -123,16 +117,12 @@ class LowRankModule(pl.LightningModule):
                 f"SMC particle weights became NaN at step {self.global_step} ({error}); lower --learning-rate, or "
                 "use more particles"
             ) from None
-        mismatch = torch.zeros((), device=batch.values.device)
-        targets = getattr(self, "initial_stage_latents", None)
-        if encoder_output is not None and targets is not None and self.in_initial_stage:
-            mismatch = initial_stage_penalty(encoder_output[0], targets[batch.index], LOWRANK_LATENT_STD)
+        mismatch = (
+            torch.zeros((), device=batch.values.device)
+            if encoder_output is None
+            else self.initial_stage_pull(encoder_output[0], batch.index)
+        )
         return -(result.log_marginal / batch.values.shape[1]).mean(), mismatch, result
-
-    @property
-    def in_initial_stage(self) -> bool:
-        """True during the first ``trainer.init_steps`` optimiser steps of training."""
-        return self.training and self.global_step < self.config.trainer.init_steps
 
     def training_step(self, batch: WindowBatch, batch_index: int) -> torch.Tensor:
         negative_evidence, mismatch, result = self._loss(batch, TRAIN_STREAM)

@@ -30,7 +30,7 @@ from nwb_dyn.inference.srnn_elbo import infer_posterior, srnn_objective
 from nwb_dyn.models.inference_network import BidirectionalEncoder
 from nwb_dyn.models.srnn import SwitchingRNN
 from nwb_dyn.models.srnn_init import initial_state_labels
-from nwb_dyn.training.data_init import data_initialisation, initial_stage_penalty, per_window_latents
+from nwb_dyn.training.data_init import InitialStage, data_initialisation, per_window_latents
 from nwb_dyn.training.randomness import TRAIN_STREAM, VALIDATION_STREAM, window_generators
 
 
@@ -49,7 +49,7 @@ def input_dim_of(data: NeuralData) -> int:
     return 0 if data.inputs is None else data.inputs.shape[-1]
 
 
-class SrnnModule(pl.LightningModule):
+class SrnnModule(InitialStage, pl.LightningModule):
     """Wires :class:`SwitchingRNN` and its :class:`BidirectionalEncoder` to the collapsed ELBO.
 
     initial_labels: (W, T) int64 initial state labels for every window row of the NeuralData.
@@ -86,23 +86,13 @@ class SrnnModule(pl.LightningModule):
         self.register_buffer("initial_labels", initial_labels.long(), persistent=False)
         self.label_weight = settings.label_weight
         self.learning_rate = config.trainer.learning_rate
-
-    def set_initial_stage_latents(self, latents: torch.Tensor) -> None:
-        """Latents (W, T, P) per window row (zeros for rows not used) that the encoder's means are pulled towards
-        during the initial stage: the data initialisation's PCA scores, which the initialised emission maps to
-        smoothed rates."""
-        self.register_buffer("initial_stage_latents", latents.float(), persistent=False)
-
-    @property
-    def in_initial_stage(self) -> bool:
-        """True during the first ``trainer.init_steps`` optimiser steps of training."""
-        return self.training and self.global_step < self.config.trainer.init_steps
+        self.initial_latent_std = SRNN_LATENT_STD
 
     def _terms(
         self, batch: WindowBatch, stream: int, with_labels: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(−ELBO, label cross-entropy) per time step (summed over the batch, divided by its B·T time steps), and the
-        initial-stage latent penalty (0 unless ``with_labels`` and latents were set)."""
+        initial-stage latent pull (0 outside the initial stage)."""
         generators = window_generators(
             self.config.seed, stream, self.current_epoch, batch.index, device=batch.values.device
         )
@@ -117,10 +107,7 @@ class SrnnModule(pl.LightningModule):
             encoder_mask=batch.encoder_mask,
         )
         steps = batch.values.shape[0] * batch.values.shape[1]
-        targets = getattr(self, "initial_stage_latents", None)
-        penalty = torch.zeros((), device=batch.values.device)
-        if with_labels and targets is not None:
-            penalty = initial_stage_penalty(terms.encoder_means, targets[batch.index], SRNN_LATENT_STD)
+        penalty = self.initial_stage_pull(terms.encoder_means, batch.index)
         return -terms.elbo.sum() / steps, terms.label_cross_entropy.sum() / steps, penalty
 
     def training_step(self, batch: WindowBatch, batch_index: int) -> torch.Tensor:
@@ -157,13 +144,16 @@ DEFAULT_COUNT_SMOOTHING_S = 0.1
 
 
 def build_srnn(config: FitConfig, data: NeuralData, emission: str) -> SrnnModule:
-    """An :class:`SrnnModule` for ``data``: initial labels from its held-in channels and, unless switched off, the
-    emission, observation noise and initial latents from its training windows."""
+    """An :class:`SrnnModule` for ``data``: initial labels from the held-in channels of its training windows and,
+    unless switched off, the emission, observation noise and initial latents from the same windows (validation
+    windows are never read before they are scored; their label rows stay 0 and are never used)."""
     values, mask = held_in_values(data)
+    rows = torch.as_tensor(data.split_indices("train"))
+    values, mask = values[rows], mask[rows]
     smoothing_s = config.srnn.init_smoothing_s
     if smoothing_s is None:
         smoothing_s = DEFAULT_COUNT_SMOOTHING_S if data.observation == "counts" else 0.0
-    labels = initial_state_labels(
+    training_labels = initial_state_labels(
         values * mask,
         config.srnn.states,
         config.srnn.init,
@@ -171,6 +161,8 @@ def build_srnn(config: FitConfig, data: NeuralData, emission: str) -> SrnnModule
         smoothing_bins=smoothing_s / config.data.bin_width_s,
         counts_mask=mask if emission == "poisson" else None,
     )
+    labels = training_labels.new_zeros((data.num_windows, data.num_bins))
+    labels[rows] = training_labels
     module = SrnnModule(config, data.num_channels, emission, labels, input_dim_of(data))
     if config.trainer.init_from_data:
         found = data_initialisation(config, data, config.srnn.latent_dim, latent_std=SRNN_LATENT_STD)
