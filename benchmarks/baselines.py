@@ -147,43 +147,6 @@ def chance_switch_fraction(
     return float(np.mean(np.stack(hits, axis=1)))
 
 
-def _sinusoid_residual(trajectory: np.ndarray, frequency: float) -> float:
-    """Residual sum of squares of the least-squares fit of offset + sin + cos at ``frequency`` to every channel."""
-    steps = np.arange(len(trajectory))
-    design = np.stack(
-        [np.ones(len(steps)), np.sin(2 * np.pi * frequency * steps), np.cos(2 * np.pi * frequency * steps)],
-        axis=1,
-    )
-    _, residual, rank, _ = np.linalg.lstsq(design, trajectory, rcond=None)
-    if rank < 3 or not len(residual):
-        fitted = design @ np.linalg.lstsq(design, trajectory, rcond=None)[0]
-        return float(np.sum((trajectory - fitted) ** 2))
-    return float(residual.sum())
-
-
-def oscillation_period_steps(trajectory: np.ndarray, longest_period_factor: float = 2.0) -> float:
-    """Period (in steps) of the sinusoid that best fits one trajectory (T, D), all channels together.
-
-    For each candidate frequency an offset, a sine and a cosine are fitted to every channel by least squares (a
-    multi-channel Lomb–Scargle periodogram); the frequency with the smallest residual wins (a coarse grid, then a
-    fine one around its best point). Unlike an FFT peak this is not biased by a non-integer number of cycles in
-    a short trial. Periods from 2 steps to ``longest_period_factor``·T are searched, so a trajectory that does not
-    oscillate reads as a long period.
-    """
-    trajectory = np.asarray(trajectory, dtype=np.float64)
-    lowest, highest = 1.0 / (longest_period_factor * len(trajectory)), 0.5
-    coarse = np.linspace(lowest, highest, 400)
-    best = coarse[np.argmin([_sinusoid_residual(trajectory, f) for f in coarse])]
-    spacing = coarse[1] - coarse[0]
-    fine = np.linspace(max(lowest, best - spacing), min(highest, best + spacing), 201)
-    return float(1.0 / fine[np.argmin([_sinusoid_residual(trajectory, f) for f in fine])])
-
-
-def median_period_steps(trajectories: np.ndarray) -> float:
-    """Median of :func:`oscillation_period_steps` over trajectories (B, T, D)."""
-    return float(np.median([oscillation_period_steps(one) for one in np.asarray(trajectories)]))
-
-
 def roughness(trajectories: np.ndarray) -> float:
     """Scale-free noise level of trajectories (B, T, D): std of one-step differences / std of the values."""
     trajectories = np.asarray(trajectories, dtype=np.float64)

@@ -147,16 +147,6 @@ def test_label_matching_and_switch_statistics():
     np.testing.assert_allclose(baselines.state_occupancy(states, 3), [13 / 35, 22 / 35, 0.0])
 
 
-def test_period_estimate_reads_a_known_oscillation():
-    time = np.arange(75)[:, None]
-    trajectory = np.hstack([np.sin(2 * np.pi * time / 50), np.cos(2 * np.pi * time / 50)])
-    assert baselines.oscillation_period_steps(trajectory) == pytest.approx(50, rel=0.05)
-    faster = np.hstack([np.sin(2 * np.pi * time / 20), np.cos(2 * np.pi * time / 20)])
-    assert baselines.oscillation_period_steps(faster) == pytest.approx(20, rel=0.05)
-    noise = np.random.default_rng(0).normal(size=(75, 2))
-    assert baselines.oscillation_period_steps(noise) != pytest.approx(50, rel=0.05)
-
-
 def test_gpfa_baseline_predicts_held_out_units():
     pytest.importorskip("elephant", reason="GPFA needs the bench extra: pip install -e .[bench]")
     counts, _ = _latent_population(6, trials=30, bins=20, units=12)

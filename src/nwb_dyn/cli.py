@@ -79,7 +79,7 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         help="z-score continuous series and inputs per channel (default: on)",
     )
     lowrank = parser.add_argument_group("low-rank RNN (--model lowrank)")
-    lowrank.add_argument("--rank", type=int, help="latent dimension R (default 3)")
+    lowrank.add_argument("--rank", type=int, help="latent dimension R (default 8)")
     lowrank.add_argument("--units", type=int, help="RNN units N (default 64)")
     lowrank.add_argument("--particles", type=int, help="SMC particles K (default 16)")
     lowrank.add_argument(

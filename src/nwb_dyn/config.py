@@ -82,7 +82,7 @@ class LowRankConfig:
     authors' fixed exponential decay over a fixed epoch count needs that count in advance).
     """
 
-    rank: int = 3
+    rank: int = 8
     units: int = 64
     particles: int = 16
     proposal: str = "auto"

@@ -69,7 +69,6 @@ def fit_metrics(
             rates=products.rates[training], targets=targets[training], latents=products.latents[training]
         )
     conditions = trial_conditions(data, condition_columns)
-    observed = np.where(data.mask, data.values, np.nan)
     recorded_bins = data.mask.any(axis=2)  # (B, T): False on padding and where no channel was recorded
     if reference_states is not None:
         reference_states = np.where(recorded_bins, np.asarray(reference_states), -1)
@@ -83,7 +82,7 @@ def fit_metrics(
         bin_width_s=data.bin_width_s,
         conditions=None if conditions is None else conditions[evaluation],
         psth_smoothing_sd_bins=PSTH_SMOOTHING_SD_S / data.bin_width_s if data.observation == "counts" else 0.0,
-        psth_counts=None if conditions is None else observed,
+        psth_counts=None if conditions is None else np.where(data.mask, data.values, np.nan),
         psth_conditions=conditions,
         latents=products.latents[evaluation],
         targets=None if targets is None else targets[evaluation],

@@ -15,7 +15,6 @@ baseline without dynamics gives, so the assertions measure what the default fit 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import h5py
@@ -29,13 +28,11 @@ from nwb_dyn.config import LowRankConfig
 from nwb_dyn.models.lowrank import LowRankRNN
 from nwb_dyn.results import read
 from nwb_dyn.simulate import write_signal_session, write_spiking_session
-from nwb_dyn.simulate.lowrank_teacher import load_teacher
+from nwb_dyn.simulate.lowrank_teacher import generated_period_steps, load_teacher
 
 STEP_S = 0.01  # the teachers' time step (α = dt/τ = 10 ms / 100 ms)
 GAUSSIAN_TRIALS, GAUSSIAN_STEPS = 40, 75  # the paper's trial length (200 trials there)
 POISSON_TRIALS, POISSON_STEPS = 40, 50
-#: Free-running samples compared for the period: count, length, and the start dropped before the spectrum.
-SAMPLES, SAMPLE_STEPS, BURN_IN = 200, 500, 100
 #: Relative error of the generated period the default fit must stay within (issue 19's target, 5 %, is for
 #: benchmarks/validity.py's larger fits; CI-sized fits of other data seeds came within −8 … +4 %).
 PERIOD_TOLERANCE = 0.10
@@ -54,34 +51,6 @@ def fit_with_defaults(source: Path, out: Path, **data_options: object):
     return read(outcome.fits[0].output)
 
 
-def oscillation_period_steps(samples: np.ndarray, max_lag: int = 250) -> float:
-    """Period (steps) of samples (B, T, D): the lag of the first peak of their autocorrelation after it turns negative.
-
-    The first :data:`BURN_IN` steps (the approach from the initial state) are dropped and each sample's mean removed;
-    the autocorrelation is averaged over samples and channels and its peak refined by a parabola through three lags.
-    Samples that do not oscillate have no such peak: their period is infinite.
-    """
-    signal = np.asarray(samples, dtype=np.float64)[:, BURN_IN:]
-    signal = signal - signal.mean(axis=1, keepdims=True)
-    steps = signal.shape[1]
-    spectrum = np.abs(np.fft.rfft(signal, n=2 * steps, axis=1)) ** 2
-    autocorrelation = np.fft.irfft(spectrum, axis=1)[:, :max_lag].mean(axis=(0, 2))
-    negative = np.flatnonzero(autocorrelation < 0)
-    if not len(negative):
-        return math.inf
-    peak = negative[0] + int(np.argmax(autocorrelation[negative[0] :]))
-    if peak == negative[0] or peak == max_lag - 1:
-        return math.inf
-    before, at, after = autocorrelation[peak - 1 : peak + 2]
-    return float(peak + 0.5 * (before - after) / (before - 2 * at + after))
-
-
-def generated_period(model: LowRankRNN, seed: int) -> float:
-    with torch.no_grad():
-        _, samples = model.generate(SAMPLES, SAMPLE_STEPS, generator=torch.Generator().manual_seed(seed))
-    return oscillation_period_steps(samples.numpy())
-
-
 def test_default_fit_generates_the_gaussian_teachers_oscillation(shared_dir: Path, tmp_path: Path) -> None:
     teacher = _teacher(shared_dir, "osc_rnn_N20_rank2.npz", "gaussian")
     with torch.no_grad():
@@ -95,9 +64,9 @@ def test_default_fit_generates_the_gaussian_teachers_oscillation(shared_dir: Pat
         rank=defaults.rank, num_units=defaults.units, num_channels=observations.shape[-1], likelihood="gaussian",
         activation=defaults.activation, noise_covariance="full",
     ).eval()
-    teacher_period = generated_period(teacher, seed=1)  # ≈ 64 steps (the noise-free limit cycle: 50)
-    fitted_error = generated_period(result.model, seed=2) / teacher_period - 1
-    untrained_error = generated_period(untrained, seed=2) / teacher_period - 1
+    teacher_period = generated_period_steps(teacher, seed=1)  # ≈ 64 steps (the noise-free limit cycle: 50)
+    fitted_error = generated_period_steps(result.model, seed=2) / teacher_period - 1
+    untrained_error = generated_period_steps(untrained, seed=2) / teacher_period - 1
     # Measured with this data: −1.0 %; other data seeds +4.4 % (40 trials), −1.3 % (30), −8.3 % (40 of 60 steps).
     assert abs(fitted_error) <= PERIOD_TOLERANCE, (fitted_error, untrained_error)
     assert abs(untrained_error) > PERIOD_TOLERANCE, untrained_error  # the same bar fails an untrained model

@@ -12,16 +12,21 @@ MC_Maze_Small: 50 default epochs left every unit near 35 Hz). Instead, as in GPF
 * the Gaussian observation noise starts at the variance the principal subspace leaves unexplained;
 * the initial latent state starts at the mean and spread of the scores in the first bin.
 
-Everything here reads training windows only (the caller passes them), so validation trials stay unseen.
+Everything here reads training windows only (the caller names them), so validation trials stay unseen.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
+
+#: A (B, T, D) array the initialisation reads window by window: numpy or torch.
+ArrayLike = np.ndarray | Tensor
 
 #: Gaussian smoothing of spike counts before PCA (std, seconds): sparse counts alone give noisy directions.
 COUNT_SMOOTHING_S = 0.05
@@ -69,12 +74,6 @@ def smooth_in_time(observations: Tensor, width_bins: float, rows_per_chunk: int 
     return (smoothed / coverage).reshape(-1, channels, steps).transpose(1, 2)
 
 
-def channel_means(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of each channel over its observed entries: values, mask (B, T, D) → (D,) (0 for a never-seen channel)."""
-    observed = mask.sum(dim=(0, 1))
-    return (values * mask).sum(dim=(0, 1)) / observed.clamp_min(1)
-
-
 def inverse_link_offset(means: Tensor, likelihood: str, link: str) -> Tensor:
     """(D,) offsets c with E[y | η = c] equal to the channel means (D,)."""
     if likelihood == "gaussian":
@@ -90,58 +89,111 @@ def link_slope(offset: Tensor, likelihood: str, link: str) -> Tensor:
     return offset.exp() if link == "exp" else torch.sigmoid(offset)
 
 
+#: Entries (windows × bins × channels) :func:`observation_init` reads at once: 2^24 float32 values = 64 MiB per
+#: temporary, so a whole session at short bins is summarised in passes instead of copied several times.
+ENTRIES_PER_CHUNK = 1 << 24
+
+
+def _window_chunks(
+    values: ArrayLike, mask: ArrayLike, windows: np.ndarray
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """(values, mask) of consecutive groups of ``windows`` as float32 tensors (B_c, T, D), about
+    :data:`ENTRIES_PER_CHUNK` entries per group."""
+    per_window = max(1, int(np.prod(values.shape[1:])))
+    size = max(1, ENTRIES_PER_CHUNK // per_window)
+    for first in range(0, len(windows), size):
+        rows = windows[first : first + size]
+        yield (
+            torch.as_tensor(np.asarray(values[rows]), dtype=torch.float32),
+            torch.as_tensor(np.asarray(mask[rows])).float(),
+        )
+
+
 def observation_init(
-    values: Tensor,
-    mask: Tensor,
+    values: ArrayLike,
+    mask: ArrayLike,
     latent_dim: int,
     likelihood: str,
     link: str = "softplus",
     smoothing_bins: float = 0.0,
     latent_std: float = 1.0,
+    windows: np.ndarray | None = None,
 ) -> ObservationInit:
     """Offsets, readout, latents and noise of a ``latent_dim``-dimensional linear-Gaussian fit to y (B, T, D).
 
-    values, mask: (B, T, D) training windows and their observed entries (unobserved entries are filled with the
-    channel mean and carry no weight in the means). ``smoothing_bins`` > 0 smooths in time before PCA.
-    ``latent_std`` is the standard deviation the latents get (a model whose latents live in tanh's range wants
-    less than 1).
+    values, mask: (B, T, D) arrays (numpy or torch) of the data and its observed entries; ``windows`` (W,) picks the
+    windows to read (the training split; None: all), so the caller need not copy them. Unobserved entries are
+    filled with the channel mean and carry no weight in the means. ``smoothing_bins`` > 0 smooths in time before
+    PCA. ``latent_std`` is the standard deviation the latents get (a model whose latents live in tanh's range wants
+    less than 1). The windows are read in chunks (:data:`ENTRIES_PER_CHUNK`): the PCA comes from the (D, D)
+    covariance accumulated in float64, so memory stays at the chunk's, not the session's, size.
     """
-    values, mask = values.float(), mask.float()  # float32: a whole session at 5 ms bins is GBs in float64
-    means = channel_means(values, mask)
+    windows = np.arange(values.shape[0]) if windows is None else np.asarray(windows, dtype=np.int64)
+    channels = values.shape[-1]
+    sums, observed = torch.zeros(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64)
+    sum_of_squares = 0.0
+    for chunk_values, chunk_mask in _window_chunks(values, mask, windows):
+        masked = chunk_values * chunk_mask
+        sums += masked.sum(dim=(0, 1), dtype=torch.float64)
+        observed += chunk_mask.sum(dim=(0, 1), dtype=torch.float64)
+        sum_of_squares += float((masked.double() ** 2).sum())
+    means = (sums / observed.clamp_min(1)).float()  # (D,), 0 for a never-seen channel
+    entries = float(observed.sum())
+    observed_variance = max(sum_of_squares / max(entries, 1) - (float(sums.sum()) / max(entries, 1)) ** 2, 1e-12)
     offset = inverse_link_offset(means, likelihood, link)
-    filled = values * mask + means * (1 - mask)
-    smoothed = smooth_in_time(filled, smoothing_bins) if smoothing_bins > 0 else filled
+
+    def centred_chunks() -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        """Per chunk: the smoothed activity minus the channel means (B_c, T, D), the values and the mask."""
+        for chunk_values, chunk_mask in _window_chunks(values, mask, windows):
+            filled = chunk_values * chunk_mask + means * (1 - chunk_mask)
+            smoothed = smooth_in_time(filled, smoothing_bins) if smoothing_bins > 0 else filled
+            yield smoothed - means, chunk_values, chunk_mask
+
     # PCA in the data's own units (dividing by the link's slope first would let the rare spikes of near-silent units
     # dominate the components); the readout is then mapped into the linear predictor's units below.
-    flat = (smoothed - means).flatten(0, 1)
-    centre = flat.mean(0)
-    # PCA from the (D, D) covariance: memory of D², not of an SVD of the whole (B·T, D) session
-    covariance = (flat - centre).T @ (flat - centre) / max(1, flat.shape[0] - 1)
+    count = 0
+    first_moment = torch.zeros(channels, dtype=torch.float64)
+    second_moment = torch.zeros(channels, channels, dtype=torch.float64)
+    for centred, _, _ in centred_chunks():
+        flat = centred.flatten(0, 1).double()
+        count += flat.shape[0]
+        first_moment += flat.sum(0)
+        second_moment += flat.T @ flat
+    centre = first_moment / max(count, 1)
+    covariance = (second_moment - count * torch.outer(centre, centre)) / max(1, count - 1)
     variances, vectors = torch.linalg.eigh(covariance)  # ascending
     components = min(latent_dim, vectors.shape[0])
-    score_std = variances.flip(0)[:components].clamp_min(0).sqrt()
-    directions = vectors.flip(1)[:, :components].T  # (P', D)
+    score_std = variances.flip(0)[:components].clamp_min(0).sqrt().float()
+    directions = vectors.flip(1)[:, :components].T.float()  # (P', D)
     score_scale = score_std.clamp_min(1e-12) / latent_std
-    scores = (flat - centre) @ directions.T / score_scale  # (B·T, P'), std latent_std
     # E[y] ≈ link(c) + link'(c)·(η − c): a change of the mean by v needs a change of η by v / link'(c). The slope is
     # floored so that a near-silent unit does not get a readout that swings its rate over orders of magnitude.
     slope = link_slope(offset, likelihood, link).clamp_min(MIN_LINK_SLOPE)
     weight = directions * score_scale[:, None] / slope
     if components < latent_dim:  # more latents than channels: the extra ones start unused
         weight = torch.cat([weight, weight.new_zeros(latent_dim - components, weight.shape[1])])
-        scores = torch.cat([scores, scores.new_zeros(scores.shape[0], latent_dim - components)], dim=1)
-    latents = scores.unflatten(0, values.shape[:2])
+    latent_chunks = []
+    squared_residual = torch.zeros(channels, dtype=torch.float64)
+    for centred, chunk_values, chunk_mask in centred_chunks():
+        scores = (centred - centre.float()) @ directions.T / score_scale  # (B_c, T, P'), std latent_std
+        if components < latent_dim:
+            scores = torch.cat([scores, scores.new_zeros(*scores.shape[:2], latent_dim - components)], dim=-1)
+        latent_chunks.append(scores)
+        if likelihood == "gaussian":  # (slope 1: weight is in the data's units)
+            residual = (chunk_values - means - scores @ weight) * chunk_mask
+            squared_residual += (residual**2).sum(dim=(0, 1), dtype=torch.float64)
+    latents = torch.cat(latent_chunks) if latent_chunks else torch.zeros(0, values.shape[1], latent_dim)
     noise_variance = None
-    if likelihood == "gaussian":  # (slope 1: weight is in the data's units)
-        residual = (values - means - latents @ weight) * mask
-        noise_variance = (residual**2).sum(dim=(0, 1)) / mask.sum(dim=(0, 1)).clamp_min(1)
-        noise_variance = noise_variance.clamp(1e-4 * values.var().clamp_min(1e-12), None)
+    if likelihood == "gaussian":
+        noise_variance = (squared_residual / observed.clamp_min(1)).float()
+        noise_variance = noise_variance.clamp(1e-4 * observed_variance, None)
     first = latents[:, 0]
     return ObservationInit(
         offset=offset.float(),
         weight=weight.float(),
         latents=latents.float(),
-        noise_variance=None if noise_variance is None else noise_variance.float(),
+        noise_variance=noise_variance,
         initial_mean=first.mean(0).float(),
         initial_std=first.std(0).clamp_min(0.1 * latent_std).nan_to_num(latent_std).float(),
     )
+

@@ -95,6 +95,45 @@ def oscillation_frequency(model: LowRankRNN, steps: int = 2000, burn_in: int = 5
     return float(frequencies[1:][np.argmax(power[1:])])
 
 
+#: Free-running samples for :func:`generated_period_steps`: count, length in steps, and the start dropped.
+PERIOD_SAMPLES, PERIOD_SAMPLE_STEPS, PERIOD_BURN_IN = 200, 500, 100
+
+
+def sampled_period_steps(samples: np.ndarray, burn_in: int = PERIOD_BURN_IN, max_lag: int = 250) -> float:
+    """Period (steps) of free-running samples (B, T, D): the lag of their autocorrelation's first peak after it turns
+    negative (inf when there is no such peak: samples that do not oscillate).
+
+    The first ``burn_in`` steps (the approach from the initial state) are dropped and each sample's mean removed;
+    the autocorrelation is averaged over samples and channels and its peak refined by a parabola through three lags.
+    Samples need ``burn_in`` + a few periods of steps: the period of a 75-step sample that starts from the initial
+    state mixes the transient with the oscillation.
+    """
+    signal = np.asarray(samples, dtype=np.float64)[:, burn_in:]
+    if signal.shape[1] < 8:
+        raise ValueError(f"samples of {samples.shape[1]} steps leave fewer than 8 after a burn-in of {burn_in}")
+    signal = signal - signal.mean(axis=1, keepdims=True)
+    steps = signal.shape[1]
+    max_lag = min(max_lag, steps)
+    spectrum = np.abs(np.fft.rfft(signal, n=2 * steps, axis=1)) ** 2
+    autocorrelation = np.fft.irfft(spectrum, axis=1)[:, :max_lag].mean(axis=(0, 2))
+    negative = np.flatnonzero(autocorrelation < 0)
+    if not len(negative):
+        return math.inf
+    peak = negative[0] + int(np.argmax(autocorrelation[negative[0] :]))
+    if peak == negative[0] or peak == max_lag - 1:
+        return math.inf
+    before, at, after = autocorrelation[peak - 1 : peak + 2]
+    return float(peak + 0.5 * (before - after) / (before - 2 * at + after))
+
+
+def generated_period_steps(model: LowRankRNN, seed: int) -> float:
+    """:func:`sampled_period_steps` of :data:`PERIOD_SAMPLES` samples of :data:`PERIOD_SAMPLE_STEPS` steps that
+    ``model`` generates (with its latent and observation noise) from generator seed ``seed``."""
+    with torch.no_grad():
+        _, samples = model.generate(PERIOD_SAMPLES, PERIOD_SAMPLE_STEPS, generator=torch.Generator().manual_seed(seed))
+    return sampled_period_steps(samples.numpy())
+
+
 def teacher_period_steps(model: LowRankRNN) -> float:
     """Oscillation period in time steps (inf for a fixed point)."""
     frequency = oscillation_frequency(model)

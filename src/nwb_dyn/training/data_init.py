@@ -24,13 +24,14 @@ def data_initialisation(config: FitConfig, data: NeuralData, latent_dim: int, la
     likelihood = likelihood_for(data, config.lowrank.obs if lowrank else config.srnn.obs)
     smoothing_s = COUNT_SMOOTHING_S if data.observation == "counts" else 0.0
     return observation_init(
-        torch.as_tensor(data.values[rows]),
-        torch.as_tensor(data.mask[rows]),
+        data.values,
+        data.mask,
         latent_dim,
         likelihood,
         link=config.lowrank.link if lowrank else "softplus",  # the SRNN's Poisson emission is softplus
         smoothing_bins=smoothing_s / data.bin_width_s,
         latent_std=latent_std,
+        windows=rows,
     )
 
 

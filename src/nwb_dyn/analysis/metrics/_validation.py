@@ -11,9 +11,15 @@ import numpy as np
 from nwb_dyn.errors import ConfigError
 
 
-def as_batch_time_channel(array: np.ndarray, name: str) -> np.ndarray:
-    """Return ``array`` as float64 (B, T, D); a (T, D) array is read as one trajectory (1, T, D)."""
-    values = np.asarray(array, dtype=np.float64)
+def as_batch_time_channel(array: np.ndarray, name: str, keep_float_dtype: bool = False) -> np.ndarray:
+    """Return ``array`` as float64 (B, T, D); a (T, D) array is read as one trajectory (1, T, D).
+
+    ``keep_float_dtype``: a float32 array stays float32 (no copy), for the metrics that only sum over entries and
+    accumulate in float64 themselves; a whole session's (B, T, D) in float64 is GBs.
+    """
+    values = np.asarray(array)
+    if not (keep_float_dtype and values.dtype in (np.float32, np.float64)):
+        values = values.astype(np.float64, copy=False)
     if values.ndim == 2:
         values = values[None]
     if values.ndim != 3:

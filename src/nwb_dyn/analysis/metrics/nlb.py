@@ -7,6 +7,8 @@ whose count is NaN (padding) are left out of every sum.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy.ndimage import correlate1d
 from scipy.signal.windows import gaussian
@@ -25,21 +27,39 @@ from nwb_dyn.errors import ConfigError
 ZERO_RATE_FLOOR = 1e-9
 
 
+#: Entries the Poisson likelihood converts to float64 at once (16 MiB of float64 per temporary).
+ENTRIES_PER_CHUNK = 1 << 21
+
+
+def _row_chunks(array: np.ndarray) -> Iterator[slice]:
+    """Slices of ``array``'s first axis holding about :data:`ENTRIES_PER_CHUNK` entries each."""
+    per_row = max(1, int(np.prod(array.shape[1:])))
+    size = max(1, ENTRIES_PER_CHUNK // per_row)
+    return (slice(first, first + size) for first in range(0, array.shape[0], size))
+
+
 def poisson_negative_log_likelihood(counts: np.ndarray, rates: np.ndarray) -> float:
     """Summed Poisson NLL ``L(λ) = Σ (λ − y log λ + log y!)`` over all bins with a finite count.
 
-    counts, rates: arrays of the same shape (any, typically (B, T, D)); rates are expected counts per bin and
-    zeros are floored at 1e-9 as in NLB. Rates must be finite wherever the count is.
+    counts, rates: arrays of the same shape (any, typically (B, T, D); ``rates`` may also broadcast against
+    ``counts``); rates are expected counts per bin and zeros are floored at 1e-9 as in NLB. Rates must be finite
+    wherever the count is. Summed in float64, a few rows of the first axis at a time.
     """
-    observed = np.isfinite(counts)
-    rates_observed = np.asarray(rates, dtype=np.float64)[observed]
-    counts_observed = np.asarray(counts, dtype=np.float64)[observed]
-    if not np.all(np.isfinite(rates_observed)) or np.any(rates_observed < 0):
-        raise ConfigError("predicted rates must be finite and non-negative wherever a count is observed")
-    rates_observed = np.where(rates_observed == 0.0, ZERO_RATE_FLOOR, rates_observed)
-    return float(
-        np.sum(rates_observed - counts_observed * np.log(rates_observed) + gammaln(counts_observed + 1.0))
-    )
+    counts = np.atleast_1d(np.asarray(counts))
+    rates = np.broadcast_to(np.asarray(rates), counts.shape)
+    total = 0.0
+    for rows in _row_chunks(counts):
+        chunk_counts = counts[rows].astype(np.float64)
+        observed = np.isfinite(chunk_counts)
+        counts_observed = chunk_counts[observed]
+        rates_observed = rates[rows].astype(np.float64)[observed]
+        if not np.all(np.isfinite(rates_observed)) or np.any(rates_observed < 0):
+            raise ConfigError("predicted rates must be finite and non-negative wherever a count is observed")
+        rates_observed[rates_observed == 0.0] = ZERO_RATE_FLOOR
+        total += float(
+            np.sum(rates_observed - counts_observed * np.log(rates_observed) + gammaln(counts_observed + 1.0))
+        )
+    return total
 
 
 def bits_per_spike(counts: np.ndarray, rates: np.ndarray) -> float:
@@ -49,14 +69,21 @@ def bits_per_spike(counts: np.ndarray, rates: np.ndarray) -> float:
     neuron's mean count over all trials and bins given. counts, rates: (B, T, D). Positive means the model predicts
     the spikes better than the neuron's mean rate; 0 for the null model itself; NaN when the counts hold no spike.
     """
-    counts = as_batch_time_channel(counts, "counts")
-    rates = as_batch_time_channel(rates, "rates")
+    counts = as_batch_time_channel(counts, "counts", keep_float_dtype=True)
+    rates = as_batch_time_channel(rates, "rates", keep_float_dtype=True)
     require_same_shape(counts, rates, "counts", "rates")
-    total_spikes = np.nansum(counts)
+    channel_sums = np.zeros(counts.shape[-1])
+    channel_bins = np.zeros(counts.shape[-1])
+    for rows in _row_chunks(counts):
+        chunk = counts[rows]
+        channel_sums += np.nansum(chunk, axis=(0, 1), dtype=np.float64)
+        channel_bins += np.isfinite(chunk).sum(axis=(0, 1))
+    total_spikes = channel_sums.sum()
     if total_spikes <= 0:
         # Per-spike information is undefined without spikes (NLB divides by zero here); NaN marks "not scorable".
         return float("nan")
-    null_rates = np.broadcast_to(np.nanmean(counts, axis=(0, 1), keepdims=True), counts.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        null_rates = (channel_sums / channel_bins)[None, None, :]  # NaN for a channel with no finite bin: unused
     null_nll = poisson_negative_log_likelihood(counts, null_rates)
     model_nll = poisson_negative_log_likelihood(counts, rates)
     return float((null_nll - model_nll) / (total_spikes * np.log(2.0)))
@@ -68,8 +95,8 @@ def co_bps(counts: np.ndarray, rates: np.ndarray, held_out_units: np.ndarray) ->
     counts, rates: (B, T, D) of the evaluation trials; held_out_units: (D,) bool, True for neurons whose spikes the
     model never saw on these trials (their rates are predicted from the held-in neurons).
     """
-    counts = as_batch_time_channel(counts, "counts")
-    rates = as_batch_time_channel(rates, "rates")
+    counts = as_batch_time_channel(counts, "counts", keep_float_dtype=True)
+    rates = as_batch_time_channel(rates, "rates", keep_float_dtype=True)
     require_same_shape(counts, rates, "counts", "rates")
     mask = require_channel_mask(held_out_units, counts.shape[-1], "held_out_units")
     return bits_per_spike(counts[..., mask], rates[..., mask])

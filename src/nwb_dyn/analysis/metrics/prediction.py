@@ -28,8 +28,8 @@ def mean_squared_error(
     this is the co-smoothing MSE for continuous data; with all channels and the emission mean it is the
     reconstruction MSE of the switching-model paper.
     """
-    observed = as_batch_time_channel(observations, "observations")
-    predicted = as_batch_time_channel(predictions, "predictions")
+    observed = as_batch_time_channel(observations, "observations", keep_float_dtype=True)
+    predicted = as_batch_time_channel(predictions, "predictions", keep_float_dtype=True)
     require_same_shape(observed, predicted, "observations", "predictions")
     if channels is not None:
         mask = require_channel_mask(channels, observed.shape[-1], "channels")
@@ -37,7 +37,8 @@ def mean_squared_error(
     scored = np.isfinite(predicted) & np.isfinite(observed)
     if not np.any(scored):
         raise ConfigError("no bin has both a finite observation and a finite prediction; nothing to score")
-    return float(np.mean((observed[scored] - predicted[scored]) ** 2))
+    errors = observed[scored].astype(np.float64) - predicted[scored]
+    return float(np.mean(errors**2))
 
 
 def k_step_prediction_mse(observations: np.ndarray, forecasts: Mapping[int, np.ndarray]) -> dict[int, float]:

@@ -92,8 +92,10 @@ def evaluate_arrays(
     """
     if observation not in ("poisson", "gaussian"):
         raise ConfigError(f"observation must be 'poisson' or 'gaussian'; got {observation!r}")
-    observed = as_batch_time_channel(counts, "counts")
-    predicted = as_batch_time_channel(rates, "rates")
+    # float32 inputs stay float32 (the likelihoods and errors accumulate in float64 themselves): a whole session
+    # at short bins is GBs per (B, T, D) copy
+    observed = as_batch_time_channel(counts, "counts", keep_float_dtype=True)
+    predicted = as_batch_time_channel(rates, "rates", keep_float_dtype=True)
     require_same_shape(observed, predicted, "counts", "rates")
     if observed_mask is not None:
         mask = np.asarray(observed_mask)
@@ -117,8 +119,8 @@ def evaluate_arrays(
         metrics.update(_behaviour_metrics(predicted, latents, targets, decoder_training))
     if reference_states is not None and estimated_states is not None:
         metrics.update(_state_metrics(reference_states, estimated_states))
-    complete_trials = observed[np.all(np.isfinite(observed), axis=(1, 2))]
-    if generated is not None and complete_trials.shape[0] > 0:
+    complete_trials = None if generated is None else observed[np.all(np.isfinite(observed), axis=(1, 2))]
+    if complete_trials is not None and complete_trials.shape[0] > 0:
         metrics.update(trial_attractor_metrics(complete_trials, generated))
         if observation == "poisson" and bin_width_s is not None:
             spike_metrics = compare_spike_statistics(generated, complete_trials, bin_width_s)
@@ -178,8 +180,11 @@ def _smoothing_metrics(
     if observation == "poisson":
         if held_out.any():
             scores["co_bps"] = co_bps(observed, predicted, held_out)
-        if (~held_out).any():
-            scores["heldin_bps"] = bits_per_spike(observed[..., ~held_out], predicted[..., ~held_out])
+        if held_out.all():
+            return scores
+        if held_out.any():
+            observed, predicted = observed[..., ~held_out], predicted[..., ~held_out]
+        scores["heldin_bps"] = bits_per_spike(observed, predicted)  # (no copy when every channel is held in)
     else:
         if held_out.any():
             scores["co_mse"] = mean_squared_error(observed, predicted, held_out)
