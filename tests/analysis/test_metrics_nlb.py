@@ -185,14 +185,14 @@ def test_psth_r2_is_nlbs_definition_on_a_hand_made_case() -> None:
 def test_bits_per_spike_is_the_same_in_float32_and_in_small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The likelihoods are summed a few rows at a time in float64 (a whole session's float64 copy is GBs): neither
     the chunking nor float32 inputs change the score."""
-    from nwb_dyn.analysis.metrics import nlb
+    from nwb_dyn.analysis.metrics import _validation
 
     rng = np.random.default_rng(3)
     rates = rng.gamma(2.0, 0.2, size=(23, 17, 9))
     counts = rng.poisson(rates).astype(np.float64)
     counts[4, 3:9, 2] = np.nan  # unrecorded bins
     reference = bits_per_spike(counts, rates * 0.9 + 0.02)
-    monkeypatch.setattr(nlb, "ENTRIES_PER_CHUNK", 40)  # fewer entries than one row: one row per chunk
+    monkeypatch.setattr(_validation, "ENTRIES_PER_CHUNK", 40)  # fewer entries than one row: one row per chunk
     chunked = bits_per_spike(counts.astype(np.float32), (rates * 0.9 + 0.02).astype(np.float32))
     assert chunked == pytest.approx(reference, rel=1e-5)
     assert co_bps(counts, rates, np.arange(9) < 3) == pytest.approx(

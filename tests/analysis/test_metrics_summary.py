@@ -97,7 +97,7 @@ def test_every_metric_equals_its_own_function(fit_arrays: dict[str, np.ndarray])
     spike_metrics = compare_spike_statistics(generated, counts, 0.02)
     for name, value in spike_metrics.items():
         assert metrics[f"spike_{name}"] == pytest.approx(value, nan_ok=True)
-    assert metrics["k_step_mse_1"] == mean_squared_error(counts[:, 1:], rates[:, 1:])
+    assert metrics["k_step_mse_1"] == pytest.approx(mean_squared_error(counts[:, 1:], rates[:, 1:]), rel=1e-12)
     assert all(isinstance(value, float) for value in metrics.values())
 
 

@@ -6,6 +6,8 @@ so it is reported as a :class:`~nwb_dyn.errors.ConfigError` that names the argum
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from nwb_dyn.errors import ConfigError
@@ -64,3 +66,15 @@ def require_labels(labels: np.ndarray, name: str, shape: tuple[int, ...]) -> np.
             )
         values = values.astype(np.int64)
     return values.astype(np.int64)
+
+
+#: Entries a metric converts to float64 at once (16 MiB per float64 temporary): a whole session's (B, T, D) in
+#: float64 is GBs, so sums over it are taken a few rows at a time.
+ENTRIES_PER_CHUNK = 1 << 21
+
+
+def row_chunks(array: np.ndarray) -> Iterator[slice]:
+    """Slices of ``array``'s first axis holding about :data:`ENTRIES_PER_CHUNK` entries each (at least one row)."""
+    per_row = max(1, int(np.prod(array.shape[1:])))
+    size = max(1, ENTRIES_PER_CHUNK // per_row)
+    return (slice(first, first + size) for first in range(0, array.shape[0], size))

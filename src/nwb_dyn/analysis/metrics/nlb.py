@@ -7,8 +7,6 @@ whose count is NaN (padding) are left out of every sum.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 from scipy.ndimage import correlate1d
 from scipy.signal.windows import gaussian
@@ -19,23 +17,13 @@ from nwb_dyn.analysis.metrics._validation import (
     require_channel_mask,
     require_labels,
     require_same_shape,
+    row_chunks,
 )
 from nwb_dyn.analysis.metrics.regression import r2_per_output
 from nwb_dyn.errors import ConfigError
 
 # NLB replaces zero predicted rates by this floor so that log(rate) stays finite.
 ZERO_RATE_FLOOR = 1e-9
-
-
-#: Entries the Poisson likelihood converts to float64 at once (16 MiB of float64 per temporary).
-ENTRIES_PER_CHUNK = 1 << 21
-
-
-def _row_chunks(array: np.ndarray) -> Iterator[slice]:
-    """Slices of ``array``'s first axis holding about :data:`ENTRIES_PER_CHUNK` entries each."""
-    per_row = max(1, int(np.prod(array.shape[1:])))
-    size = max(1, ENTRIES_PER_CHUNK // per_row)
-    return (slice(first, first + size) for first in range(0, array.shape[0], size))
 
 
 def poisson_negative_log_likelihood(counts: np.ndarray, rates: np.ndarray) -> float:
@@ -48,7 +36,7 @@ def poisson_negative_log_likelihood(counts: np.ndarray, rates: np.ndarray) -> fl
     counts = np.atleast_1d(np.asarray(counts))
     rates = np.broadcast_to(np.asarray(rates), counts.shape)
     total = 0.0
-    for rows in _row_chunks(counts):
+    for rows in row_chunks(counts):
         chunk_counts = counts[rows].astype(np.float64)
         observed = np.isfinite(chunk_counts)
         counts_observed = chunk_counts[observed]
@@ -74,7 +62,7 @@ def bits_per_spike(counts: np.ndarray, rates: np.ndarray) -> float:
     require_same_shape(counts, rates, "counts", "rates")
     channel_sums = np.zeros(counts.shape[-1])
     channel_bins = np.zeros(counts.shape[-1])
-    for rows in _row_chunks(counts):
+    for rows in row_chunks(counts):
         chunk = counts[rows]
         channel_sums += np.nansum(chunk, axis=(0, 1), dtype=np.float64)
         channel_bins += np.isfinite(chunk).sum(axis=(0, 1))

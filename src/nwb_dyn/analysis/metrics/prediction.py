@@ -15,6 +15,7 @@ from nwb_dyn.analysis.metrics._validation import (
     as_batch_time_channel,
     require_channel_mask,
     require_same_shape,
+    row_chunks,
 )
 from nwb_dyn.errors import ConfigError
 
@@ -34,11 +35,15 @@ def mean_squared_error(
     if channels is not None:
         mask = require_channel_mask(channels, observed.shape[-1], "channels")
         observed, predicted = observed[..., mask], predicted[..., mask]
-    scored = np.isfinite(predicted) & np.isfinite(observed)
-    if not np.any(scored):
+    squared_error, scored = 0.0, 0
+    for rows in row_chunks(observed):
+        errors = observed[rows].astype(np.float64) - predicted[rows]  # NaN where either is not finite
+        finite = np.isfinite(errors)
+        squared_error += float(np.square(errors, where=finite, out=np.zeros_like(errors)).sum())
+        scored += int(finite.sum())
+    if not scored:
         raise ConfigError("no bin has both a finite observation and a finite prediction; nothing to score")
-    errors = observed[scored].astype(np.float64) - predicted[scored]
-    return float(np.mean(errors**2))
+    return squared_error / scored
 
 
 def k_step_prediction_mse(observations: np.ndarray, forecasts: Mapping[int, np.ndarray]) -> dict[int, float]:
