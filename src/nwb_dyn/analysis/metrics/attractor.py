@@ -13,11 +13,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.special import logsumexp
 
-from nwb_dyn.analysis.metrics._validation import as_batch_time_channel
+from nwb_dyn.analysis.metrics._validation import as_batch_time_channel, row_chunks
 from nwb_dyn.errors import ConfigError
 
 # The reference dispatcher bins the state space below this many dimensions and uses the mixture estimate above.
 BINNING_MAX_DIMENSIONS = 5
+#: Rows (time steps) of each data set the mixture estimate reads: the first this many (the reference's choice).
+GMM_MAX_ROWS = 10000
 
 
 def state_space_kl_gmm(
@@ -25,7 +27,7 @@ def state_space_kl_gmm(
     generated_data: np.ndarray,
     sigma: float = 1.0,
     n_samples: int = 1000,
-    max_steps: int = 10000,
+    max_steps: int = GMM_MAX_ROWS,
     rng: np.random.Generator | int | None = 0,
 ) -> float:
     """D_stsp by Gaussian mixtures: a Monte-Carlo estimate of KL(p_true ‖ q_generated).
@@ -151,24 +153,27 @@ def normalised_power_spectra(
     (negative = drop that many from the end, as the EEG protocol's −1; None = all), normalise to sum 1; then the
     mean over trajectories, ignoring constant channels (NaN). data (B, T, D) -> (F, D).
     """
-    trajectories = as_batch_time_channel(data, "data")
+    trajectories = as_batch_time_channel(data, "data", keep_float_dtype=True)
     even_length = trajectories.shape[1] - trajectories.shape[1] % 2
     trajectories = trajectories[:, :even_length]
-    spread = trajectories.std(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        zscored = (trajectories - trajectories.mean(axis=1, keepdims=True)) / spread
-    power = np.abs(np.fft.rfft(zscored, axis=1)) ** 2
-    if smoothing_sd_bins > 0:
-        power = gaussian_filter1d(power, smoothing_sd_bins, axis=1, mode="reflect", truncate=4.0)
-    power = np.clip(power, 0.0, None)
-    if n_frequencies is not None:
-        power = power[:, :n_frequencies]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        normalised = power / power.sum(axis=1, keepdims=True)
-    # A constant channel has no spectrum; leave it out of the trajectory average (all-NaN stays NaN).
-    valid = np.all(np.isfinite(normalised), axis=1, keepdims=True)
-    counts = valid.sum(axis=0)
-    summed = np.where(valid, normalised, 0.0).sum(axis=0)
+    summed, counts = 0.0, 0
+    for rows in row_chunks(trajectories):  # a few trajectories at a time: spectra of a session are GBs
+        chunk = trajectories[rows].astype(np.float64)
+        spread = chunk.std(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zscored = (chunk - chunk.mean(axis=1, keepdims=True)) / spread
+        power = np.abs(np.fft.rfft(zscored, axis=1)) ** 2
+        if smoothing_sd_bins > 0:
+            power = gaussian_filter1d(power, smoothing_sd_bins, axis=1, mode="reflect", truncate=4.0)
+        power = np.clip(power, 0.0, None)
+        if n_frequencies is not None:
+            power = power[:, :n_frequencies]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            normalised = power / power.sum(axis=1, keepdims=True)
+        # A constant channel has no spectrum; leave it out of the trajectory average (all-NaN stays NaN).
+        valid = np.all(np.isfinite(normalised), axis=1, keepdims=True)
+        counts = counts + valid.sum(axis=0)
+        summed = summed + np.where(valid, normalised, 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, summed / np.maximum(counts, 1), np.nan)
 
@@ -185,8 +190,8 @@ def power_spectrum_hellinger(
     over channels whose spectrum exists in both data sets. Both data sets are cut to their common (even) length
     so the frequency grids match. true_data (B, T, D), generated_data (B', T', D).
     """
-    true_trajectories = as_batch_time_channel(true_data, "true_data")
-    generated_trajectories = as_batch_time_channel(generated_data, "generated_data")
+    true_trajectories = as_batch_time_channel(true_data, "true_data", keep_float_dtype=True)
+    generated_trajectories = as_batch_time_channel(generated_data, "generated_data", keep_float_dtype=True)
     _require_same_dimension(true_trajectories, generated_trajectories)
     common_length = min(true_trajectories.shape[1], generated_trajectories.shape[1])
     if common_length < 4:

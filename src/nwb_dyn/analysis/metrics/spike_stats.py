@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nwb_dyn.analysis.metrics._validation import as_batch_time_channel
+from nwb_dyn.analysis.metrics._validation import as_batch_time_channel, row_chunks
 from nwb_dyn.errors import ConfigError
 
 
@@ -18,7 +18,13 @@ def mean_rates_hz(counts: np.ndarray, bin_width_s: float) -> np.ndarray:
     """Mean firing rate of every neuron in Hz: mean count per bin / bin width. counts (B, T, D) -> (D,)."""
     if bin_width_s <= 0:
         raise ConfigError(f"bin_width_s must be > 0 seconds; got {bin_width_s}")
-    return np.nanmean(as_batch_time_channel(counts, "counts"), axis=(0, 1)) / bin_width_s
+    counts = as_batch_time_channel(counts, "counts", keep_float_dtype=True)
+    sums, bins = np.zeros(counts.shape[-1]), np.zeros(counts.shape[-1])
+    for rows in row_chunks(counts):  # float64 sums a few trials at a time: no float64 copy of a whole session
+        sums += np.nansum(counts[rows], axis=(0, 1), dtype=np.float64)
+        bins += np.isfinite(counts[rows]).sum(axis=(0, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / bins / bin_width_s  # NaN for a neuron without a finite bin
 
 
 class IsiStatistics(NamedTuple):
@@ -37,7 +43,7 @@ def isi_statistics(counts: np.ndarray, bin_width_s: float, min_intervals: int = 
     intervals get NaN everywhere, and a neuron whose intervals are all equal gets NaN CV.
     counts (B, T, D) -> three (D,) arrays.
     """
-    trajectories = as_batch_time_channel(counts, "counts")
+    trajectories = as_batch_time_channel(counts, "counts", keep_float_dtype=True)
     n_neurons = trajectories.shape[-1]
     means, sds, cvs = (np.full(n_neurons, np.nan) for _ in range(3))
     for neuron in range(n_neurons):
@@ -60,13 +66,21 @@ def pairwise_correlations(counts: np.ndarray) -> np.ndarray:
     counts (B, T, D) -> (D (D − 1) / 2,) in ``np.triu_indices(D, k=1)`` order; NaN for pairs with a silent or
     constant neuron.
     """
-    trajectories = as_batch_time_channel(counts, "counts")
-    rows = trajectories.reshape(-1, trajectories.shape[-1])
-    centred = rows - rows.mean(axis=0)
-    norms = np.sqrt(np.sum(centred**2, axis=0))
+    trajectories = as_batch_time_channel(counts, "counts", keep_float_dtype=True)
+    n_neurons = trajectories.shape[-1]
+    count, sums, products = 0, np.zeros(n_neurons), np.zeros((n_neurons, n_neurons))
+    for chunk in row_chunks(trajectories):  # float64 moments a few trials at a time
+        rows = trajectories[chunk].reshape(-1, n_neurons).astype(np.float64)
+        count += rows.shape[0]
+        sums += rows.sum(axis=0)
+        products += rows.T @ rows
+    mean = sums / max(count, 1)
+    covariance = products - count * np.outer(mean, mean)  # Σ (x − x̄)(y − ȳ) over all bins
+    norms = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    norms[norms <= 1e-9 * max(count, 1)] = 0.0  # a silent or constant neuron (round-off leaves a tiny variance)
     with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = (centred.T @ centred) / np.outer(norms, norms)
-    return correlation[np.triu_indices(rows.shape[1], k=1)]
+        correlation = covariance / np.outer(norms, norms)
+    return correlation[np.triu_indices(n_neurons, k=1)]
 
 
 def finite_pearson(first: np.ndarray, second: np.ndarray) -> float:
@@ -101,8 +115,8 @@ def compare_spike_statistics(
     Returns keys ``mean_rate_r``, ``mean_rate_rmse_hz``, ``isi_mean_r``, ``isi_mean_rmse_s``, ``isi_cv_r``,
     ``pairwise_correlation_r``, ``pairwise_correlation_rmse``.
     """
-    generated = as_batch_time_channel(generated, "generated")
-    reference = as_batch_time_channel(reference, "reference")
+    generated = as_batch_time_channel(generated, "generated", keep_float_dtype=True)
+    reference = as_batch_time_channel(reference, "reference", keep_float_dtype=True)
     if generated.shape[-1] != reference.shape[-1]:
         raise ConfigError(
             f"generated spikes have {generated.shape[-1]} neurons but the reference has {reference.shape[-1]}; "

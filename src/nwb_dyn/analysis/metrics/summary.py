@@ -16,8 +16,14 @@ from nwb_dyn.analysis.metrics._validation import (
     as_batch_time_channel,
     require_channel_mask,
     require_same_shape,
+    row_chunks,
 )
-from nwb_dyn.analysis.metrics.attractor import power_spectrum_hellinger, state_space_divergence
+from nwb_dyn.analysis.metrics.attractor import (
+    BINNING_MAX_DIMENSIONS,
+    GMM_MAX_ROWS,
+    power_spectrum_hellinger,
+    state_space_divergence,
+)
 from nwb_dyn.analysis.metrics.decoding import cross_validated_decoding_r2, decoding_r2
 from nwb_dyn.analysis.metrics.nlb import bits_per_spike, co_bps, fp_bps, psth_r2
 from nwb_dyn.analysis.metrics.prediction import k_step_prediction_mse, mean_squared_error
@@ -119,7 +125,10 @@ def evaluate_arrays(
         metrics.update(_behaviour_metrics(predicted, latents, targets, decoder_training))
     if reference_states is not None and estimated_states is not None:
         metrics.update(_state_metrics(reference_states, estimated_states))
-    complete_trials = None if generated is None else observed[np.all(np.isfinite(observed), axis=(1, 2))]
+    complete_trials = None
+    if generated is not None:
+        complete = np.all(np.isfinite(observed), axis=(1, 2))
+        complete_trials = observed if complete.all() else observed[complete]
     if complete_trials is not None and complete_trials.shape[0] > 0:
         metrics.update(trial_attractor_metrics(complete_trials, generated))
         if observation == "poisson" and bin_width_s is not None:
@@ -143,15 +152,28 @@ def trial_attractor_metrics(recorded: np.ndarray, generated: np.ndarray) -> dict
     trials from the initial state measure something else, so these carry other names: compare them only between
     fits of the same data. D_H's frequency smoothing follows :func:`spectral_smoothing_sd_bins`.
     """
-    recorded = as_batch_time_channel(recorded, "recorded")
+    recorded = as_batch_time_channel(recorded, "recorded", keep_float_dtype=True)
     generated = as_batch_time_channel(generated, "generated")
-    mean = recorded.mean(axis=(0, 1))
-    spread = recorded.std(axis=(0, 1))
-    spread = np.where(spread > 0, spread, 1.0)
-    recorded, generated = (recorded - mean) / spread, (generated - mean) / spread
+    count, sums, squares = 0, np.zeros(recorded.shape[-1]), np.zeros(recorded.shape[-1])
+    for rows in row_chunks(recorded):  # the recorded windows' moments in float64, a few windows at a time
+        chunk = recorded[rows].astype(np.float64)
+        count += chunk.shape[0] * chunk.shape[1]
+        sums += chunk.sum(axis=(0, 1))
+        squares += (chunk**2).sum(axis=(0, 1))
+    mean = sums / max(count, 1)
+    spread = np.sqrt(np.clip(squares / max(count, 1) - mean**2, 0.0, None))
+    spread = np.where(spread > 1e-12, spread, 1.0)
+    # The mixture estimate reads only the first GMM_MAX_ROWS steps of each side: z-score only those windows.
+    if recorded.shape[-1] > BINNING_MAX_DIMENSIONS:
+        recorded_for_stsp = recorded[: -(-GMM_MAX_ROWS // max(recorded.shape[1], 1))]
+    else:
+        recorded_for_stsp = recorded
+    zscored_recorded = (recorded_for_stsp.astype(np.float64) - mean) / spread
+    zscored_generated = (generated - mean) / spread
     common_steps = min(recorded.shape[1], generated.shape[1])
     return {
-        "trial_d_stsp": state_space_divergence(recorded, generated),
+        "trial_d_stsp": state_space_divergence(zscored_recorded, zscored_generated),
+        # every trajectory's spectrum is z-scored by itself, so D_H reads the recorded windows as they are
         "trial_d_h": power_spectrum_hellinger(
             recorded, generated, smoothing_sd_bins=spectral_smoothing_sd_bins(common_steps)
         ),
