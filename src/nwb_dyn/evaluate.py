@@ -60,7 +60,9 @@ def fit_metrics(
     Padding after a short window and bins outside the recording are left out of every score.
     """
     split = "val" if data.split_indices("val").size else "train"
-    evaluation = data.split_indices(split)
+    scored = data.split_indices(split)
+    # every window scored: views instead of (B, T, D) copies of a whole session
+    evaluation = slice(None) if len(scored) == data.num_windows else scored
     training = data.split_indices("train") if split == "val" else np.zeros(0, dtype=np.int64)
     targets = data.targets
     decoder_training = None
@@ -72,7 +74,7 @@ def fit_metrics(
     recorded_bins = data.mask.any(axis=2)  # (B, T): False on padding and where no channel was recorded
     if reference_states is not None:
         reference_states = np.where(recorded_bins, np.asarray(reference_states), -1)
-    forward_counts, forward_rates = _forward_prediction(data, forecasts, evaluation)
+    forward_counts, forward_rates = _forward_prediction(data, forecasts, scored)
     metrics = evaluate_arrays(
         data.values[evaluation],
         products.rates[evaluation],
@@ -91,7 +93,7 @@ def fit_metrics(
         # padding read back from a file holds state -1; its reference is -1 (unlabelled) there, so any label does
         estimated_states=None if products.states is None else np.where(recorded_bins, products.states, 0)[evaluation],
         generated=None if products.samples is None else products.samples.observations,
-        forecasts=None if forecasts is None else forecasts.select(evaluation).k_step,
+        forecasts=None if forecasts is None else forecasts.select(scored).k_step,
         forward_counts=forward_counts,
         forward_rates=forward_rates,
     )

@@ -51,7 +51,8 @@ class Forecasts(NamedTuple):
         Raises ValueError naming the windows that were not forecast.
         """
         indices = np.asarray(indices, dtype=np.int64)
-        if self.windows is not None and np.array_equal(indices, self.windows):
+        held = np.arange(len(self.forward)) if self.windows is None else self.windows
+        if np.array_equal(indices, held):
             return self  # the rows asked for are the rows held: no copy of four (W, T, D) arrays
         if self.windows is None:
             rows = indices
