@@ -114,6 +114,7 @@ def _fit_session(
     from nwb_dyn.evaluate import fit_metrics
     from nwb_dyn.results.writer import FitRecord, write_result
     from nwb_dyn.training.checkpoint_io import load_best_weights
+    from nwb_dyn.training.data_init import resolve_rank
     from nwb_dyn.training.families import FAMILIES
     from nwb_dyn.training.history import read_training_history
     from nwb_dyn.training.run import (
@@ -135,6 +136,9 @@ def _fit_session(
     run = run_directory(out_dir, output.stem)
     point = choose_resume_point(run, resume, fresh)
     pl.seed_everything(config.seed, workers=True, verbose=False)
+    config, rank_choice = resolve_rank(config, data)
+    if rank_choice is not None and launched_rank() == 0:
+        print(f"nwb-dyn: rank {rank_choice['rank']} (auto: {rank_choice['method']})", file=sys.stderr)
     family = FAMILIES[config.model]
     module = family.build(config, data)
     if point is not None:
@@ -180,6 +184,7 @@ def _fit_session(
         "history": read_training_history(run.root),
         "weights": weights_used,
         "resumed_after_epochs": None if point is None else point.epochs_done,
+        **({} if rank_choice is None else {"rank_choice": rank_choice}),
     }
     record = FitRecord(
         source=ref.identity.to_dict(),

@@ -42,6 +42,19 @@ def _run_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rank_value(text: str) -> int | str:
+    """``--rank``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        rank = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+    if rank < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return rank
+
+
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "source", help="NWB file path, https:// URL, or dandiset:ID[@VERSION][/ASSET/PATH] (also DANDI:ID/VERSION)"
@@ -79,7 +92,9 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         help="z-score continuous series and inputs per channel (default: on)",
     )
     lowrank = parser.add_argument_group("low-rank RNN (--model lowrank)")
-    lowrank.add_argument("--rank", type=int, help="latent dimension R (default 8)")
+    lowrank.add_argument(
+        "--rank", type=_rank_value, help="latent dimension R, or auto (default: read off the data by parallel analysis)"
+    )
     lowrank.add_argument("--units", type=int, help="RNN units N (default 64)")
     lowrank.add_argument("--particles", type=int, help="SMC particles K (default 16)")
     lowrank.add_argument(

@@ -80,9 +80,13 @@ class LowRankConfig:
     proposal, diagonal latent noise; continuous signals → Gaussian likelihood, optimal proposal, full latent noise.
     RAdam, as the authors; the learning rate follows the convergence schedule of :class:`TrainerConfig` (the
     authors' fixed exponential decay over a fixed epoch count needs that count in advance).
+
+    ``rank: auto`` reads the rank off the training windows before the fit: the number of principal components of
+    the smoothed activity that stand above those of the same data with each channel shifted in time on its own
+    (parallel analysis, :func:`nwb_dyn.models.initialisation.signal_dimensions`), at most ``units``.
     """
 
-    rank: int = 8
+    rank: int | str = "auto"
     units: int = 64
     particles: int = 16
     proposal: str = "auto"
@@ -100,8 +104,12 @@ class LowRankConfig:
     encoder_padding: str = "causal"
 
     def validate(self) -> None:
-        _require(self.rank >= 1, "lowrank.rank", "must be >= 1")
-        _require(self.units >= self.rank, "lowrank.units", f"must be >= rank ({self.rank})")
+        _require(
+            self.rank == "auto" or (isinstance(self.rank, int) and self.rank >= 1),
+            "lowrank.rank",
+            f"must be an integer >= 1 or 'auto'; got {self.rank!r}",
+        )
+        _require(self.rank == "auto" or self.units >= self.rank, "lowrank.units", f"must be >= rank ({self.rank})")
         _require(self.particles >= 1, "lowrank.particles", "must be >= 1")
         _choice(self.proposal, ("auto", "optimal", "bootstrap", "encoder"), "lowrank.proposal")
         _choice(self.obs, ("auto", "poisson", "gaussian"), "lowrank.obs")
@@ -305,7 +313,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
+        for choice in inner[:-1]:  # the first member type the value fits (int before str for `int | str`)
+            try:
+                return _coerce(value, choice, key)
+            except ConfigError:
+                continue
+        return _coerce(value, inner[-1], key)
     if origin is list:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}' must be a list, got {type(value).__name__} {value!r}")

@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO
 
-from nwb_dyn.config import LowRankConfig
 from nwb_dyn.results import read
 from tests.conftest import sha256
 from tests.helpers import run_cli
 from tests.nwb_checks import assert_output_clean
-
-DEFAULT_RANK = LowRankConfig().rank
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +42,7 @@ def test_latents_have_one_row_per_bin_inside_trials(fitted: tuple[Path, str, str
     with NWBHDF5IO(str(mc_maze_small), mode="r") as io:
         trials = io.read().trials.to_dataframe()
     bins_per_window = round(0.7 / 0.02)
-    assert data.shape == (len(trials) * bins_per_window, DEFAULT_RANK)
+    assert data.shape[0] == len(trials) * bins_per_window and data.shape[1] == read(fitted[0]).model.rank
     assert len(timestamps) == len(data) and np.all(np.diff(timestamps) > 0)
     starts, stops = trials["start_time"].to_numpy(), trials["stop_time"].to_numpy()
     row = np.searchsorted(starts, timestamps, side="right") - 1
@@ -66,8 +63,9 @@ def test_result_reads_back_with_units_fixed_points_and_a_rebuildable_model(
     with NWBHDF5IO(str(mc_maze_small), mode="r") as io:
         source_unit_ids = np.asarray(io.read().units.id[:])
     np.testing.assert_array_equal(result.units_ids, source_unit_ids)
-    assert result.fixed_points is not None and result.fixed_points.location.shape[1] == DEFAULT_RANK
-    assert result.model.rank == DEFAULT_RANK and result.provenance["source"]["sha256"] == fitted[1]
+    assert result.fixed_points is not None and result.fixed_points.location.shape[1] == result.model.rank
+    chosen = result.stored_model.training_summary["rank_choice"]  # the default rank is read off the data
+    assert chosen["requested"] == "auto" and result.model.rank == chosen["rank"] >= 2 and result.provenance["source"]["sha256"] == fitted[1]
 
 
 def test_source_bytes_and_mtime_unchanged(fitted: tuple[Path, str, str, float], mc_maze_small: Path) -> None:

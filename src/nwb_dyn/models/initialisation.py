@@ -197,3 +197,54 @@ def observation_init(
         initial_std=first.std(0).clamp_min(0.1 * latent_std).nan_to_num(latent_std).float(),
     )
 
+
+
+#: Time-shifted copies of the data whose principal components set the noise level in :func:`signal_dimensions`.
+SHIFTED_COPIES = 5
+#: Quantile of the shifted copies' eigenvalues a component of the data must exceed to count as signal.
+SIGNAL_QUANTILE = 0.95
+
+
+def signal_dimensions(
+    values: ArrayLike,
+    mask: ArrayLike,
+    smoothing_bins: float = 0.0,
+    windows: np.ndarray | None = None,
+    seed: int = 0,
+) -> int:
+    """How many principal components of the smoothed activity stand out from noise (parallel analysis).
+
+    The covariance of y (B, T, D) (unobserved entries filled with the channel mean, smoothed in time by
+    ``smoothing_bins`` as for :func:`observation_init`) is compared with that of :data:`SHIFTED_COPIES` copies in
+    which every channel of every window is circularly shifted in time by its own random offset: each channel keeps
+    its variance and its autocorrelation, the correlations between channels are gone. The answer is the number of
+    leading components whose eigenvalue exceeds the :data:`SIGNAL_QUANTILE` quantile of the copies' eigenvalue of the
+    same order (at least 1). ``windows`` (W,) picks the windows read (None: all); read in chunks, deterministic in
+    ``seed``.
+    """
+    windows = np.arange(values.shape[0]) if windows is None else np.asarray(windows, dtype=np.int64)
+    channels, steps = values.shape[-1], values.shape[1]
+    generator = torch.Generator().manual_seed(seed)
+    count = 0
+    sums = torch.zeros(SHIFTED_COPIES + 1, channels, dtype=torch.float64)
+    products = torch.zeros(SHIFTED_COPIES + 1, channels, channels, dtype=torch.float64)
+    for chunk_values, chunk_mask in _window_chunks(values, mask, windows):
+        means = (chunk_values * chunk_mask).sum(dim=(0, 1)) / chunk_mask.sum(dim=(0, 1)).clamp_min(1)
+        filled = chunk_values * chunk_mask + means * (1 - chunk_mask)
+        variants = [filled]
+        for _ in range(SHIFTED_COPIES):
+            shifts = torch.randint(steps, (filled.shape[0], 1, channels), generator=generator)
+            order = (torch.arange(steps).view(1, steps, 1) + shifts) % steps
+            variants.append(torch.gather(filled, 1, order))
+        count += filled.shape[0] * steps
+        for index, variant in enumerate(variants):
+            smoothed = smooth_in_time(variant, smoothing_bins) if smoothing_bins > 0 else variant
+            flat = smoothed.flatten(0, 1).double()
+            sums[index] += flat.sum(0)
+            products[index] += flat.T @ flat
+    mean = sums / max(count, 1)
+    covariances = products / max(count, 1) - mean[:, :, None] * mean[:, None, :]
+    eigenvalues = torch.linalg.eigvalsh(covariances).flip(-1)  # (copies + 1, D), descending
+    noise = torch.quantile(eigenvalues[1:], SIGNAL_QUANTILE, dim=0)
+    above = (eigenvalues[0] > noise).long().cumprod(0)  # leading components only
+    return max(1, int(above.sum()))

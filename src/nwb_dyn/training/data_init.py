@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from nwb_dyn.config import FitConfig
 from nwb_dyn.extract import NeuralData
-from nwb_dyn.models.initialisation import COUNT_SMOOTHING_S, ObservationInit, observation_init
+from nwb_dyn.models.initialisation import (
+    COUNT_SMOOTHING_S,
+    ObservationInit,
+    observation_init,
+    signal_dimensions,
+)
 
 
 def likelihood_for(data: NeuralData, requested: str) -> str:
@@ -33,6 +40,31 @@ def data_initialisation(config: FitConfig, data: NeuralData, latent_dim: int, la
         latent_std=latent_std,
         windows=rows,
     )
+
+
+def resolve_rank(config: FitConfig, data: NeuralData) -> tuple[FitConfig, dict | None]:
+    """``config`` with ``lowrank.rank: auto`` replaced by the rank read off ``data``'s training windows
+    (:func:`signal_dimensions`, at most ``lowrank.units``), and a record of the choice for the result (None when
+    the rank was given)."""
+    if config.model != "lowrank" or config.lowrank.rank != "auto":
+        return config, None
+    smoothing_s = COUNT_SMOOTHING_S if data.observation == "counts" else 0.0
+    found = signal_dimensions(
+        data.values,
+        data.mask,
+        smoothing_bins=smoothing_s / data.bin_width_s,
+        windows=data.split_indices("train"),
+        seed=config.seed,
+    )
+    rank = min(found, config.lowrank.units)
+    choice = {
+        "requested": "auto",
+        "rank": rank,
+        "method": "parallel analysis: principal components of the smoothed training windows above the 95th "
+        "percentile of those of copies with every channel shifted in time on its own",
+    }
+    resolved = dataclasses.replace(config, lowrank=dataclasses.replace(config.lowrank, rank=rank))
+    return resolved, choice
 
 
 def per_window_latents(found: ObservationInit, data: NeuralData) -> torch.Tensor:
