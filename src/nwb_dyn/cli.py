@@ -43,16 +43,13 @@ def _run_ls(args: argparse.Namespace) -> int:
 
 
 def _rank_value(text: str) -> int | str:
-    """``--rank``: a positive integer or ``auto``."""
+    """``--rank``: an integer (checked with the other settings, which name ``lowrank.rank``) or ``auto``."""
     if text == "auto":
         return text
     try:
-        rank = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
-    if rank < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
-    return rank
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:

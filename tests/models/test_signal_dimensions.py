@@ -42,12 +42,13 @@ def test_rank_is_auto_by_default_and_takes_an_integer() -> None:
         resolve_config(None, {"lowrank.rank": 0})
 
 
-def test_cli_rank_takes_auto_or_a_positive_integer(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rank_takes_auto_or_an_integer(capsys: pytest.CaptureFixture[str]) -> None:
     from nwb_dyn.cli import build_parser
 
     parser = build_parser()
     assert parser.parse_args(["fit", "session.nwb", "--rank", "auto"]).rank == "auto"
     assert parser.parse_args(["fit", "session.nwb", "--rank", "5"]).rank == 5
+    assert parser.parse_args(["fit", "session.nwb", "--rank", "0"]).rank == 0  # refused by the config, by key
     with pytest.raises(SystemExit):
-        parser.parse_args(["fit", "session.nwb", "--rank", "0"])
+        parser.parse_args(["fit", "session.nwb", "--rank", "many"])
     assert "positive integer or 'auto'" in capsys.readouterr().err

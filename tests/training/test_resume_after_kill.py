@@ -19,8 +19,10 @@ from tests.conftest import PROJECT_ROOT
 from tests.helpers import run_cli, write_units_session
 
 MAX_EPOCHS = 12
+# --rank 3: the rank this test has always run (the former default; `auto` picks 1 for these 6 units). Open bug, found
+# 2026-12-06 and present before rank auto: at --rank 1 the resumed run's weights differ from the uninterrupted run's.
 OPTIONS = ("--max-epochs", str(MAX_EPOCHS), "--batch-size", "2", "--units", "16", "--particles", "8",
-           "--bin-width", "0.02", "--seed", "7")
+           "--bin-width", "0.02", "--seed", "7", "--rank", "3")
 
 
 def _state(out: Path) -> dict[str, torch.Tensor]:
