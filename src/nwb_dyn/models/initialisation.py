@@ -109,6 +109,54 @@ def _window_chunks(
         )
 
 
+def channel_means(values: ArrayLike, mask: ArrayLike, windows: np.ndarray) -> tuple[Tensor, float]:
+    """Mean of each channel over its observed entries in ``windows`` (D,) (0 for a never-seen channel), and the
+    variance of all observed entries together (≥ 1e-12): one chunked pass in float64."""
+    channels = values.shape[-1]
+    sums, observed = torch.zeros(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64)
+    sum_of_squares = 0.0
+    for chunk_values, chunk_mask in _window_chunks(values, mask, windows):
+        masked = chunk_values * chunk_mask
+        sums += masked.sum(dim=(0, 1), dtype=torch.float64)
+        observed += chunk_mask.sum(dim=(0, 1), dtype=torch.float64)
+        sum_of_squares += float((masked.double() ** 2).sum())
+    entries = max(float(observed.sum()), 1.0)
+    variance = max(sum_of_squares / entries - (float(sums.sum()) / entries) ** 2, 1e-12)
+    return (sums / observed.clamp_min(1)).float(), variance
+
+
+def _filled_chunks(
+    values: ArrayLike, mask: ArrayLike, windows: np.ndarray, means: Tensor
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """Per chunk of ``windows``: the values with unobserved entries set to the channel means (B_c, T, D), the
+    values and the mask as read."""
+    for chunk_values, chunk_mask in _window_chunks(values, mask, windows):
+        yield chunk_values * chunk_mask + means * (1 - chunk_mask), chunk_values, chunk_mask
+
+
+class _Covariance:
+    """Mean and covariance of rows (N, D) added a chunk at a time, accumulated in float64."""
+
+    def __init__(self, channels: int) -> None:
+        self.count = 0
+        self.sums = torch.zeros(channels, dtype=torch.float64)
+        self.products = torch.zeros(channels, channels, dtype=torch.float64)
+
+    def add(self, rows: Tensor) -> None:
+        rows = rows.double()
+        self.count += rows.shape[0]
+        self.sums += rows.sum(0)
+        self.products += rows.T @ rows
+
+    def mean(self) -> Tensor:
+        return self.sums / max(self.count, 1)
+
+    def covariance(self) -> Tensor:
+        """(D, D), normalised by N − 1."""
+        mean = self.mean()
+        return (self.products - self.count * torch.outer(mean, mean)) / max(1, self.count - 1)
+
+
 def observation_init(
     values: ArrayLike,
     mask: ArrayLike,
@@ -130,38 +178,22 @@ def observation_init(
     """
     windows = np.arange(values.shape[0]) if windows is None else np.asarray(windows, dtype=np.int64)
     channels = values.shape[-1]
-    sums, observed = torch.zeros(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64)
-    sum_of_squares = 0.0
-    for chunk_values, chunk_mask in _window_chunks(values, mask, windows):
-        masked = chunk_values * chunk_mask
-        sums += masked.sum(dim=(0, 1), dtype=torch.float64)
-        observed += chunk_mask.sum(dim=(0, 1), dtype=torch.float64)
-        sum_of_squares += float((masked.double() ** 2).sum())
-    means = (sums / observed.clamp_min(1)).float()  # (D,), 0 for a never-seen channel
-    entries = float(observed.sum())
-    observed_variance = max(sum_of_squares / max(entries, 1) - (float(sums.sum()) / max(entries, 1)) ** 2, 1e-12)
+    means, observed_variance = channel_means(values, mask, windows)
     offset = inverse_link_offset(means, likelihood, link)
 
     def centred_chunks() -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         """Per chunk: the smoothed activity minus the channel means (B_c, T, D), the values and the mask."""
-        for chunk_values, chunk_mask in _window_chunks(values, mask, windows):
-            filled = chunk_values * chunk_mask + means * (1 - chunk_mask)
+        for filled, chunk_values, chunk_mask in _filled_chunks(values, mask, windows, means):
             smoothed = smooth_in_time(filled, smoothing_bins) if smoothing_bins > 0 else filled
             yield smoothed - means, chunk_values, chunk_mask
 
     # PCA in the data's own units (dividing by the link's slope first would let the rare spikes of near-silent units
     # dominate the components); the readout is then mapped into the linear predictor's units below.
-    count = 0
-    first_moment = torch.zeros(channels, dtype=torch.float64)
-    second_moment = torch.zeros(channels, channels, dtype=torch.float64)
+    moments = _Covariance(channels)
     for centred, _, _ in centred_chunks():
-        flat = centred.flatten(0, 1).double()
-        count += flat.shape[0]
-        first_moment += flat.sum(0)
-        second_moment += flat.T @ flat
-    centre = first_moment / max(count, 1)
-    covariance = (second_moment - count * torch.outer(centre, centre)) / max(1, count - 1)
-    variances, vectors = torch.linalg.eigh(covariance)  # ascending
+        moments.add(centred.flatten(0, 1))
+    centre = moments.mean()
+    variances, vectors = torch.linalg.eigh(moments.covariance())  # ascending
     components = min(latent_dim, vectors.shape[0])
     score_std = variances.flip(0)[:components].clamp_min(0).sqrt().float()
     directions = vectors.flip(1)[:, :components].T.float()  # (P', D)
@@ -174,6 +206,7 @@ def observation_init(
         weight = torch.cat([weight, weight.new_zeros(latent_dim - components, weight.shape[1])])
     latent_chunks = []
     squared_residual = torch.zeros(channels, dtype=torch.float64)
+    observed = torch.zeros(channels, dtype=torch.float64)
     for centred, chunk_values, chunk_mask in centred_chunks():
         scores = (centred - centre.float()) @ directions.T / score_scale  # (B_c, T, P'), std latent_std
         if components < latent_dim:
@@ -182,6 +215,7 @@ def observation_init(
         if likelihood == "gaussian":  # (slope 1: weight is in the data's units)
             residual = (chunk_values - means - scores @ weight) * chunk_mask
             squared_residual += (residual**2).sum(dim=(0, 1), dtype=torch.float64)
+            observed += chunk_mask.sum(dim=(0, 1), dtype=torch.float64)
     latents = torch.cat(latent_chunks) if latent_chunks else torch.zeros(0, values.shape[1], latent_dim)
     noise_variance = None
     if likelihood == "gaussian":
@@ -196,7 +230,6 @@ def observation_init(
         initial_mean=first.mean(0).float(),
         initial_std=first.std(0).clamp_min(0.1 * latent_std).nan_to_num(latent_std).float(),
     )
-
 
 
 #: Time-shifted copies of the data whose principal components set the noise level in :func:`signal_dimensions`.
@@ -225,25 +258,18 @@ def signal_dimensions(
     windows = np.arange(values.shape[0]) if windows is None else np.asarray(windows, dtype=np.int64)
     channels, steps = values.shape[-1], values.shape[1]
     generator = torch.Generator().manual_seed(seed)
-    count = 0
-    sums = torch.zeros(SHIFTED_COPIES + 1, channels, dtype=torch.float64)
-    products = torch.zeros(SHIFTED_COPIES + 1, channels, channels, dtype=torch.float64)
-    for chunk_values, chunk_mask in _window_chunks(values, mask, windows):
-        means = (chunk_values * chunk_mask).sum(dim=(0, 1)) / chunk_mask.sum(dim=(0, 1)).clamp_min(1)
-        filled = chunk_values * chunk_mask + means * (1 - chunk_mask)
+    means, _ = channel_means(values, mask, windows)
+    moments = [_Covariance(channels) for _ in range(SHIFTED_COPIES + 1)]  # the data, then each shifted copy
+    for filled, _, _ in _filled_chunks(values, mask, windows, means):
         variants = [filled]
         for _ in range(SHIFTED_COPIES):
             shifts = torch.randint(steps, (filled.shape[0], 1, channels), generator=generator)
             order = (torch.arange(steps).view(1, steps, 1) + shifts) % steps
             variants.append(torch.gather(filled, 1, order))
-        count += filled.shape[0] * steps
-        for index, variant in enumerate(variants):
+        for accumulated, variant in zip(moments, variants):
             smoothed = smooth_in_time(variant, smoothing_bins) if smoothing_bins > 0 else variant
-            flat = smoothed.flatten(0, 1).double()
-            sums[index] += flat.sum(0)
-            products[index] += flat.T @ flat
-    mean = sums / max(count, 1)
-    covariances = products / max(count, 1) - mean[:, :, None] * mean[:, None, :]
+            accumulated.add(smoothed.flatten(0, 1))
+    covariances = torch.stack([accumulated.covariance() for accumulated in moments])
     eigenvalues = torch.linalg.eigvalsh(covariances).flip(-1)  # (copies + 1, D), descending
     noise = torch.quantile(eigenvalues[1:], SIGNAL_QUANTILE, dim=0)
     above = (eigenvalues[0] > noise).long().cumprod(0)  # leading components only

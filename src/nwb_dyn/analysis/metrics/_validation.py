@@ -78,3 +78,13 @@ def row_chunks(array: np.ndarray) -> Iterator[slice]:
     per_row = max(1, int(np.prod(array.shape[1:])))
     size = max(1, ENTRIES_PER_CHUNK // per_row)
     return (slice(first, first + size) for first in range(0, array.shape[0], size))
+
+
+def finite_channel_sums(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel float64 sums (D,) of the finite entries of (B, T, D) and how many there are (D,), a few rows at
+    a time (no float64 copy of the whole array)."""
+    sums, counts = np.zeros(array.shape[-1]), np.zeros(array.shape[-1])
+    for rows in row_chunks(array):
+        sums += np.nansum(array[rows], axis=(0, 1), dtype=np.float64)
+        counts += np.isfinite(array[rows]).sum(axis=(0, 1))
+    return sums, counts

@@ -14,6 +14,7 @@ from scipy.special import gammaln
 
 from nwb_dyn.analysis.metrics._validation import (
     as_batch_time_channel,
+    finite_channel_sums,
     require_channel_mask,
     require_labels,
     require_same_shape,
@@ -60,12 +61,7 @@ def bits_per_spike(counts: np.ndarray, rates: np.ndarray) -> float:
     counts = as_batch_time_channel(counts, "counts", keep_float_dtype=True)
     rates = as_batch_time_channel(rates, "rates", keep_float_dtype=True)
     require_same_shape(counts, rates, "counts", "rates")
-    channel_sums = np.zeros(counts.shape[-1])
-    channel_bins = np.zeros(counts.shape[-1])
-    for rows in row_chunks(counts):
-        chunk = counts[rows]
-        channel_sums += np.nansum(chunk, axis=(0, 1), dtype=np.float64)
-        channel_bins += np.isfinite(chunk).sum(axis=(0, 1))
+    channel_sums, channel_bins = finite_channel_sums(counts)
     total_spikes = channel_sums.sum()
     if total_spikes <= 0:
         # Per-spike information is undefined without spikes (NLB divides by zero here); NaN marks "not scorable".

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nwb_dyn.analysis.metrics._validation import as_batch_time_channel, row_chunks
+from nwb_dyn.analysis.metrics._validation import as_batch_time_channel, finite_channel_sums, row_chunks
 from nwb_dyn.errors import ConfigError
 
 
@@ -19,10 +19,7 @@ def mean_rates_hz(counts: np.ndarray, bin_width_s: float) -> np.ndarray:
     if bin_width_s <= 0:
         raise ConfigError(f"bin_width_s must be > 0 seconds; got {bin_width_s}")
     counts = as_batch_time_channel(counts, "counts", keep_float_dtype=True)
-    sums, bins = np.zeros(counts.shape[-1]), np.zeros(counts.shape[-1])
-    for rows in row_chunks(counts):  # float64 sums a few trials at a time: no float64 copy of a whole session
-        sums += np.nansum(counts[rows], axis=(0, 1), dtype=np.float64)
-        bins += np.isfinite(counts[rows]).sum(axis=(0, 1))
+    sums, bins = finite_channel_sums(counts)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums / bins / bin_width_s  # NaN for a neuron without a finite bin
 
