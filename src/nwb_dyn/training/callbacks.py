@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint, Timer
+from pytorch_lightning.callbacks import Callback, Checkpoint, ModelCheckpoint, Timer
 
 from nwb_dyn.atomic import write_text_atomically
 from nwb_dyn.config import TrainerConfig
@@ -77,8 +77,9 @@ class ConvergenceSchedule(Callback):
     A check improves when the objective drops by more than ``trainer.min_improvement`` (relative). After
     ``trainer.lr_plateau_steps`` optimiser steps without improvement the learning rate halves (down to
     ``lr_min_factor`` × the initial rate); after ``trainer.patience_steps`` without improvement the fit has
-    converged and stops. ``max_steps``, ``max_epochs`` and ``max_time_s`` are caps the Trainer enforces; when one of
-    them ends the fit first, :attr:`stop_reason` says so and the summary and stdout report "not converged".
+    converged and stops. ``max_epochs`` and ``max_time_s`` are caps the Trainer enforces, ``max_steps`` one this
+    callback enforces (:meth:`_stop_at_step_cap`); when one of them ends the fit first, :attr:`stop_reason` says so
+    and the summary and stdout report "not converged".
 
     The learning rate during the first ``lr_warmup_steps`` steps rises linearly to its value. All state is saved in
     checkpoints, so a resumed fit continues the same schedule.
@@ -127,6 +128,9 @@ class ConvergenceSchedule(Callback):
             for group in optimizer.param_groups:
                 group["lr"] = rate
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stop_at_step_cap(trainer)  # a run resumed from its final checkpoint takes no further step
+
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
@@ -134,6 +138,17 @@ class ConvergenceSchedule(Callback):
         if isinstance(loss, torch.Tensor):
             self._train_loss_sum += float(loss.detach())
             self._train_loss_count += 1
+        self._stop_at_step_cap(trainer)
+
+    def _stop_at_step_cap(self, trainer: pl.Trainer) -> None:
+        """Stop the Trainer once ``max_steps`` optimiser steps are taken.
+
+        Here rather than as Lightning's ``max_steps``: with that set, Lightning restarts a run from an epoch-end
+        checkpoint (``last.ckpt``) as an unfinished epoch and trains one extra batch in it whenever that epoch did not
+        validate, so the resumed run would leave the uninterrupted one's path.
+        """
+        if trainer.global_step >= self.settings.max_steps:
+            trainer.should_stop = True
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         pl_module.log("learning_rate", self.learning_rate(trainer.global_step), on_epoch=True, batch_size=1)
@@ -156,7 +171,9 @@ class ConvergenceSchedule(Callback):
         settings = self.settings
         if not math.isfinite(objective):
             return  # the NaN guard reports it
-        threshold = self.best - settings.min_improvement * abs(self.best) if math.isfinite(self.best) else math.inf
+        threshold = (
+            self.best - settings.min_improvement * abs(self.best) if math.isfinite(self.best) else math.inf
+        )
         if objective < threshold:
             self.best, self.best_step = objective, step
         elif step - max(self.best_step, self.last_decay_step) >= settings.lr_plateau_steps:
@@ -215,6 +232,24 @@ class RandomStateCheckpoint(Callback):
         random.setstate(state_dict["python"])
 
 
+class LastCheckpoint(Checkpoint):
+    """Writes ``path`` (the run's ``last.ckpt``) at the end of every training epoch, improved or not.
+
+    Lightning's ``ModelCheckpoint(save_last=True)`` writes ``last`` only at a step where it also wrote a top-k
+    checkpoint (the validation objective improved), and once more at the end of training when this process has
+    written none: ``last.ckpt`` held the last improving epoch, so a killed run replayed every epoch since, and a
+    resumed process whose validations never improved rewrote it with its final weights at the end while the
+    uninterrupted run kept the stale ones. As a :class:`Checkpoint` it runs after the other callbacks' epoch-end hooks
+    (the convergence schedule's check) and after validation, so the file holds the whole state after the epoch.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)
+
+
 class RunSummaryWriter(Callback):
     """Writes ``summary.json`` (epochs, steps, best metric, why training stopped) at the end of a fit, on rank 0.
 
@@ -223,10 +258,16 @@ class RunSummaryWriter(Callback):
     """
 
     def __init__(
-        self, path: Path, checkpoint: ModelCheckpoint, monitor: str | None, schedule: ConvergenceSchedule
+        self,
+        path: Path,
+        checkpoint: ModelCheckpoint,
+        last_checkpoint: Path,
+        monitor: str | None,
+        schedule: ConvergenceSchedule,
     ) -> None:
         self.path = path
         self.checkpoint = checkpoint
+        self.last_checkpoint = last_checkpoint
         self.monitor = monitor
         self.schedule = schedule
 
@@ -240,7 +281,7 @@ class RunSummaryWriter(Callback):
             "monitor": self.monitor,
             "best_metric": None if best is None else float(best),
             "best_checkpoint": self.checkpoint.best_model_path or None,
-            "last_checkpoint": self.checkpoint.last_model_path or None,
+            "last_checkpoint": str(self.last_checkpoint) if self.last_checkpoint.is_file() else None,
             "stop_reason": self.schedule.stop_reason(trainer),
             "converged": self.schedule.converged,
             "final_learning_rate": self.schedule.learning_rate(trainer.global_step),

@@ -1,7 +1,8 @@
 """The Lightning side of :class:`nwb_dyn.progress.TrainingLines`: epoch and long-batch lines from global rank 0.
 
 Used when Lightning's own progress bar is not shown (stderr is not a terminal, or ``trainer.progress_bar: off``).
-The caps (epochs, steps, time) are read from the Trainer itself, so the lines follow whatever ends the run.
+The epoch and time caps are read from the Trainer itself and the step cap is given (it is enforced by
+:class:`nwb_dyn.training.callbacks.ConvergenceSchedule`, not the Trainer), so the lines follow whatever ends the run.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ SHOWN = ("train_loss", "val_loss")
 
 
 class TrainingProgress(Callback):
-    """Prints :class:`TrainingLines` through ``progress`` (None = the process's reporter on stderr)."""
+    """Prints :class:`TrainingLines` through ``progress`` (None = the process's reporter on stderr) for a fit of at
+    most ``max_steps`` optimiser steps."""
 
-    def __init__(self, progress: Progress | None = None) -> None:
+    def __init__(self, max_steps: int, progress: Progress | None = None) -> None:
+        self.max_steps = max_steps
         self.progress = progress
         self.lines: TrainingLines | None = None
 
@@ -29,7 +32,7 @@ class TrainingProgress(Callback):
         self.lines = TrainingLines(
             self.progress or current(),
             max_epochs=trainer.max_epochs,
-            max_steps=trainer.max_steps,
+            max_steps=self.max_steps,
             max_time_s=None if timer is None else timer.time_remaining("train"),
             epochs_before=trainer.current_epoch,
             steps_before=trainer.global_step,

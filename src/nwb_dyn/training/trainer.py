@@ -23,12 +23,14 @@ from nwb_dyn.config import FitConfig, TrainerConfig
 from nwb_dyn.errors import ConfigError
 from nwb_dyn.training.callbacks import (
     ConvergenceSchedule,
+    LastCheckpoint,
     NonFiniteGuard,
     RandomStateCheckpoint,
     RunSummaryWriter,
 )
 from nwb_dyn.training.checkpoint_io import AtomicCheckpointIO
 from nwb_dyn.training.progress_lines import TrainingProgress
+from nwb_dyn.training.run import RunDirectory
 
 #: The validation objective that picks the best checkpoint and drives early stopping.
 MONITOR = "val_loss"
@@ -90,14 +92,15 @@ def make_trainer(
     torch.set_num_threads(settings.num_threads or default_thread_count())
     monitor = MONITOR if has_validation else None
     check_every = checks_every_epochs(settings, steps_per_epoch)
-    # Saved after each validation, or at the end of every epoch when there are no validation windows (Lightning
-    # would otherwise save only after a validation that never runs).
+    run = RunDirectory(run_dir)
+    # best.ckpt only (last.ckpt is LastCheckpoint's): saved after each validation, or at the end of every epoch when
+    # there are no validation windows (Lightning would otherwise save only after a validation that never runs).
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
+        dirpath=run.checkpoints,
         filename="best",
         monitor=monitor,
         mode="min",
-        save_last=True,
+        save_last=False,
         save_top_k=1,
         enable_version_counter=False,
         save_on_train_epoch_end=not has_validation,
@@ -105,16 +108,17 @@ def make_trainer(
     schedule = ConvergenceSchedule(settings, check_every, monitor_validation=has_validation)
     callbacks: list[Callback] = [
         checkpoint,
+        LastCheckpoint(run.last_checkpoint),
         NonFiniteGuard(check_gradients=settings.precision not in ("16-mixed",)),
         schedule,
         RandomStateCheckpoint(),
-        RunSummaryWriter(run_dir / "summary.json", checkpoint, monitor, schedule),
+        RunSummaryWriter(run.summary_path, checkpoint, run.last_checkpoint, monitor, schedule),
     ]
     progress = _progress_bar_wanted(settings)
     if progress:
         callbacks.append(RichProgressBar(console_kwargs={"stderr": True}))
     else:  # one line per epoch instead (throttled to one per 30 s when stderr is not a terminal)
-        callbacks.append(TrainingProgress())
+        callbacks.append(TrainingProgress(max_steps=settings.max_steps))
     try:
         return _trainer(settings, run_dir, callbacks, progress, check_every)
     except MisconfigurationException as exc:  # e.g. --accelerator gpu on a machine without one
@@ -130,7 +134,7 @@ def _trainer(
 ) -> pl.Trainer:
     """The Lightning Trainer itself; the DataModule's seeded shard sampler replaces Lightning's distributed one."""
     return pl.Trainer(
-        max_steps=settings.max_steps,
+        max_steps=-1,  # the step cap is ConvergenceSchedule's (see its _stop_at_step_cap)
         max_epochs=-1 if settings.max_epochs is None else settings.max_epochs,
         max_time=None if settings.max_time_s is None else timedelta(seconds=settings.max_time_s),
         check_val_every_n_epoch=check_every_epochs,
