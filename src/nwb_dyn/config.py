@@ -149,9 +149,9 @@ class SrnnConfig:
 
     During the initial stage (``trainer.init_steps``) the loss adds the paper's cross-entropy to initial labels
     (``init``), weighted by ``label_weight``, so that every state is used; then the plain ELBO until it converges. With
-    ``init: hmm`` the labels are the Viterbi path of an HMM fitted to the session (Poisson on spike counts, Gaussian
-    on the PCA projection of signals); k-means starts it, after Gaussian smoothing in time by ``init_smoothing_s``
-    (unset: 0.1 s for spike counts, none for signals).
+    ``init: hmm`` the labels are the Viterbi path of a Gaussian HMM fitted to the session's principal components
+    (of the log of smoothed spike counts, or of signals); k-means starts it. ``init_smoothing_s`` is the Gaussian
+    smoothing in time before the components (unset: 0.1 s for spike counts, none for signals).
     """
 
     states: int = 2

@@ -2,10 +2,10 @@
 
 The SRNN's first training phase pulls its posterior state marginals towards hard labels so that every state is used
 (Zhang & Saxena 2024, §3; without it the fit tends to collapse onto one state). Labels come from
-- ``"kmeans"``: k-means on a PCA projection of the observations,
-- ``"hmm"``: an HMM fitted by EM (started from k-means) to the session, Viterbi path: on spike counts a Poisson HMM
-  on the counts themselves (no smoothing, so state changes keep their timing), on continuous signals a Gaussian HMM
-  (diagonal covariances) on the PCA projection,
+- ``"kmeans"``: k-means on a PCA projection of the observations (of spike counts: of the log of the smoothed counts,
+  an estimate of the log rates, :func:`log_smoothed_counts`),
+- ``"hmm"``: a Gaussian HMM with tied diagonal covariance fitted by EM to the same projection, started from the
+  k-means labels; its Viterbi path,
 - ``"random"``: a random sticky Markov chain (dwell about T / (2K) steps) per trial.
 Also: relabelling by order of first appearance (the paper's convention for comparing to behavioural epochs);
 Hungarian matching lives in ``nwb_dyn.analysis.metrics.states.match_states``.
@@ -96,16 +96,23 @@ def hmm_em_states(
 def gaussian_hmm_states(
     features: Tensor, initial_labels: Tensor, num_states: int, iterations: int = 20
 ) -> Tensor:
-    """Viterbi states (B, T) of a diagonal-Gaussian HMM fitted by EM to features (B, T, F), started from labels (B, T)."""
+    """Viterbi states (B, T) of a Gaussian HMM fitted by EM to features (B, T, F), started from labels (B, T).
+
+    States differ in their means; the diagonal covariance is shared (tied) by all states. With a variance per state
+    the fit can split a state into a tight and a broad one that differ only in spread, and from k-means starts it
+    did so on simulated switching systems (state accuracy below k-means'); tied, it is k-means made sticky in time.
+    """
     features = features.double()
     variance_floor = 1e-4 * features.var(dim=(0, 1)).mean()
 
     def log_likelihood(responsibilities: Tensor) -> Tensor:
         weight = responsibilities.sum(dim=(0, 1)) + 1e-6  # (K,)
         means = torch.einsum("btk,btf->kf", responsibilities, features) / weight[:, None]
-        second = torch.einsum("btk,btf->kf", responsibilities, features**2) / weight[:, None]
-        variances = (second - means**2).clamp_min(variance_floor)
-        return (-0.5 * ((features[:, :, None] - means) ** 2 / variances + torch.log(2 * math.pi * variances))).sum(-1)
+        deviations = features[:, :, None] - means  # (B, T, K, F)
+        variances = (torch.einsum("btk,btkf->f", responsibilities, deviations**2) / weight.sum()).clamp_min(
+            variance_floor
+        )
+        return (-0.5 * (deviations**2 / variances + torch.log(2 * math.pi * variances))).sum(-1)
 
     return hmm_em_states(initial_labels, num_states, iterations, log_likelihood)
 
@@ -124,25 +131,24 @@ def random_sticky_labels(
     return torch.stack(steps, dim=1)
 
 
-def poisson_hmm_states(
-    counts: Tensor, mask: Tensor, initial_labels: Tensor, num_states: int, iterations: int = 30
-) -> Tensor:
-    """Viterbi states (B, T) of a Poisson HMM fitted by EM to counts (B, T, D), started from labels (B, T).
+#: Offset inside the log of smoothed counts, as a fraction of each channel's mean: keeps silent stretches finite
+#: without letting the log of near-zero rates dominate.
+LOG_OFFSET_FRACTION = 0.1
 
-    Only entries where ``mask`` (B, T, D) is 1 enter the likelihood. Rates get a small pull towards each channel's
-    mean (a Gamma prior worth one bin), so a state that sees a unit silent is not certain it never fires.
+
+def log_smoothed_counts(counts: Tensor, mask: Tensor, smoothing_bins: float) -> Tensor:
+    """log(smoothed counts + 0.1·channel mean), (B, T, D) float64, from counts and their observed entries (B, T, D).
+
+    Unobserved entries take their channel's observed mean before smoothing. Through a log-linear (or, at low rates,
+    softplus) readout the log rate is linear in the latents, so principal components of these features span the
+    latent space; components of the raw counts are dominated by the few high-rate units and bend with the
+    exponential, and clusters found there need not be the states (measured on simulated switching systems).
     """
     counts, mask = counts.double(), mask.double()
-    observed = counts * mask
-    channel_mean = observed.sum(dim=(0, 1)) / mask.sum(dim=(0, 1)).clamp_min(1)
-
-    def log_likelihood(responsibilities: Tensor) -> Tensor:
-        exposure = torch.einsum("btk,btd->kd", responsibilities, mask) + 1.0
-        rates = (torch.einsum("btk,btd->kd", responsibilities, observed) + channel_mean) / exposure  # (K, D)
-        rates = rates.clamp_min(1e-6)  # a never-observed (held-out) or silent channel: finite log-rate, no weight
-        return observed @ rates.log().T - mask @ rates.T  # (B, T, K), dropping log y!
-
-    return hmm_em_states(initial_labels, num_states, iterations, log_likelihood)
+    channel_mean = (counts * mask).sum(dim=(0, 1)) / mask.sum(dim=(0, 1)).clamp_min(1)
+    filled = torch.where(mask > 0, counts, channel_mean)
+    smoothed = smooth_in_time(filled, smoothing_bins) if smoothing_bins > 0 else filled
+    return torch.log(smoothed + (LOG_OFFSET_FRACTION * channel_mean).clamp_min(1e-6))
 
 
 def initial_state_labels(
@@ -156,9 +162,8 @@ def initial_state_labels(
 ) -> Tensor:
     """Hard initial labels (B, T) int64 in [0, K) for y (B, T, D); see the module docstring for the methods.
 
-    ``smoothing_bins`` > 0 first smooths y in time with a Gaussian of that std (useful for spike counts) for the
-    k-means start. ``counts_mask`` (B, T, D), given for spike counts, makes ``"hmm"`` a Poisson HMM on the raw counts
-    where the mask is 1 (else a Gaussian HMM on the PCA projection).
+    ``smoothing_bins`` > 0 first smooths y in time with a Gaussian of that std. ``counts_mask`` (B, T, D), given for
+    spike counts, marks their observed entries; the projection is then of :func:`log_smoothed_counts`.
     """
     if method not in INIT_METHODS:
         raise ConfigError(f"srnn init method {method!r} is unknown; use one of {', '.join(INIT_METHODS)}")
@@ -166,14 +171,15 @@ def initial_state_labels(
     num_trials, num_steps, _ = observations.shape
     if method == "random":
         return random_sticky_labels(num_trials, num_steps, num_states, generator)
-    smoothed = smooth_in_time(observations.double(), smoothing_bins) if smoothing_bins > 0 else observations
-    features = pca_projection(smoothed, num_components).double()
+    if counts_mask is not None:
+        observations = log_smoothed_counts(observations, counts_mask, smoothing_bins)
+    elif smoothing_bins > 0:
+        observations = smooth_in_time(observations.double(), smoothing_bins)
+    features = pca_projection(observations, num_components).double()
     # one common scale, not per-component whitening, which would inflate low-variance directions for k-means
     features = features / features.flatten(0, 1).std(dim=0).max().clamp_min(1e-12)
     labels = kmeans(features.flatten(0, 1), num_states, generator).unflatten(0, (num_trials, num_steps))
     if method == "hmm":
-        if counts_mask is not None:
-            return poisson_hmm_states(observations, counts_mask, labels, num_states)
         return gaussian_hmm_states(features, labels, num_states)
     return labels
 

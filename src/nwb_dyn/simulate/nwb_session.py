@@ -10,19 +10,27 @@ import numpy as np
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from pynwb.file import Subject
 
+#: Range of the simulated units' log-rate standard deviations (uniform): peak rates a few times the mean.
+LOG_RATE_STD_RANGE = (0.3, 0.8)
+
 
 def poisson_spikes_from_latents(
     latents: np.ndarray, num_units: int, bin_width_s: float, mean_rate_hz: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Poisson counts through a random log-linear readout of ``latents`` (B, T, R).
 
+    Each unit reads a random direction of the latents; its log rate is scaled to a standard deviation drawn from
+    :data:`LOG_RATE_STD_RANGE`, so rates swing a few-fold around ``mean_rate_hz`` as cortical tuning does (an
+    unscaled readout let some units reach kHz rates, which no neuron fires at).
     Returns counts (B, T, N) and rates in Hz (B, T, N).
     """
     rng = np.random.default_rng(seed)
-    readout = rng.normal(0.0, 1.0, size=(latents.shape[-1], num_units)) / np.sqrt(latents.shape[-1])
+    readout = rng.normal(0.0, 1.0, size=(latents.shape[-1], num_units))
     log_rates = latents @ readout
     log_rates -= log_rates.mean(axis=(0, 1), keepdims=True)
-    rates_hz = mean_rate_hz * np.exp(log_rates)
+    log_rate_std = rng.uniform(*LOG_RATE_STD_RANGE, size=num_units)
+    log_rates *= log_rate_std / log_rates.std(axis=(0, 1)).clip(min=1e-12)
+    rates_hz = mean_rate_hz * np.exp(log_rates - log_rate_std**2 / 2)  # mean over time ≈ mean_rate_hz
     counts = rng.poisson(rates_hz * bin_width_s)
     return counts, rates_hz
 

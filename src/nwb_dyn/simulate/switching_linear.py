@@ -8,7 +8,7 @@ import numpy as np
 def simulate_switching_linear(
     num_states: int, num_trials: int, num_steps: int, seed: int, stay_probability: float = 0.98
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A Markov-switching linear system: latents (B, T, 2) standardised, states (B, T).
+    """A Markov-switching linear system: latents (B, T, 2) centred and scaled to unit overall std, states (B, T).
 
     State k pulls the 2-D latent towards its own point c_k (on a circle) while rotating about it:
     x_{t+1} = c_k + 0.9·R(θ_k)(x_t − c_k) + ε, ε ~ N(0, 0.1²I), θ_k alternating ±0.3 rad; the state stays with
@@ -33,5 +33,5 @@ def simulate_switching_linear(
         previous = latents[:, t - 1] - centres[k]
         latents[:, t] = centres[k] + np.einsum("bij,bj->bi", np.stack(rotations)[k], previous)
         latents[:, t] += rng.normal(0, 0.1, size=(num_trials, 2))
-    latents = (latents - latents.mean(axis=(0, 1))) / latents.std(axis=(0, 1))
+    latents = (latents - latents.mean(axis=(0, 1))) / latents.std()  # one scale: keeps the states' geometry
     return latents.astype(np.float32), states

@@ -1,9 +1,10 @@
 """LightningModule for the switching RNN (SRNN), and its summary for the results writer.
 
 Training follows Zhang & Saxena 2024 (algorithms.md §4.4): during the initial stage (the first ``trainer.init_steps``
-optimiser steps) the loss adds a cross-entropy between the posterior state marginals and initial labels (an HMM
-fitted to the session's held-in channels — Poisson on spike counts —, k-means or random) and pulls the encoder's
-means towards the data initialisation's latents; then the plain collapsed ELBO until it converges.
+optimiser steps) the loss adds a cross-entropy between the posterior state marginals and initial labels (a Gaussian
+HMM fitted to the principal components of the session's held-in channels — of log smoothed spike counts —, k-means or
+random) and pulls the encoder's means towards the data initialisation's latents; then the plain collapsed ELBO until
+it converges.
 Losses are in nats per time step.
 
 External inputs x (B, T, U), when the data has them, drive the state RNNs and the discrete transitions (both read
