@@ -13,8 +13,8 @@ the scores are computed here (``baselines.py``, NLB's definitions), independentl
     readout). SRNN and a 3-state Poisson HMM on the held-in counts: state occupancy and the fraction of trials
     with a switch within ±100 ms of move onset against chance (a random time per trial).
 (b) SRNN on simulated switching systems (Poisson spikes): the switching Lorenz of ``nwb_dyn.simulate`` (2 states)
-    and a Markov-switching linear system (2 and 3 states; written here until nwb_dyn.simulate has one), seeds no
-    test uses; state accuracy after Hungarian label matching.
+    and its Markov-switching linear system (2 and 3 states), read out by Poisson units of realistic rates, seeds no
+    test uses; state accuracy after Hungarian label matching, beside a Poisson HMM fitted to the same counts.
 (c) Low-rank teacher–student with the shared Pals et al. teachers: Gaussian ``osc_rnn_N20_rank2`` (period of 200
     free-running 500-step samples of the fitted model against 200 of the teacher, burn-in dropped, one estimator
     (``nwb_dyn.simulate.lowrank_teacher.sampled_period_steps``), and the noise-free periods; noise level as the
