@@ -16,12 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from nwb_dyn.errors import ConfigError
 from nwb_dyn.inference.forward_backward import forward_backward, viterbi
-from nwb_dyn.models.initialisation import smooth_in_time
+from nwb_dyn.models.initialisation import channel_means, smooth_in_time
 
 INIT_METHODS = ("kmeans", "hmm", "random")
 
@@ -144,9 +145,9 @@ def log_smoothed_counts(counts: Tensor, mask: Tensor, smoothing_bins: float) -> 
     latent space; components of the raw counts are dominated by the few high-rate units and bend with the
     exponential, and clusters found there need not be the states (measured on simulated switching systems).
     """
+    channel_mean = channel_means(counts, mask, np.arange(counts.shape[0]))[0].double()
     counts, mask = counts.double(), mask.double()
-    channel_mean = (counts * mask).sum(dim=(0, 1)) / mask.sum(dim=(0, 1)).clamp_min(1)
-    filled = torch.where(mask > 0, counts, channel_mean)
+    filled = counts * mask + channel_mean * (1 - mask)
     smoothed = smooth_in_time(filled, smoothing_bins) if smoothing_bins > 0 else filled
     return torch.log(smoothed + (LOG_OFFSET_FRACTION * channel_mean).clamp_min(1e-6))
 
