@@ -20,6 +20,8 @@ from nwb_dyn.extract import NeuralData
 
 #: A state used in fewer than this fraction of bins counts as empty.
 MIN_STATE_OCCUPANCY = 0.05
+#: Below this correlation over channels of predicted and observed mean activity the line flags the fit's mean rates.
+MIN_MEAN_RATE_R = 0.9
 
 
 @dataclass
@@ -127,11 +129,18 @@ def _problems(quality: FitQuality, data: NeuralData) -> list[str]:
             "held-out units are predicted no better than a constant rate (co-bps <= 0): the latents do not carry "
             "what the held-in units share with them; try a larger --rank / --latent-dim"
         )
-    if quality.mean_rate_r is not None and quality.mean_rate_r < 0.9:
-        problems.append(
-            f"predicted mean activity matches the observed only loosely across channels (r = "
-            f"{quality.mean_rate_r:.2f}); the readout offsets have not settled: train longer (--max-steps)"
+    if quality.mean_rate_r is not None and quality.mean_rate_r < MIN_MEAN_RATE_R:
+        loose = (
+            "predicted mean activity matches the observed only loosely across channels "
+            f"(r = {quality.mean_rate_r:.2f})"
         )
+        if quality.stop_reason in (None, "converged"):
+            problems.append(
+                f"{loose}, although training converged: look at each unit's rates (`nwb-dyn report`); on few "
+                "validation windows part of this is sampling noise, else try a larger --rank / --latent-dim"
+            )
+        else:
+            problems.append(f"{loose}; the readout offsets have not settled: train longer (--max-steps)")
     if quality.state_occupancy is not None:
         empty = [k for k, share in enumerate(quality.state_occupancy) if share < MIN_STATE_OCCUPANCY]
         if empty:

@@ -1,0 +1,65 @@
+"""The quality line: it flags what is wrong with a fit, says what to try, and never contradicts itself."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nwb_dyn.analysis.quality import MIN_MEAN_RATE_R, assess_fit
+from nwb_dyn.testing.synthetic import mock_model_products, mock_neural_data
+
+
+def _data_with_unit_rates(seed: int = 0):
+    """Counts (8, 200, 6) of units with clearly different mean rates, each modulated in time, and the rates (200, 6)."""
+    data = mock_neural_data(num_windows=8, num_bins=200, num_channels=6, seed=seed)
+    means = np.linspace(0.2, 3.0, data.num_channels)
+    phases = np.linspace(0, np.pi, data.num_channels)
+    rates = means * (1 + 0.8 * np.sin(2 * np.pi * np.arange(data.num_bins)[:, None] / 50 + phases))
+    data.values = np.random.default_rng(seed).poisson(rates, data.values.shape).astype(np.float32)
+    return data, rates
+
+
+def _products(data, rates: np.ndarray, states: np.ndarray | None = None):
+    products = mock_model_products(data, num_states=None if states is None else int(states.max()) + 1)
+    products.rates = np.broadcast_to(rates, data.values.shape).astype(np.float32).copy()
+    if states is not None:
+        products.states = states
+        products.state_probabilities = np.eye(int(states.max()) + 1)[states]
+    return products
+
+
+def test_the_true_rates_pass_and_a_rate_far_off_is_called_worse_than_constant() -> None:
+    data, rates = _data_with_unit_rates()
+    good = assess_fit(data, _products(data, rates), "converged")
+    assert good.problems == [] and good.line().endswith("no problems found")
+    assert good.mean_rate_r is not None and good.mean_rate_r > 0.99
+    assert good.heldin_bps is not None and good.heldin_bps > 0.1
+
+    too_high = assess_fit(data, _products(data, rates * 4 + 2), "converged")
+    assert too_high.heldin_bps is not None and too_high.heldin_bps < 0
+    assert any(problem.startswith("WORSE THAN A CONSTANT RATE") for problem in too_high.problems)
+
+
+def test_mean_rates_off_advise_training_longer_only_when_training_did_not_converge() -> None:
+    data, rates = _data_with_unit_rates()
+    shuffled = rates[:, ::-1].copy()  # every unit gets another unit's rates: r over channels near -1
+    converged = assess_fit(data, _products(data, shuffled), "converged")
+    capped = assess_fit(data, _products(data, shuffled), "max_steps")
+    assert converged.mean_rate_r is not None and converged.mean_rate_r < MIN_MEAN_RATE_R
+    loose = [problem for problem in converged.problems if "only loosely" in problem]
+    assert loose and "train longer" not in loose[0] and "converged" in loose[0]
+    assert "converged" in converged.line() and "train longer" not in converged.line()
+    assert any("train longer" in problem for problem in capped.problems)
+    assert "NOT converged (stopped by max_steps)" in capped.line()
+
+
+def test_a_state_used_in_under_five_percent_of_bins_is_named_with_the_number_of_states_to_try() -> None:
+    data, rates = _data_with_unit_rates()
+    states = np.zeros(data.values.shape[:2], dtype=np.int64)
+    states[:, : data.num_bins // 2] = 1
+    states[0, 0] = 2  # state 2 holds one bin
+    quality = assess_fit(data, _products(data, rates, states), "converged")
+    assert quality.state_occupancy is not None and quality.state_occupancy[2] < 0.05
+    assert any(
+        "state(s) 2 hold fewer than 5%" in problem and "--states 2" in problem for problem in quality.problems
+    )
+    assert "states used 2 of 3" in quality.line()
