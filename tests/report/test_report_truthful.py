@@ -4,6 +4,7 @@ table and summary that explain themselves."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -80,6 +81,9 @@ def test_report_of_an_srnn_using_some_of_its_states(
     assert legend == [f"state {k}" + ("" if k in used else " (not used)") for k in range(3)]
     page = index.read_text()
     assert "<th>what it means</th>" in page and "Fit quality: " in page
+    link = re.search(r'Result file <a href="([^"]+)">', page)
+    assert link and not Path(link.group(1)).is_absolute() and str(tmp_path) not in page
+    assert (index.parent / link.group(1)).resolve() == result.resolve()
 
 
 def test_each_flow_panel_draws_only_its_states_bins(srnn_three_states: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -74,6 +75,15 @@ def _figure_block(figure: RenderedFigure) -> str:
     )
 
 
+def _relative_link(target: Path, folder: Path) -> str:
+    """``target`` relative to ``folder`` (URL form), so the page names no machine path and its link survives moving
+    the report together with the result; the bare file name where no relative path exists (another drive)."""
+    try:
+        return Path(os.path.relpath(target.resolve(), folder.resolve())).as_posix()
+    except ValueError:
+        return target.name
+
+
 def write_index(
     path: Path,
     result_path: Path,
@@ -95,7 +105,7 @@ def write_index(
 <body>
 <h1>nwb-dyn report</h1>
 <div class="summary">{"".join(f"<p>{escape(sentence)}</p>" for sentence in summary_sentences)}</div>
-<p>Result file <code>{escape(str(result_path))}</code>.</p>
+<p>Result file <a href="{escape(_relative_link(result_path, path.parent))}"><code>{escape(result_path.name)}</code></a>.</p>
 <table>{_rows(summary)}</table>
 <h2>Metrics</h2>
 {_metric_table(metric_rows)}
