@@ -26,6 +26,7 @@ class SrnnObjective(NamedTuple):
     """Per-trial terms, each (B,): elbo = log_joint + entropy; label_cross_entropy is zero without labels.
 
     encoder_means (B, T, P): the encoder's posterior means (what an initial-stage penalty may pull on).
+    in_window (B, T) bool: the bins inside their windows, or None when no window is padded.
     """
 
     elbo: Tensor
@@ -33,6 +34,7 @@ class SrnnObjective(NamedTuple):
     entropy: Tensor
     label_cross_entropy: Tensor
     encoder_means: Tensor
+    in_window: Tensor | None = None
 
 
 class SrnnPosterior(NamedTuple):
@@ -66,25 +68,51 @@ def srnn_objective(
     y · ``encoder_mask`` (default: y · mask), so held-out channels can be scored without being read.
     With ``num_samples`` S > 1 the S latent samples are processed as one batch of S·B trials and averaged.
     """
-    posterior = encoder(_masked(observations, mask if encoder_mask is None else encoder_mask), inputs)
+    readable = mask if encoder_mask is None else encoder_mask
+    in_window = bins_in_window(readable)  # from what the encoder reads, as at evaluation (infer_posterior)
+    lengths = None if in_window is None else in_window.sum(dim=1)
+    posterior = encoder(_masked(observations, readable), inputs, lengths)
     latents = posterior.rsample(num_samples, generator).flatten(0, 1)  # (S·B, T, P)
     batch = observations.shape[0]
 
     def repeat(tensor: Tensor | None) -> Tensor | None:
         return None if tensor is None else tensor.repeat(num_samples, *([1] * (tensor.dim() - 1)))
 
-    potentials = model.chain_potentials(latents, repeat(observations), repeat(inputs), repeat(mask))
+    potentials = model.chain_potentials(
+        latents, repeat(observations), repeat(inputs), repeat(mask), repeat(in_window)
+    )
     if labels is None:
         log_joint = hmm_log_normalizer(*potentials)
         label_cross_entropy = log_joint.new_zeros(log_joint.shape)
     else:
         log_joint, marginals = hmm_marginals(*potentials)
         log_marginals = torch.log(marginals.clamp_min(1e-12))
-        label_cross_entropy = -log_marginals.gather(-1, repeat(labels).unsqueeze(-1)).squeeze(-1).sum(-1)
-        label_cross_entropy = label_cross_entropy.unflatten(0, (num_samples, batch)).mean(0)
+        label_terms = -log_marginals.gather(-1, repeat(labels).unsqueeze(-1)).squeeze(-1)  # (S·B, T)
+        if in_window is not None:
+            label_terms = label_terms * repeat(in_window)
+        label_cross_entropy = label_terms.sum(-1).unflatten(0, (num_samples, batch)).mean(0)
     log_joint = log_joint.unflatten(0, (num_samples, batch)).mean(0)
-    entropy = posterior.entropy()
-    return SrnnObjective(log_joint + entropy, log_joint, entropy, label_cross_entropy, posterior.mean)
+    entropy = posterior.entropy(in_window)
+    return SrnnObjective(
+        log_joint + entropy, log_joint, entropy, label_cross_entropy, posterior.mean, in_window
+    )
+
+
+def bins_in_window(mask: Tensor | None) -> Tensor | None:
+    """(B, T) bool, True for every bin up to each window's last bin with an observed entry in ``mask`` (B, T, D);
+    None when that is every bin of every window (nothing to exclude).
+
+    The bins after that are padding after a shorter window (or carry no observation at all): the SRNN's objective
+    and posterior treat each window as ending at its last bin of data.
+    """
+    if mask is None:
+        return None
+    any_observed = mask.bool().any(dim=-1)  # (B, T)
+    steps = torch.arange(1, mask.shape[1] + 1, device=mask.device)
+    lengths = (any_observed * steps).amax(dim=1).clamp_min(1)  # (B,)
+    if int(lengths.min()) == mask.shape[1]:
+        return None
+    return steps[None, :] <= lengths[:, None]
 
 
 def _masked(observations: Tensor, mask: Tensor | None) -> Tensor:
@@ -103,8 +131,11 @@ def infer_posterior(
 
     Only entries where ``mask`` (B, T, D) is 1 are read; the means cover every channel (co-smoothing predictions).
     """
-    latents = encoder(_masked(observations, mask), inputs).mean
-    potentials = model.chain_potentials(latents, observations, inputs, mask)
+    in_window = bins_in_window(mask)
+    latents = encoder(
+        _masked(observations, mask), inputs, None if in_window is None else in_window.sum(dim=1)
+    ).mean
+    potentials = model.chain_potentials(latents, observations, inputs, mask, in_window)
     state_posterior = forward_backward(*potentials)
     return SrnnPosterior(
         latents,

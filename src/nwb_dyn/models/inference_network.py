@@ -44,9 +44,13 @@ class LatentPosterior(NamedTuple):
             )
         return self.mean + self.std * noise
 
-    def entropy(self) -> Tensor:
-        """Entropy of q(h_{1:T} | y) per trial, (B,)."""
-        return (torch.log(self.std) + 0.5 * math.log(2 * math.pi * math.e)).sum(dim=(-2, -1))
+    def entropy(self, in_window: Tensor | None = None) -> Tensor:
+        """Entropy of q(h_{1:T} | y) per trial, (B,); with ``in_window`` (B, T) bool, of the bins inside the window
+        only (the latents of padding bins are then no part of the objective)."""
+        log_std = torch.log(self.std) + 0.5 * math.log(2 * math.pi * math.e)
+        if in_window is None:
+            return log_std.sum(dim=(-2, -1))
+        return (log_std.sum(dim=-1) * in_window).sum(dim=-1)
 
 
 class BidirectionalEncoder(nn.Module):
@@ -82,10 +86,23 @@ class BidirectionalEncoder(nn.Module):
         # start at std ≈ 0.3: broad but not uninformative
         nn.init.constant_(self.head.bias[latent_dim:], -1.0)
 
-    def forward(self, observations: Tensor, inputs: Tensor | None = None) -> LatentPosterior:
+    def forward(
+        self, observations: Tensor, inputs: Tensor | None = None, lengths: Tensor | None = None
+    ) -> LatentPosterior:
+        """``lengths`` (B,) int64, the bins of data in each window: the LSTM reads each window up to its length only
+        (the backward direction starts at the window's last bin of data, not in the padding after it, which would
+        read as silence); the outputs for the padding bins are then the head's bias alone."""
         features = torch.log1p(observations) if self.log_transform_observations else observations
         if inputs is not None:
             features = torch.cat([features, inputs], dim=-1)
-        encoded, _ = self.recurrent(features)
+        if lengths is not None and int(lengths.min()) < features.shape[1]:
+            packed = nn.utils.rnn.pack_padded_sequence(
+                features, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            encoded, _ = nn.utils.rnn.pad_packed_sequence(
+                self.recurrent(packed)[0], batch_first=True, total_length=features.shape[1]
+            )
+        else:
+            encoded, _ = self.recurrent(features)
         mean, std_preactivation = self.head(encoded).chunk(2, dim=-1)
         return LatentPosterior(mean, nn.functional.softplus(std_preactivation) + self.min_std)

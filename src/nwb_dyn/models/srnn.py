@@ -22,6 +22,8 @@ from nwb_dyn.models.initialisation import ObservationInit
 from nwb_dyn.models.switching_transitions import SwitchingTransitions
 
 EMISSIONS = ("gaussian", "poisson")
+#: Log-probability of a transition that cannot happen (finite, so that log-space sums and their gradients stay finite).
+FORBIDDEN_LOG_PROBABILITY = -1e9
 
 
 class ChainPotentials(NamedTuple):
@@ -115,9 +117,13 @@ class SwitchingRNN(nn.Module):
         if len(self.emission_map) == 1:
             output_layer.weight.copy_(found.weight.T)
         if self.emission == "gaussian" and found.noise_variance is not None:
-            self.observation_std_raw.copy_(_inverse_softplus_tensor(found.noise_variance.sqrt() - self.min_std))
+            self.observation_std_raw.copy_(
+                _inverse_softplus_tensor(found.noise_variance.sqrt() - self.min_std)
+            )
         self.initial_mean.copy_(found.initial_mean.expand_as(self.initial_mean))
-        self.initial_std_raw.copy_(_inverse_softplus_tensor(found.initial_std - self.min_std).expand_as(self.initial_std_raw))
+        self.initial_std_raw.copy_(
+            _inverse_softplus_tensor(found.initial_std - self.min_std).expand_as(self.initial_std_raw)
+        )
 
     def dynamics_std(self) -> Tensor:
         """Per-state transition noise std (K, P)."""
@@ -166,19 +172,31 @@ class SwitchingRNN(nn.Module):
         return torch.cat([initial, following], dim=1)
 
     def chain_potentials(
-        self, latents: Tensor, observations: Tensor, inputs: Tensor | None = None, mask: Tensor | None = None
+        self,
+        latents: Tensor,
+        observations: Tensor,
+        inputs: Tensor | None = None,
+        mask: Tensor | None = None,
+        in_window: Tensor | None = None,
     ) -> ChainPotentials:
         """Everything forward–backward needs, from h (B, T, P), y (B, T, D), optional x (B, T, U) and optional
-        observation mask (B, T, D)."""
+        observation mask (B, T, D).
+
+        ``in_window`` (B, T) bool marks the bins inside each window; after a window's last bin its latents score
+        nothing and its state stays put (identity transitions), so a padded window's normaliser, marginals and
+        Viterbi path over its bins are those of the window alone.
+        """
         log_likelihood = self.latent_log_likelihood(latents, inputs)
         log_likelihood = log_likelihood + self.observation_log_likelihood(
             latents, observations, mask
         ).unsqueeze(-1)
-        return ChainPotentials(
-            self.transitions.log_initial(latents.shape[0]),
-            self.transitions.log_transition(latents, inputs),
-            log_likelihood,
-        )
+        log_transition = self.transitions.log_transition(latents, inputs)
+        if in_window is not None:
+            log_likelihood = log_likelihood * in_window.unsqueeze(-1)
+            stay = torch.eye(self.num_states, dtype=torch.bool, device=latents.device)
+            frozen = torch.zeros_like(log_transition[0, 0]).masked_fill(~stay, FORBIDDEN_LOG_PROBABILITY)
+            log_transition = torch.where(in_window[:, :, None, None], log_transition, frozen)
+        return ChainPotentials(self.transitions.log_initial(latents.shape[0]), log_transition, log_likelihood)
 
     @torch.no_grad()
     def generate(

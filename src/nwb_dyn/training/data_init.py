@@ -23,7 +23,9 @@ def likelihood_for(data: NeuralData, requested: str) -> str:
     return "poisson" if data.observation == "counts" else "gaussian"
 
 
-def data_initialisation(config: FitConfig, data: NeuralData, latent_dim: int, latent_std: float) -> ObservationInit:
+def data_initialisation(
+    config: FitConfig, data: NeuralData, latent_dim: int, latent_std: float
+) -> ObservationInit:
     """Readout statistics of ``data``'s training windows (every observed channel, held-out ones included: their
     readout is learned from training windows), for :meth:`initialise_from` of either family."""
     rows = data.split_indices("train")
@@ -80,11 +82,20 @@ def per_window_latents(found: ObservationInit, data: NeuralData) -> torch.Tensor
 INITIAL_STAGE_STD_FRACTION = 0.1
 
 
-def initial_stage_penalty(encoder_means: torch.Tensor, targets: torch.Tensor, latent_std: float) -> torch.Tensor:
+def initial_stage_penalty(
+    encoder_means: torch.Tensor,
+    targets: torch.Tensor,
+    latent_std: float,
+    in_window: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Gaussian negative log-density (constants dropped) of encoder means (B, T, P) around targets (B, T, P), with
-    std ``INITIAL_STAGE_STD_FRACTION · latent_std``; summed over P, averaged over bins (nats per time step)."""
+    std ``INITIAL_STAGE_STD_FRACTION · latent_std``; summed over P, averaged over bins (nats per time step) — over
+    the bins inside their windows when ``in_window`` (B, T) bool is given."""
     scale = INITIAL_STAGE_STD_FRACTION * latent_std
-    return ((encoder_means - targets) ** 2).sum(-1).mean() / (2 * scale**2)
+    squared = ((encoder_means - targets) ** 2).sum(-1)
+    if in_window is not None:
+        return (squared * in_window).sum() / in_window.sum().clamp_min(1) / (2 * scale**2)
+    return squared.mean() / (2 * scale**2)
 
 
 class InitialStage:
@@ -107,10 +118,12 @@ class InitialStage:
         """True while training, during the first ``trainer.init_steps`` optimiser steps."""
         return self.training and self.global_step < self.config.trainer.init_steps
 
-    def initial_stage_pull(self, encoder_means: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """:func:`initial_stage_penalty` of encoder means (B, T, P) for window rows ``index`` (B,); 0 outside the
-        stage or without initialised latents."""
+    def initial_stage_pull(
+        self, encoder_means: torch.Tensor, index: torch.Tensor, in_window: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """:func:`initial_stage_penalty` of encoder means (B, T, P) for window rows ``index`` (B,) (over the bins
+        ``in_window`` (B, T) marks, when given); 0 outside the stage or without initialised latents."""
         targets = getattr(self, "initial_stage_latents", None)
         if targets is None or not self.in_initial_stage:
             return torch.zeros((), device=encoder_means.device)
-        return initial_stage_penalty(encoder_means, targets[index], self.initial_latent_std)
+        return initial_stage_penalty(encoder_means, targets[index], self.initial_latent_std, in_window)

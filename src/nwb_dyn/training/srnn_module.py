@@ -108,7 +108,7 @@ class SrnnModule(InitialStage, pl.LightningModule):
             encoder_mask=batch.encoder_mask,
         )
         steps = batch.values.shape[0] * batch.values.shape[1]
-        penalty = self.initial_stage_pull(terms.encoder_means, batch.index)
+        penalty = self.initial_stage_pull(terms.encoder_means, batch.index, terms.in_window)
         return -terms.elbo.sum() / steps, terms.label_cross_entropy.sum() / steps, penalty
 
     def training_step(self, batch: WindowBatch, batch_index: int) -> torch.Tensor:
