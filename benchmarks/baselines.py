@@ -289,6 +289,70 @@ def smoothing_glm_rates(
     return rates.reshape(eval_heldin.shape[0], eval_heldin.shape[1], -1)
 
 
+#: Kernel SDs (seconds) and weights that :func:`smoothed_spike_rates_baseline` chooses from.
+HELD_IN_SMOOTHING_SDS_S = (0.02, 0.04, 0.08, 0.16)
+HELD_IN_SMOOTHING_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
+
+
+@dataclass(frozen=True)
+class HeldInSmoothing:
+    """Rates (B_eval, T, D) of the held-in smoothing baseline and what was chosen on the training windows."""
+
+    rates: np.ndarray
+    sd_s: float
+    smoothing_weight: float
+    window_weight: float
+
+
+def smoothed_spike_rates_baseline(
+    train_counts: np.ndarray, eval_counts: np.ndarray, bin_width_s: float
+) -> HeldInSmoothing:
+    """Rates of every unit from its own spikes in the *other* bins of the same window:
+    a · (Gaussian-smoothed counts, the bin itself left out of the kernel) + b · (its mean count over the window's
+    other bins) + (1 − a − b) · (its mean count over the training windows).
+
+    The kernel SD (of the kernels no longer than a window) and a, b are chosen by bits/spike on the training windows
+    (B_train, T, D); the rates are those of the evaluation windows (B_eval, T, D). Leaving the bin out keeps the
+    baseline from predicting a spike from itself (with it, the narrowest kernel wins and scores bits a model cannot
+    earn); the window's mean follows slow drifts of the rate, as a model that reads the window does; the training
+    mean keeps the rate above 0 where a sparse unit has no other spike in the window.
+    """
+    training_mean = np.nanmean(train_counts, axis=(0, 1))
+    window_s = train_counts.shape[1] * bin_width_s
+    sds = [sd for sd in HELD_IN_SMOOTHING_SDS_S if 6 * sd <= window_s]  # kernels no longer than a window
+    mixtures = [(a, b) for a in HELD_IN_SMOOTHING_WEIGHTS for b in HELD_IN_SMOOTHING_WEIGHTS if a + b < 1]
+
+    def rates_of(counts: np.ndarray, sd_s: float, a: float, b: float) -> np.ndarray:
+        smoothed = leave_bin_out_smooth(counts, sd_s, bin_width_s)
+        return a * smoothed + b * leave_bin_out_window_mean(counts) + (1 - a - b) * training_mean
+
+    scored = [
+        (bits_per_spike(rates_of(train_counts, sd_s, a, b), train_counts), sd_s, a, b)
+        for sd_s in sds
+        for a, b in mixtures
+    ]
+    _, sd_s, a, b = max(scored, key=lambda entry: entry[0])
+    return HeldInSmoothing(rates_of(eval_counts, sd_s, a, b), sd_s, a, b)
+
+
+def leave_bin_out_window_mean(counts: np.ndarray) -> np.ndarray:
+    """(B, T, D): each bin's unit's mean count over the other T − 1 bins of its window."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return (counts.sum(axis=1, keepdims=True) - counts) / max(counts.shape[1] - 1, 1)
+
+
+def leave_bin_out_smooth(counts: np.ndarray, sd_s: float, bin_width_s: float) -> np.ndarray:
+    """Counts (B, T, D) convolved along time with a normalised Gaussian (odd length, about 6·sd) whose centre tap
+    is 0: each bin's value is the weighted mean of its neighbours' counts (edges zero-padded)."""
+    sd_bins = sd_s / bin_width_s
+    half = max(int(3 * sd_bins), 1)
+    taps = np.exp(-0.5 * (np.arange(-half, half + 1) / sd_bins) ** 2)
+    taps[half] = 0.0
+    taps /= taps.sum()
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.apply_along_axis(lambda series: np.convolve(series, taps, "same"), 1, counts)
+
+
 def trial_folds(num_trials: int, num_folds: int, seed: int) -> list[np.ndarray]:
     """A seeded partition of trial indices into ``num_folds`` folds."""
     return [

@@ -21,7 +21,8 @@ the scores are computed here (``baselines.py``, NLB's definitions), independentl
     samples' step-to-step roughness; SMC log-likelihood per trial of teacher and student on the fitted and on fresh
     teacher trials) and Poisson ``osc_rnn_poisson_N40_rank2`` (r of
     inferred with true rates).
-(d) DANDI 000207 (no trials): held-in bits/spike of default fits.
+(d) DANDI 000207 (no trials): held-in bits/spike of default fits (all windows, and the fit's validation windows),
+    beside a spike-smoothing baseline scored on the same validation windows.
 
 One JSON object per configuration (per split / seed / method), then one ``"summary"`` object per part with the
 spread (mean, std, min, max) over splits or seeds; progress goes to stderr.
@@ -680,6 +681,7 @@ def part_c(args: argparse.Namespace, work: Path) -> None:
 
 def part_d(args: argparse.Namespace, work: Path) -> None:
     unit_ids, spike_times = read_units(DANDI_000207)
+    baseline_done = False
     for family in args.families:
         log(f"(d) DANDI 000207: nwb_dyn.fit {family} (no options)")
         result, summary, wall_s = default_fit(DANDI_000207, family, work / f"d_{family}")
@@ -688,20 +690,50 @@ def part_d(args: argparse.Namespace, work: Path) -> None:
         counts = bin_spikes(
             [spike_times[i] for i in order], result.windows.start_s, rates.shape[1], BIN_WIDTH_S
         )
+        validation = np.asarray(result.windows.split) == "val"
         emit(
             {
                 "part": "d",
                 "session": "000207 sub-4 ses-4",
                 "method": f"nwb_dyn_{family}",
                 "windows": int(rates.shape[0]),
+                "validation_windows": int(validation.sum()),
                 "bins_per_window": int(rates.shape[1]),
                 "units": int(rates.shape[2]),
                 "heldin_bps": _finite(baselines.bits_per_spike(rates, counts)),
+                "heldin_bps_validation": _finite(
+                    baselines.bits_per_spike(rates[validation], counts[validation])
+                ),
                 "mean_rate_r": _finite(baselines.mean_rate_correlation(rates, counts)),
                 "fit_wall_s": round(wall_s, 2),
                 **_training_facts(summary),
             }
         )
+        if not baseline_done:  # the same windows and split for every family: one baseline
+            started = time.perf_counter()
+            smooth = baselines.smoothed_spike_rates_baseline(
+                counts[~validation], counts[validation], BIN_WIDTH_S
+            )
+            emit(
+                {
+                    "part": "d",
+                    "session": "000207 sub-4 ses-4",
+                    "method": "spike_smoothing",
+                    "validation_windows": int(validation.sum()),
+                    "heldin_bps_validation": _finite(
+                        baselines.bits_per_spike(smooth.rates, counts[validation])
+                    ),
+                    "choice": {
+                        "sd_s": smooth.sd_s,
+                        "smoothing_weight": smooth.smoothing_weight,
+                        "window_weight": smooth.window_weight,
+                    },
+                    "fit_wall_s": round(time.perf_counter() - started, 2),
+                    "note": "a · smoothed spikes of the other bins + b · their window mean + rest · training mean, "
+                    "SD, a, b chosen on training windows",
+                }
+            )
+            baseline_done = True
 
 
 # ---------------------------------------------------------------------------------------------------- main

@@ -193,3 +193,19 @@ def test_validity_split_reaches_nwb_dyn_unchanged(tmp_path):
     np.testing.assert_array_equal(data.channel_ids, unit_ids)
     np.testing.assert_allclose(data.bin_start_s[order, 0], starts, atol=1e-9)
     assert np.abs(data.values[order] - counts).sum() <= 2  # spikes exactly on a bin edge may fall either side
+
+
+def test_held_in_smoothing_predicts_a_bin_from_its_neighbours_not_from_itself():
+    lone_spike = np.zeros((1, 21, 1))
+    lone_spike[0, 10, 0] = 1.0
+    smoothed = baselines.leave_bin_out_smooth(lone_spike, 0.04, 0.02)
+    assert smoothed[0, 10, 0] == 0.0 and smoothed[0, 9, 0] > 0 and smoothed[0, 11, 0] > 0
+    rng = np.random.default_rng(0)
+    modulated = 0.2 * np.exp(np.sin(np.arange(50) / 5))[None, :, None] * np.ones((200, 50, 4))
+    counts = rng.poisson(modulated).astype(float)
+    found = baselines.smoothed_spike_rates_baseline(counts[:150], counts[150:], 0.02)
+    true_bps = baselines.bits_per_spike(modulated[150:], counts[150:])
+    assert 0.02 < baselines.bits_per_spike(found.rates, counts[150:]) < true_bps
+    flat = rng.poisson(0.2, (200, 50, 4)).astype(float)  # nothing to predict: no bits to earn
+    flat_found = baselines.smoothed_spike_rates_baseline(flat[:150], flat[150:], 0.02)
+    assert baselines.bits_per_spike(flat_found.rates, flat[150:]) < 0.01
