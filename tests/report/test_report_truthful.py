@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import unquote
 
 import h5py
 import numpy as np
@@ -83,7 +84,7 @@ def test_report_of_an_srnn_using_some_of_its_states(
     assert "<th>what it means</th>" in page and "Fit quality: " in page
     link = re.search(r'Result file <a href="([^"]+)">', page)
     assert link and not Path(link.group(1)).is_absolute() and str(tmp_path) not in page
-    assert (index.parent / link.group(1)).resolve() == result.resolve()
+    assert (index.parent / unquote(link.group(1))).resolve() == result.resolve()
 
 
 def test_each_flow_panel_draws_only_its_states_bins(srnn_three_states: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from nwb_dyn.report.canvas import FIGURE_SIZE_PX
 from nwb_dyn.report.metric_notes import MetricRow
@@ -76,12 +77,12 @@ def _figure_block(figure: RenderedFigure) -> str:
 
 
 def _relative_link(target: Path, folder: Path) -> str:
-    """``target`` relative to ``folder`` (URL form), so the page names no machine path and its link survives moving
+    """``target`` relative to ``folder`` (a percent-encoded URL path), so the page names no machine path and its link survives moving
     the report together with the result; the bare file name where no relative path exists (another drive)."""
     try:
-        return Path(os.path.relpath(target.resolve(), folder.resolve())).as_posix()
+        return quote(Path(os.path.relpath(target.resolve(), folder.resolve())).as_posix())
     except ValueError:
-        return target.name
+        return quote(target.name)
 
 
 def write_index(
