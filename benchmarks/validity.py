@@ -21,8 +21,9 @@ the scores are computed here (``baselines.py``, NLB's definitions), independentl
     samples' step-to-step roughness; SMC log-likelihood per trial of teacher and student on the fitted and on fresh
     teacher trials) and Poisson ``osc_rnn_poisson_N40_rank2`` (r of
     inferred with true rates).
-(d) DANDI 000207 (no trials): held-in bits/spike of default fits (all windows, and the fit's validation windows),
-    beside a spike-smoothing baseline scored on the same validation windows.
+(d) DANDI 000207 (no trials): held-in bits/spike of default fits (all windows, and the fit's validation windows)
+    beside a smoothing baseline on the same validation windows; then with 25 % of the units held out (the
+    ``heldout_fraction`` data option), co-smoothing beside spike smoothing + Poisson GLM.
 
 One JSON object per configuration (per split / seed / method), then one ``"summary"`` object per part with the
 spread (mean, std, min, max) over splits or seeds; progress goes to stderr.
@@ -679,61 +680,101 @@ def part_c(args: argparse.Namespace, work: Path) -> None:
 # ---------------------------------------------------------------------------------------------------- (d) DANDI 000207
 
 
+#: Fraction of DANDI 000207's units held out in part (d)'s co-smoothing fits (a data option, as in part (a)).
+D_HELDOUT_FRACTION = 0.25
+
+
 def part_d(args: argparse.Namespace, work: Path) -> None:
+    """Default fits of DANDI 000207: held-in bits/spike beside a smoothing baseline, then, with 25 % of the units
+    held out (``heldout_fraction``, a data option), co-smoothing beside spike smoothing + Poisson GLM."""
+    from nwb_dyn.extract.splits import held_out_channels
+
     unit_ids, spike_times = read_units(DANDI_000207)
-    baseline_done = False
-    for family in args.families:
-        log(f"(d) DANDI 000207: nwb_dyn.fit {family} (no options)")
-        result, summary, wall_s = default_fit(DANDI_000207, family, work / f"d_{family}")
-        rates = result.per_window(result.rates)
-        order = [int(np.flatnonzero(unit_ids == channel)[0]) for channel in result.channel_ids]
-        counts = bin_spikes(
-            [spike_times[i] for i in order], result.windows.start_s, rates.shape[1], BIN_WIDTH_S
-        )
-        validation = np.asarray(result.windows.split) == "val"
-        emit(
-            {
+    session = "000207 sub-4 ses-4"
+    for heldout_fraction in (0.0, D_HELDOUT_FRACTION):
+        baseline_done = False
+        for family in args.families:
+            options = {"heldout_fraction": heldout_fraction} if heldout_fraction else {}
+            log(f"(d) DANDI 000207: nwb_dyn.fit {family} {options or '(no options)'}")
+            folder = work / f"d_{family}_{heldout_fraction}"
+            result, summary, wall_s = default_fit(DANDI_000207, family, folder, **options)
+            rates = result.per_window(result.rates)
+            order = [int(np.flatnonzero(unit_ids == channel)[0]) for channel in result.channel_ids]
+            counts = bin_spikes(
+                [spike_times[i] for i in order], result.windows.start_s, rates.shape[1], BIN_WIDTH_S
+            )
+            validation = np.asarray(result.windows.split) == "val"
+            # the fit's own rule and seed (data.split_seed unset: the fit's seed, 0 by default)
+            held_out = held_out_channels(len(order), heldout_fraction, 0, None)
+            record: dict[str, Any] = {
                 "part": "d",
-                "session": "000207 sub-4 ses-4",
+                "session": session,
                 "method": f"nwb_dyn_{family}",
+                "options": options,
                 "windows": int(rates.shape[0]),
                 "validation_windows": int(validation.sum()),
                 "bins_per_window": int(rates.shape[1]),
                 "units": int(rates.shape[2]),
-                "heldin_bps": _finite(baselines.bits_per_spike(rates, counts)),
-                "heldin_bps_validation": _finite(
-                    baselines.bits_per_spike(rates[validation], counts[validation])
+                "heldout_units": int(held_out.sum()),
+                "heldin_bps": _finite(
+                    baselines.bits_per_spike(rates[..., ~held_out], counts[..., ~held_out])
                 ),
                 "mean_rate_r": _finite(baselines.mean_rate_correlation(rates, counts)),
                 "fit_wall_s": round(wall_s, 2),
                 **_training_facts(summary),
             }
-        )
-        if not baseline_done:  # the same windows and split for every family: one baseline
-            started = time.perf_counter()
-            smooth = baselines.smoothed_spike_rates_baseline(
-                counts[~validation], counts[validation], BIN_WIDTH_S
-            )
-            emit(
-                {
-                    "part": "d",
-                    "session": "000207 sub-4 ses-4",
-                    "method": "spike_smoothing",
-                    "validation_windows": int(validation.sum()),
-                    "heldin_bps_validation": _finite(
-                        baselines.bits_per_spike(smooth.rates, counts[validation])
-                    ),
-                    "choice": {
-                        "sd_s": smooth.sd_s,
-                        "smoothing_weight": smooth.smoothing_weight,
-                        "window_weight": smooth.window_weight,
-                    },
-                    "fit_wall_s": round(time.perf_counter() - started, 2),
-                    "note": "a · smoothed spikes of the other bins + b · their window mean + rest · training mean, "
-                    "SD, a, b chosen on training windows",
-                }
-            )
-            baseline_done = True
+            evaluated = (rates[validation][..., ~held_out], counts[validation][..., ~held_out])
+            record["heldin_bps_validation"] = _finite(baselines.bits_per_spike(*evaluated))
+            if held_out.any():
+                record["co_bps_validation"] = _finite(
+                    baselines.bits_per_spike(
+                        rates[validation][..., held_out], counts[validation][..., held_out]
+                    )
+                )
+            emit(record)
+            if not baseline_done:  # the same windows, split and units for every family: one baseline
+                emit(part_d_baseline(counts, validation, held_out, session))
+                baseline_done = True
+
+
+def part_d_baseline(
+    counts: np.ndarray, validation: np.ndarray, held_out: np.ndarray, session: str
+) -> dict[str, Any]:
+    """Part (d)'s baseline on the validation windows: without held-out units, held-in smoothing of each unit's own
+    spikes (``baselines.smoothed_spike_rates_baseline``); with them, NLB's spike smoothing + Poisson GLM
+    (hyper-parameters by CV on the training windows)."""
+    started = time.perf_counter()
+    train, evaluate = counts[~validation], counts[validation]
+    if not held_out.any():
+        smooth = baselines.smoothed_spike_rates_baseline(train, evaluate, BIN_WIDTH_S)
+        return {
+            "part": "d",
+            "session": session,
+            "method": "spike_smoothing",
+            "validation_windows": int(validation.sum()),
+            "heldin_bps_validation": _finite(baselines.bits_per_spike(smooth.rates, evaluate)),
+            "choice": {
+                "sd_s": smooth.sd_s,
+                "smoothing_weight": smooth.smoothing_weight,
+                "window_weight": smooth.window_weight,
+            },
+            "fit_wall_s": round(time.perf_counter() - started, 2),
+            "note": "a · smoothed spikes of the other bins + b · their window mean + rest · training mean, "
+            "SD, a, b chosen on training windows",
+        }
+    glm = baselines.smoothing_glm_baseline(
+        train[..., ~held_out], train[..., held_out], evaluate[..., ~held_out], BIN_WIDTH_S
+    )
+    return {
+        "part": "d",
+        "session": session,
+        "method": "smoothing_glm",
+        "validation_windows": int(validation.sum()),
+        "heldout_units": int(held_out.sum()),
+        "co_bps_validation": _finite(baselines.bits_per_spike(glm.heldout_rates, evaluate[..., held_out])),
+        "choice": glm.choice,
+        "fit_wall_s": round(glm.fit_s, 2),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- main
