@@ -704,8 +704,10 @@ def part_d(args: argparse.Namespace, work: Path) -> None:
                 [spike_times[i] for i in order], result.windows.start_s, rates.shape[1], BIN_WIDTH_S
             )
             validation = np.asarray(result.windows.split) == "val"
-            # the fit's own rule and seed (data.split_seed unset: the fit's seed, 0 by default)
-            held_out = held_out_channels(len(order), heldout_fraction, 0, None)
+            # the fit's own rule and split seed, read from its provenance (data.split_seed, unset: the fit's seed)
+            split_seed = result.provenance["config"]["data"].get("split_seed")
+            split_seed = result.provenance["seed"] if split_seed is None else split_seed
+            held_out = held_out_channels(len(order), heldout_fraction, split_seed, None)
             record: dict[str, Any] = {
                 "part": "d",
                 "session": session,

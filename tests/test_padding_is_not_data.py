@@ -97,9 +97,10 @@ def test_a_padded_srnn_window_is_scored_and_decoded_as_the_window_alone() -> Non
     short = 1  # BINS_OF_DATA[1] = 6 bins of data, then 14 bins of padding
     length = BINS_OF_DATA[short]
     with torch.no_grad():
-        in_window = bins_in_window(mask)
+        bins_of_data = torch.as_tensor(data.bins_of_data)
+        in_window = bins_in_window(bins_of_data, data.num_bins)
         assert in_window is not None and in_window.sum(dim=1).tolist() == BINS_OF_DATA
-        batched = infer_posterior(model, encoder, values, mask=mask)
+        batched = infer_posterior(model, encoder, values, mask=mask, bins_of_data=bins_of_data)
         alone = infer_posterior(
             model, encoder, values[short : short + 1, :length], mask=mask[short : short + 1, :length]
         )

@@ -19,7 +19,8 @@ class WindowBatch(NamedTuple):
     values, mask: (B, T, D) float32 (mask is 1 where the likelihood scores an entry); encoder_mask: (B, T, D)
     float32, 1 where an encoder may read an entry (:attr:`NeuralData.held_in_mask`: never a held-out channel);
     index: (B,) row indices into the NeuralData; inputs: (B, T, D_u) float32 external inputs on the same bins, or
-    None when the data has none.
+    None when the data has none; bins_of_data: (B,) int64 bins inside each window (:attr:`NeuralData.bins_of_data`,
+    fewer than T for a window padded after a short trial), or None when not known.
     """
 
     values: torch.Tensor
@@ -27,6 +28,7 @@ class WindowBatch(NamedTuple):
     encoder_mask: torch.Tensor
     index: torch.Tensor
     inputs: torch.Tensor | None = None
+    bins_of_data: torch.Tensor | None = None
 
 
 class _Windows(Dataset):
@@ -36,11 +38,13 @@ class _Windows(Dataset):
         mask: torch.Tensor,
         encoder_mask: torch.Tensor,
         rows: np.ndarray,
+        bins_of_data: torch.Tensor,
         inputs: torch.Tensor | None = None,
     ) -> None:
         self.values = values
         self.mask = mask
         self.encoder_mask = encoder_mask
+        self.bins_of_data = bins_of_data
         self.inputs = inputs
         self.rows = torch.as_tensor(rows, dtype=torch.long)
 
@@ -51,7 +55,14 @@ class _Windows(Dataset):
         row = self.rows[item]
         inputs = None if self.inputs is None else self.inputs[row]
         # masks are kept boolean (a quarter of float32's memory for a whole session) and become float per window
-        return WindowBatch(self.values[row], self.mask[row].float(), self.encoder_mask[row].float(), row, inputs)
+        return WindowBatch(
+            self.values[row],
+            self.mask[row].float(),
+            self.encoder_mask[row].float(),
+            row,
+            inputs,
+            self.bins_of_data[row],
+        )
 
 
 def _collate(items: list[WindowBatch]) -> WindowBatch:
@@ -113,6 +124,7 @@ class NeuralDataModule(pl.LightningDataModule):
         self.mask = torch.as_tensor(data.mask, dtype=torch.bool)
         self.encoder_mask = torch.as_tensor(data.held_in_mask, dtype=torch.bool)
         self.inputs = None if data.inputs is None else torch.as_tensor(data.inputs, dtype=torch.float32)
+        self.bins_of_data = torch.as_tensor(data.bins_of_data, dtype=torch.long)
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -127,7 +139,7 @@ class NeuralDataModule(pl.LightningDataModule):
     def _loader(self, rows: np.ndarray, shuffle: bool) -> DataLoader:
         rank, world_size = self._rank_and_world()
         return DataLoader(
-            _Windows(self.values, self.mask, self.encoder_mask, rows, self.inputs),
+            _Windows(self.values, self.mask, self.encoder_mask, rows, self.bins_of_data, self.inputs),
             batch_size=self._per_rank_batch(rows, world_size),
             sampler=SeededShardSampler(len(rows), self.seed, shuffle, rank, world_size),
             collate_fn=_collate,

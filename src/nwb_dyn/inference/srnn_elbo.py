@@ -61,17 +61,21 @@ def srnn_objective(
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     mask: Tensor | None = None,
     encoder_mask: Tensor | None = None,
+    bins_of_data: Tensor | None = None,
 ) -> SrnnObjective:
     """Monte Carlo ELBO per trial from y (B, T, D), optional inputs (B, T, U) and optional labels (B, T) int64.
 
     ``mask`` (B, T, D) selects the observed entries that enter the likelihood; the encoder sees
     y · ``encoder_mask`` (default: y · mask), so held-out channels can be scored without being read.
-    With ``num_samples`` S > 1 the S latent samples are processed as one batch of S·B trials and averaged.
+    ``bins_of_data`` (B,) int64, given when windows are padded, ends each window at its last bin of data
+    (:func:`bins_in_window`). With ``num_samples`` S > 1 the S latent samples are processed as one batch of S·B
+    trials and averaged.
     """
-    readable = mask if encoder_mask is None else encoder_mask
-    in_window = bins_in_window(readable)  # from what the encoder reads, as at evaluation (infer_posterior)
-    lengths = None if in_window is None else in_window.sum(dim=1)
-    posterior = encoder(_masked(observations, readable), inputs, lengths)
+    in_window = bins_in_window(bins_of_data, observations.shape[1])
+    lengths = None if in_window is None else bins_of_data
+    posterior = encoder(
+        _masked(observations, mask if encoder_mask is None else encoder_mask), inputs, lengths
+    )
     latents = posterior.rsample(num_samples, generator).flatten(0, 1)  # (S·B, T, P)
     batch = observations.shape[0]
 
@@ -98,21 +102,16 @@ def srnn_objective(
     )
 
 
-def bins_in_window(mask: Tensor | None) -> Tensor | None:
-    """(B, T) bool, True for every bin up to each window's last bin with an observed entry in ``mask`` (B, T, D);
-    None when that is every bin of every window (nothing to exclude).
+def bins_in_window(bins_of_data: Tensor | None, num_bins: int) -> Tensor | None:
+    """(B, T) bool, True for the first ``bins_of_data`` (B,) bins of each window (:attr:`NeuralData.bins_of_data`);
+    None when every window is whole (nothing to exclude), or when ``bins_of_data`` is None.
 
-    The bins after that are padding after a shorter window (or carry no observation at all): the SRNN's objective
-    and posterior treat each window as ending at its last bin of data.
+    The bins after them are padding after a shorter window: the SRNN's objective and posterior treat each window as
+    ending at its last bin of data.
     """
-    if mask is None:
+    if bins_of_data is None or int(bins_of_data.min()) >= num_bins:
         return None
-    any_observed = mask.bool().any(dim=-1)  # (B, T)
-    steps = torch.arange(1, mask.shape[1] + 1, device=mask.device)
-    lengths = (any_observed * steps).amax(dim=1).clamp_min(1)  # (B,)
-    if int(lengths.min()) == mask.shape[1]:
-        return None
-    return steps[None, :] <= lengths[:, None]
+    return torch.arange(num_bins, device=bins_of_data.device)[None, :] < bins_of_data[:, None]
 
 
 def _masked(observations: Tensor, mask: Tensor | None) -> Tensor:
@@ -126,15 +125,15 @@ def infer_posterior(
     observations: Tensor,
     inputs: Tensor | None = None,
     mask: Tensor | None = None,
+    bins_of_data: Tensor | None = None,
 ) -> SrnnPosterior:
     """States, state probabilities, latents and emission means for y (B, T, D), at the encoder's posterior mean.
 
     Only entries where ``mask`` (B, T, D) is 1 are read; the means cover every channel (co-smoothing predictions).
+    ``bins_of_data`` (B,) as for :func:`srnn_objective`.
     """
-    in_window = bins_in_window(mask)
-    latents = encoder(
-        _masked(observations, mask), inputs, None if in_window is None else in_window.sum(dim=1)
-    ).mean
+    in_window = bins_in_window(bins_of_data, observations.shape[1])
+    latents = encoder(_masked(observations, mask), inputs, None if in_window is None else bins_of_data).mean
     potentials = model.chain_potentials(latents, observations, inputs, mask, in_window)
     state_posterior = forward_backward(*potentials)
     return SrnnPosterior(

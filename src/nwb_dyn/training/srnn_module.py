@@ -106,6 +106,7 @@ class SrnnModule(InitialStage, pl.LightningModule):
             generator=generators,
             mask=batch.mask,
             encoder_mask=batch.encoder_mask,
+            bins_of_data=batch.bins_of_data,
         )
         steps = batch.values.shape[0] * batch.values.shape[1]
         penalty = self.initial_stage_pull(terms.encoder_means, batch.index, terms.in_window)
@@ -220,7 +221,9 @@ def summarise_srnn(module: pl.LightningModule, data: NeuralData, config: FitConf
     encoder = module.encoder.eval().cpu()
     values, mask = held_in_values(data)
     inputs = input_tensor(data)
-    posterior = infer_posterior(model, encoder, values, inputs, mask=mask)
+    posterior = infer_posterior(
+        model, encoder, values, inputs, mask=mask, bins_of_data=torch.as_tensor(data.bins_of_data)
+    )
     generator = torch.Generator().manual_seed(config.seed)
     runs = generated_run_count(data.num_windows, data.num_bins, data.num_channels)
     sample_inputs = None if inputs is None else inputs[torch.arange(runs) % data.num_windows]
