@@ -51,7 +51,6 @@ def main() -> int:
         overwrite=True,
         fresh=True,
         states=2,
-        latent_dim=3,
         bin_width=args.bin_width,
         max_epochs=args.max_epochs,
     )

@@ -102,7 +102,7 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     lowrank.add_argument("--activation", help="relu, clipped_relu, tanh or identity (default clipped_relu)")
     srnn = parser.add_argument_group("switching RNN (--model srnn)")
     srnn.add_argument("--states", type=int, help="discrete states K (default 2)")
-    srnn.add_argument("--latent-dim", type=int, help="continuous latent size P (default 3)")
+    srnn.add_argument("--latent-dim", type=int, help="continuous latent size P (default 8)")
     after = parser.add_argument_group("after training")
     after.add_argument(
         "--fixed-points",
