@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nwb_dyn.analysis.quality import MIN_MEAN_RATE_R, assess_fit
+from nwb_dyn.analysis.quality import IN_SAMPLE_CAVEAT, MIN_MEAN_RATE_R, assess_fit
 from nwb_dyn.testing.synthetic import mock_model_products, mock_neural_data
 
 
@@ -30,7 +30,7 @@ def _products(data, rates: np.ndarray, states: np.ndarray | None = None):
 def test_the_true_rates_pass_and_a_rate_far_off_is_called_worse_than_constant() -> None:
     data, rates = _data_with_unit_rates()
     good = assess_fit(data, _products(data, rates), "converged")
-    assert good.problems == [] and good.line().endswith("no problems found")
+    assert good.problems == [] and "no problems found" in good.line()
     assert good.mean_rate_r is not None and good.mean_rate_r > 0.99
     assert good.heldin_bps is not None and good.heldin_bps > 0.1
 
@@ -63,3 +63,15 @@ def test_a_state_used_in_under_five_percent_of_bins_is_named_with_the_number_of_
         "state(s) 2 hold fewer than 5%" in problem and "--states 2" in problem for problem in quality.problems
     )
     assert "states used 2 of 3" in quality.line()
+
+
+def test_without_held_out_units_the_line_says_its_scores_are_in_sample() -> None:
+    data, rates = _data_with_unit_rates()
+    in_sample = assess_fit(data, _products(data, rates), "converged")
+    assert in_sample.caveats == [IN_SAMPLE_CAVEAT] and in_sample.line().endswith(IN_SAMPLE_CAVEAT)
+    assert "--heldout-fraction" in in_sample.line()
+
+    data.held_out[-2:] = True
+    with_held_out = assess_fit(data, _products(data, rates), "converged")
+    assert with_held_out.co_bps is not None and with_held_out.co_bps > 0
+    assert with_held_out.caveats == [] and with_held_out.line().endswith("no problems found")

@@ -20,6 +20,11 @@ from nwb_dyn.extract import NeuralData
 
 #: A state used in fewer than this fraction of bins counts as empty.
 MIN_STATE_OCCUPANCY = 0.05
+#: Said of every fit without held-out channels: held-in scores cannot tell shared dynamics from reading each bin.
+IN_SAMPLE_CAVEAT = (
+    "held-in scores are in-sample (the posterior has read the bins it predicts, so a model can score them without "
+    "finding shared structure); for an out-of-sample check hold out units with --heldout-fraction 0.25 (co-bps)"
+)
 #: Below this correlation over channels of predicted and observed mean activity the line flags the fit's mean rates.
 MIN_MEAN_RATE_R = 0.9
 
@@ -32,7 +37,8 @@ class FitQuality:
     constant rate per unit (counts; > 0 beats it); heldin_r2: variance of held-in channels explained (signals);
     co_bps: bits per spike of held-out units (None when none are held out); mean_rate_r: correlation over channels
     of predicted and observed mean activity; state_occupancy: fraction of bins in each state (switching models);
-    stop_reason: why training ended; problems: plain-language findings with what to try.
+    stop_reason: why training ended; problems: plain-language findings with what to try; caveats: what the
+    numbers cannot show, with how to check it.
     """
 
     split: str
@@ -43,6 +49,7 @@ class FitQuality:
     state_occupancy: list[float] | None = None
     stop_reason: str | None = None
     problems: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """One line: the scores, then the problems (or "no problems found")."""
@@ -62,7 +69,8 @@ class FitQuality:
         if self.stop_reason is not None:
             parts.append("converged" if self.stop_reason == "converged" else f"NOT converged (stopped by {self.stop_reason})")
         verdict = "; ".join(self.problems) if self.problems else "no problems found"
-        return "nwb-dyn: fit quality: " + ", ".join(parts) + ". " + verdict
+        caveats = "".join(f". Note: {caveat}" for caveat in self.caveats)
+        return "nwb-dyn: fit quality: " + ", ".join(parts) + ". " + verdict + caveats
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict, with the line itself under ``"line"``."""
@@ -94,6 +102,8 @@ def assess_fit(data: NeuralData, products: ModelProducts, stop_reason: str | Non
         counts = np.bincount(products.states.reshape(-1), minlength=num_states)
         quality.state_occupancy = [float(share) for share in counts / max(1, counts.sum())]
     quality.problems = _problems(quality, data)
+    if not data.held_out.any():
+        quality.caveats.append(IN_SAMPLE_CAVEAT)
     return quality
 
 
