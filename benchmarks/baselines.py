@@ -95,12 +95,46 @@ def matched_state_accuracy(true_states: np.ndarray, found_states: np.ndarray) ->
     found_states = np.asarray(found_states).reshape(-1)
     if true_states.shape != found_states.shape:
         raise ValueError(f"true states {true_states.shape} and found states {found_states.shape} differ")
-    true_labels, true_index = np.unique(true_states, return_inverse=True)
-    found_labels, found_index = np.unique(found_states, return_inverse=True)
+    return float(np.mean(_relabelled(true_states, found_states) == true_states))
+
+
+def switch_lags(true_states: np.ndarray, found_states: np.ndarray) -> tuple[np.ndarray, float]:
+    """How late (or early) found states switch: per true switch, found switch bin − true switch bin for the nearest
+    found switch in the same trial (positive: the found state changes later), and the fraction of mismatched bins
+    (after the best relabelling) that lie between a true switch and that nearest found switch.
+
+    true_states, found_states: (B, T) int. A trial with true switches but no found switch contributes no lag; its
+    mismatched bins count as outside every lag interval.
+    """
+    true_states = np.asarray(true_states)
+    found_states = np.asarray(found_states)
+    relabelled = _relabelled(true_states, found_states)
+    lags: list[int] = []
+    in_lag = 0
+    for truth, found in zip(true_states, relabelled):
+        found_switches = np.flatnonzero(np.diff(found) != 0)
+        for switch in np.flatnonzero(np.diff(truth) != 0):
+            if found_switches.size == 0:
+                continue
+            nearest = int(found_switches[np.argmin(np.abs(found_switches - switch))])
+            lags.append(nearest - int(switch))
+            low, high = sorted((int(switch), nearest))
+            in_lag += int((found[low + 1 : high + 1] != truth[low + 1 : high + 1]).sum())
+    mismatched = int((relabelled != true_states).sum())
+    return np.asarray(lags, dtype=np.int64), (in_lag / mismatched if mismatched else 0.0)
+
+
+def _relabelled(true_states: np.ndarray, found_states: np.ndarray) -> np.ndarray:
+    """found_states mapped onto the true labels by the best one-to-one matching of bins (Hungarian); found labels
+    left without a partner become −1 (true labels are ≥ 0)."""
+    true_labels, true_index = np.unique(true_states.reshape(-1), return_inverse=True)
+    found_labels, found_index = np.unique(found_states.reshape(-1), return_inverse=True)
     agreement = np.zeros((len(true_labels), len(found_labels)))
     np.add.at(agreement, (true_index, found_index), 1)
     rows, columns = linear_sum_assignment(agreement, maximize=True)
-    return float(agreement[rows, columns].sum() / len(true_states))
+    mapping = np.full(len(found_labels), -1, dtype=np.int64)
+    mapping[columns] = true_labels[rows]
+    return mapping[found_index].reshape(found_states.shape)
 
 
 def state_occupancy(states: np.ndarray, num_states: int) -> np.ndarray:

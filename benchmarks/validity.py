@@ -461,7 +461,8 @@ def part_b(args: argparse.Namespace, work: Path) -> None:
                 )
             accuracy = baselines.matched_state_accuracy(states, found)
             hmm = baselines.fit_poisson_hmm(counts, num_states, seed=seed)
-            hmm_accuracy = baselines.matched_state_accuracy(states, hmm.most_likely_states(counts))
+            hmm_states = hmm.most_likely_states(counts)
+            hmm_accuracy = baselines.matched_state_accuracy(states, hmm_states)
             accuracies.setdefault(system, []).append(accuracy)
             accuracies.setdefault(f"{system}_poisson_hmm", []).append(hmm_accuracy)
             emit(
@@ -476,6 +477,8 @@ def part_b(args: argparse.Namespace, work: Path) -> None:
                     "state_accuracy": _finite(accuracy),
                     "poisson_hmm_state_accuracy": _finite(hmm_accuracy),
                     "occupancy": [round(float(v), 4) for v in baselines.state_occupancy(found, num_states)],
+                    **_switch_timing(states, found, ""),
+                    **_switch_timing(states, hmm_states, "poisson_hmm_"),
                     "fit_wall_s": round(wall_s, 2),
                     "options": options,
                     **_training_facts(summary),
@@ -491,6 +494,16 @@ def part_b(args: argparse.Namespace, work: Path) -> None:
             **{name: baselines.summary_statistics(values) for name, values in accuracies.items()},
         }
     )
+
+
+def _switch_timing(true_states: np.ndarray, found_states: np.ndarray, prefix: str) -> dict[str, Any]:
+    """Where the errors are: the median lag (bins) of found switches after true ones (over every true switch, its
+    nearest found switch), and the share of mismatched bins that lie in those lag intervals."""
+    lags, share_in_lag = baselines.switch_lags(true_states, found_states)
+    return {
+        f"{prefix}switch_lag_bins_median": float(np.median(lags)) if lags.size else None,
+        f"{prefix}errors_in_switch_lag_fraction": round(share_in_lag, 4),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- (c) teachers

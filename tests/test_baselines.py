@@ -147,6 +147,19 @@ def test_label_matching_and_switch_statistics():
     np.testing.assert_allclose(baselines.state_occupancy(states, 3), [13 / 35, 22 / 35, 0.0])
 
 
+def test_switch_lags_measure_late_switches_with_their_labels_matched():
+    true = np.zeros((2, 40), dtype=int)
+    true[:, 20:] = 1
+    late = 1 - np.roll(true, 5, axis=1)  # swapped labels, switching 5 bins late, plus one stray bin
+    late[:, :5] = 1
+    late[1, 30] = 1
+    lags, share_in_lag = baselines.switch_lags(true, late)
+    assert lags.tolist() == [5, 5]
+    assert share_in_lag == pytest.approx(10 / 11)  # the stray bin lies outside both lag intervals
+    exact_lags, exact_share = baselines.switch_lags(true, 1 - true)
+    assert exact_lags.tolist() == [0, 0] and exact_share == 0.0
+
+
 def test_gpfa_baseline_predicts_held_out_units():
     pytest.importorskip("elephant", reason="GPFA needs the bench extra: pip install -e .[bench]")
     counts, _ = _latent_population(6, trials=30, bins=20, units=12)
