@@ -28,6 +28,7 @@ def test_arrays_read_back_as_written() -> None:
         result.rates, np.repeat(bins[:, None], NUM_CHANNELS, axis=1) / 100.0 + 0.01, rtol=1e-6
     )
     np.testing.assert_array_equal(result.states, (bins // 4) % 3)
+    assert result.held_out is None  # written before ndx-dyn 0.3.0 recorded held-out units
     np.testing.assert_array_equal(result.state_probabilities, np.eye(3)[(bins // 4) % 3])
     assert len(result.timestamps) == NUM_WINDOWS * NUM_BINS and np.all(np.diff(result.timestamps) > 0)
     fixed_points = result.fixed_points

@@ -25,9 +25,9 @@ def test_checked_in_spec_is_what_the_builder_writes(tmp_path: Path) -> None:
         ), f"spec/{name} is stale; run python src/nwb_dyn/ndx/build_spec.py"
 
 
-def test_namespace_is_version_0_2_0_and_loaded_from_the_package_copy() -> None:
+def test_namespace_is_version_0_3_0_and_loaded_from_the_package_copy() -> None:
     namespace = yaml.safe_load(NAMESPACE_PATH.read_text())["namespaces"][0]
-    assert (namespace["name"], namespace["version"], VERSION) == (NAMESPACE, "0.2.0", "0.2.0")
+    assert (namespace["name"], namespace["version"], VERSION) == (NAMESPACE, "0.3.0", "0.3.0")
     assert NAMESPACE_PATH.resolve() == (SPEC_DIR / f"{NAMESPACE}.namespace.yaml").resolve()
     assert NAMESPACE in get_type_map().namespace_catalog.namespaces
 

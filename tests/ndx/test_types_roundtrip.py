@@ -113,7 +113,7 @@ def test_file_without_nwb_dyn_reads_every_type_as_its_core_type(tmp_path: Path) 
     with NWBHDF5IO(str(path), mode="w") as io:
         io.write(nwbfile)
     with h5py.File(path, "r") as handle:
-        assert "0.2.0" in handle["specifications/ndx-dyn"]
+        assert "0.3.0" in handle["specifications/ndx-dyn"]
     script = (
         "import sys; from pynwb import NWBHDF5IO, TimeSeries; from pynwb.epoch import TimeIntervals;"
         "from hdmf.common import DynamicTable\n"

@@ -21,6 +21,7 @@ from tests.nwb_checks import assert_output_clean
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, NeuralData, ModelProducts]:
     data = mock_neural_data()
+    data.held_out[1] = True  # one unit held out (co-smoothing): the result must say which
     products = mock_model_products(data)
     path = write_result(
         tmp_path_factory.mktemp("result") / "sub-M1_ses-mock_desc-lowrank_ecephys.nwb",
@@ -47,6 +48,8 @@ def test_latents_rates_and_timestamps_come_back_time_ordered(written) -> None:
     np.testing.assert_allclose(result.per_window(result.rates), products.rates[order], rtol=1e-6)
     np.testing.assert_allclose(result.timestamps, (data.bin_start_s[order] + data.bin_width_s / 2).ravel())
     np.testing.assert_array_equal(result.channel_ids, data.channel_ids)
+    assert result.held_out is not None and result.held_out.tolist() == data.held_out.tolist()
+    assert result.held_out.any() and not result.held_out.all()
     np.testing.assert_array_equal(result.windows.trial, data.trial_ids[order])
     assert result.latent_estimate == "smoothed"
 

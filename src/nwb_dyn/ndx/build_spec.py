@@ -19,7 +19,7 @@ from pynwb.spec import (
 )
 
 NAMESPACE = "ndx-dyn"
-VERSION = "0.2.0"
+VERSION = "0.3.0"
 
 
 def _text_attribute(name: str, doc: str, required: bool = True) -> NWBAttributeSpec:
@@ -101,6 +101,18 @@ def _series_types() -> list[NWBGroupSpec]:
                 name="units_region",
                 neurodata_type_inc="DynamicTableRegion",
                 doc="Rows of the units table in this file that the columns of data model, in column order.",
+                quantity="?",
+            ),
+            NWBDatasetSpec(
+                name="held_out",
+                dtype="bool",
+                shape=[None],
+                dims=["num_channels"],
+                doc=(
+                    "True for each column whose unit was held out of the fit (co-smoothing): the model never read "
+                    "it, so its rates are predictions from the other units, not reconstructions. Written from "
+                    "ndx-dyn 0.3.0."
+                ),
                 quantity="?",
             ),
         ],

@@ -83,9 +83,10 @@ class StateProbabilitySeries(TimeSeries):
 
 @register_class("RateSeries", NAMESPACE)
 class RateSeries(TimeSeries):
-    """Predicted mean observation per bin, data (time, D); ``channel_ids`` (D,) and optionally ``units_region``."""
+    """Predicted mean observation per bin, data (time, D); ``channel_ids`` (D,), optionally ``units_region`` and
+    ``held_out`` (D,) bool, True for the units the model never read."""
 
-    __nwbfields__ = ("channel_ids", {"name": "units_region", "child": True})
+    __nwbfields__ = ("channel_ids", {"name": "units_region", "child": True}, "held_out")
 
     @docval(
         *_series_docval(
@@ -98,12 +99,14 @@ class RateSeries(TimeSeries):
             "doc": "Rows of the units table.",
             "default": None,
         },
+        {"name": "held_out", "type": "array_data", "doc": "(D,) bool, True for held-out units.", "default": None},
     )
     def __init__(self, **kwargs) -> None:
-        channel_ids, units_region = popargs("channel_ids", "units_region", kwargs)
+        channel_ids, units_region, held_out = popargs("channel_ids", "units_region", "held_out", kwargs)
         super().__init__(**kwargs)
         self.channel_ids = channel_ids
         self.units_region = units_region
+        self.held_out = held_out
 
 
 @register_class("GeneratedSeries", NAMESPACE)

@@ -37,7 +37,9 @@ def draw_observed_vs_reconstructed(inputs: ReportInputs) -> Figure:
         axis.fill_between(times, mean - sem, mean + sem, color="0.8", step="mid")
         axis.step(times, mean, where="mid", color="black", linewidth=1, label="observed (mean over windows)")
         axis.plot(times, predicted[:, :, column].mean(axis=0), color="tab:red", linewidth=1.5, label="model")
-        axis.set_title(f"unit id {int(result.channel_ids[column])}", fontsize=10)
+        held_out = result.held_out is not None and bool(result.held_out[column])
+        title = f"unit id {int(result.channel_ids[column])}" + (" (held out: predicted)" if held_out else "")
+        axis.set_title(title, fontsize=10)
         axis.set_ylabel("rate (Hz)")
         if inputs.aligned:
             axis.axvline(0.0, color="0.5", linestyle="--", linewidth=0.8)

@@ -128,6 +128,7 @@ def rate_series(products: ModelProducts, data: NeuralData, time: TimeBase, units
         unit="spikes/bin" if counts else "a.u.",
         channel_ids=np.asarray(data.channel_ids, dtype=np.int64),
         units_region=region,
+        held_out=np.asarray(data.held_out, dtype=bool),
         **time.clock(),
     )
 

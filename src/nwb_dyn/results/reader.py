@@ -60,8 +60,9 @@ class FitResult:
     latents: (N, R) with timestamps (N,) s (bin centres, session clock); rates: (N, D) for channel_ids (D,);
     states: (N,) int or None; state_probabilities: (N, K) or None; segments, fixed_points, samples: or None;
     windows: the fitted windows; provenance: source / versions / config / seed / command; stored_model: what
-    rebuilds the model; units_ids: ids of the copied source units, or None. ``model`` rebuilds the model (imports
-    torch on first use).
+    rebuilds the model; units_ids: ids of the copied source units, or None; held_out: (D,) bool, True for the
+    channels the model never read (their rates are co-smoothing predictions), None in files older than ndx-dyn
+    0.3.0. ``model`` rebuilds the model (imports torch on first use).
     """
 
     path: Path
@@ -80,6 +81,7 @@ class FitResult:
     fixed_points: FixedPointSet | None = None
     samples: GeneratedSamples | None = None
     units_ids: np.ndarray | None = None
+    held_out: np.ndarray | None = None
 
     def per_window(self, rows: np.ndarray) -> np.ndarray:
         """(N, ...) → (B, T, ...): split a per-bin array back into the fitted windows (in time order).
@@ -258,4 +260,11 @@ def read(path: str | Path, module: str = MODULE_NAME) -> FitResult:
                 else None
             ),
             units_ids=np.asarray(nwbfile.units.id[:], dtype=np.int64) if nwbfile.units is not None else None,
+            held_out=_held_out(objects["rates"]),
         )
+
+
+def _held_out(rates: Any) -> np.ndarray | None:
+    """(D,) bool held-out flags of the rates' columns, or None when the file predates them (ndx-dyn < 0.3.0)."""
+    held_out = getattr(rates, "held_out", None)
+    return None if held_out is None else np.asarray(held_out[:], dtype=bool)
