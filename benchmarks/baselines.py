@@ -110,8 +110,8 @@ def switch_lags(true_states: np.ndarray, found_states: np.ndarray) -> tuple[np.n
     found_states = np.asarray(found_states)
     relabelled = _relabelled(true_states, found_states)
     lags: list[int] = []
-    in_lag = 0
-    for truth, found in zip(true_states, relabelled):
+    in_lag = np.zeros(true_states.shape, dtype=bool)  # bins between a true switch and its nearest found switch
+    for trial, (truth, found) in enumerate(zip(true_states, relabelled)):
         found_switches = np.flatnonzero(np.diff(found) != 0)
         for switch in np.flatnonzero(np.diff(truth) != 0):
             if found_switches.size == 0:
@@ -119,9 +119,10 @@ def switch_lags(true_states: np.ndarray, found_states: np.ndarray) -> tuple[np.n
             nearest = int(found_switches[np.argmin(np.abs(found_switches - switch))])
             lags.append(nearest - int(switch))
             low, high = sorted((int(switch), nearest))
-            in_lag += int((found[low + 1 : high + 1] != truth[low + 1 : high + 1]).sum())
-    mismatched = int((relabelled != true_states).sum())
-    return np.asarray(lags, dtype=np.int64), (in_lag / mismatched if mismatched else 0.0)
+            in_lag[trial, low + 1 : high + 1] = True
+    mismatched = relabelled != true_states
+    share = float((mismatched & in_lag).sum() / mismatched.sum()) if mismatched.any() else 0.0
+    return np.asarray(lags, dtype=np.int64), share
 
 
 def _relabelled(true_states: np.ndarray, found_states: np.ndarray) -> np.ndarray:

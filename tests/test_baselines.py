@@ -158,6 +158,14 @@ def test_switch_lags_measure_late_switches_with_their_labels_matched():
     assert share_in_lag == pytest.approx(10 / 11)  # the stray bin lies outside both lag intervals
     exact_lags, exact_share = baselines.switch_lags(true, 1 - true)
     assert exact_lags.tolist() == [0, 0] and exact_share == 0.0
+    brief = np.zeros((1, 40), dtype=int)
+    brief[0, 10:14] = 1  # two true switches, 4 bins apart; found switches once, late for both
+    one_late = np.zeros((1, 40), dtype=int)
+    one_late[0, 18:] = 1
+    overlapping_lags, overlapping_share = baselines.switch_lags(brief, one_late)
+    # the best relabelling swaps the labels; 4 of the 14 mismatched bins lie in the (overlapping) lag intervals, each
+    # counted once
+    assert overlapping_lags.tolist() == [8, 4] and overlapping_share == pytest.approx(4 / 14)
 
 
 def test_gpfa_baseline_predicts_held_out_units():
