@@ -70,6 +70,9 @@ def test_without_held_out_units_the_line_says_its_scores_are_in_sample() -> None
     in_sample = assess_fit(data, _products(data, rates), "converged")
     assert in_sample.caveats == [IN_SAMPLE_CAVEAT] and in_sample.line().endswith(IN_SAMPLE_CAVEAT)
     assert "--heldout-fraction" in in_sample.line()
+    data.observation = "continuous"  # signals: no co-bps to point to, so no caveat that points to it
+    assert assess_fit(data, _products(data, rates), "converged").caveats == []
+    data.observation = "counts"
 
     data.held_out[-2:] = True
     with_held_out = assess_fit(data, _products(data, rates), "converged")

@@ -20,7 +20,8 @@ from nwb_dyn.extract import NeuralData
 
 #: A state used in fewer than this fraction of bins counts as empty.
 MIN_STATE_OCCUPANCY = 0.05
-#: Said of every fit without held-out channels: held-in scores cannot tell shared dynamics from reading each bin.
+#: Said of every spike-count fit without held-out units: held-in scores cannot tell shared dynamics from reading each
+#: bin; co-bps on held-out units can.
 IN_SAMPLE_CAVEAT = (
     "held-in scores are in-sample (the posterior has read the bins it predicts, so a model can score them without "
     "finding shared structure); for an out-of-sample check hold out units with --heldout-fraction 0.25 (co-bps)"
@@ -102,7 +103,7 @@ def assess_fit(data: NeuralData, products: ModelProducts, stop_reason: str | Non
         counts = np.bincount(products.states.reshape(-1), minlength=num_states)
         quality.state_occupancy = [float(share) for share in counts / max(1, counts.sum())]
     quality.problems = _problems(quality, data)
-    if not data.held_out.any():
+    if data.observation == "counts" and not data.held_out.any():
         quality.caveats.append(IN_SAMPLE_CAVEAT)
     return quality
 
