@@ -700,8 +700,6 @@ D_HELDOUT_FRACTION = 0.25
 def part_d(args: argparse.Namespace, work: Path) -> None:
     """Default fits of DANDI 000207: held-in bits/spike beside a smoothing baseline, then, with 25 % of the units
     held out (``heldout_fraction``, a data option), co-smoothing beside spike smoothing + Poisson GLM."""
-    from nwb_dyn.extract.splits import held_out_channels
-
     unit_ids, spike_times = read_units(DANDI_000207)
     session = "000207 sub-4 ses-4"
     for heldout_fraction in (0.0, D_HELDOUT_FRACTION):
@@ -717,10 +715,7 @@ def part_d(args: argparse.Namespace, work: Path) -> None:
                 [spike_times[i] for i in order], result.windows.start_s, rates.shape[1], BIN_WIDTH_S
             )
             validation = np.asarray(result.windows.split) == "val"
-            # the fit's own rule and split seed, read from its provenance (data.split_seed, unset: the fit's seed)
-            split_seed = result.provenance["config"]["data"].get("split_seed")
-            split_seed = result.provenance["seed"] if split_seed is None else split_seed
-            held_out = held_out_channels(len(order), heldout_fraction, split_seed, None)
+            held_out = result.held_out  # the units the fit held out, as its result records them
             record: dict[str, Any] = {
                 "part": "d",
                 "session": session,

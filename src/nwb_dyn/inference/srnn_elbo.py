@@ -72,9 +72,8 @@ def srnn_objective(
     trials and averaged.
     """
     in_window = bins_in_window(bins_of_data, observations.shape[1])
-    lengths = None if in_window is None else bins_of_data
     posterior = encoder(
-        _masked(observations, mask if encoder_mask is None else encoder_mask), inputs, lengths
+        _masked(observations, mask if encoder_mask is None else encoder_mask), inputs, bins_of_data
     )
     latents = posterior.rsample(num_samples, generator).flatten(0, 1)  # (S·B, T, P)
     batch = observations.shape[0]
@@ -133,7 +132,7 @@ def infer_posterior(
     ``bins_of_data`` (B,) as for :func:`srnn_objective`.
     """
     in_window = bins_in_window(bins_of_data, observations.shape[1])
-    latents = encoder(_masked(observations, mask), inputs, None if in_window is None else bins_of_data).mean
+    latents = encoder(_masked(observations, mask), inputs, bins_of_data).mean
     potentials = model.chain_potentials(latents, observations, inputs, mask, in_window)
     state_posterior = forward_backward(*potentials)
     return SrnnPosterior(

@@ -118,8 +118,9 @@ def check_compatible(point: ResumePoint, module: torch.nn.Module) -> None:
     if problems:
         raise TrainingError(
             f"checkpoint {point.path} was written by an incompatible model ({'; '.join(problems[:3])}); it comes "
-            "from a different configuration (e.g. --rank, --units, --model or the data's channels): pass --fresh "
-            "to start over, or choose another --out"
+            "from a different configuration (e.g. --rank, --units, --latent-dim, --states, --model, the data's "
+            "channels, or a default that changed since the run began: the SRNN's latent size was 3 in earlier "
+            "versions): pass --fresh to start over, or choose another --out"
         )
 
 
