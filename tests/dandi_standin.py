@@ -1,20 +1,30 @@
 """A local stand-in for the DANDI archive: the REST read endpoints the real ``dandi`` client uses, plus a blob server
-that honours HTTP Range, on 127.0.0.1 in a background thread.
+that honours HTTP Range, on 127.0.0.1 in a process of its own.
 
 It counts requests and body bytes it served so tests can assert on network use, and it can misbehave on purpose:
 drop a fraction of Range requests (connection reset or 503), hang, answer a fixed status, or demand an API key.
 Endpoint shapes follow ``dandi.dandiapi`` 0.81 (see ../shared/papers/platform-notes.md §4).
+
+Why a process and not a thread: h5py holds one global lock while HDF5 reads through a Python file object, and
+freeing any h5py object takes that lock too. A server thread in the test process that happened to garbage-collect
+an h5py object (pynwb's container trees are reference cycles) while the client waited on it inside a read would
+stall until the client's timeout, and the process could crash at exit. A real archive never shares the client's
+locks; the stand-in must not either. Tests drive it over HTTP control routes under ``/_control/``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import multiprocessing
 import random
 import re
-import threading
+import urllib.parse
+import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +78,12 @@ class Traffic:
 
 
 class DandiStandin:
-    """Serve ``dandisets`` (and loose ``files`` under ``/files/NAME``) on 127.0.0.1:<free port>.
+    """Serve ``dandisets`` (and loose ``files`` under ``/files/NAME``) on 127.0.0.1:<free port>, from a child process.
 
     Use as a context manager. :meth:`inject_faults` sets the fraction of Range requests dropped, half by resetting
-    the connection and half with 503; ``hang`` makes every blob/file request wait ``hang_s``;
-    ``file_status`` maps a loose file name to the status it always answers. With ``token`` set, embargoed dandisets
-    need ``Authorization: token <token>``; keys in ``other_tokens`` authenticate but get 403 there.
+    the connection and half with 503; :meth:`hang_for` makes every blob/file request wait; :meth:`answer_status`
+    makes a loose file always answer one status. With ``token`` set, embargoed dandisets need
+    ``Authorization: token <token>``; keys given to :meth:`accept_token` authenticate but get 403 there.
     """
 
     def __init__(
@@ -84,33 +94,108 @@ class DandiStandin:
     ) -> None:
         self.dandisets = {d.identifier: d for d in dandisets}
         self.files = dict(files or {})
-        self.file_status: dict[str, int] = {}
         self.token = token
-        self.other_tokens: set[str] = set()  # valid keys of accounts without access to embargoed dandisets
-        self.fault_rate = 0.0
-        self.hang = False
-        self.hang_s = 30.0
-        self.traffic = Traffic()
-        self._random = random.Random(0)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
         self.port = 0
-
-    # -- lifecycle -------------------------------------------------------------------------------------------------
+        self._process: multiprocessing.process.BaseProcess | None = None
 
     def __enter__(self) -> Self:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        context = multiprocessing.get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_serve, args=(list(self.dandisets.values()), self.files, self.token, sender), daemon=True
+        )
+        self._process.start()
+        sender.close()
+        if not receiver.poll(60):
+            self._process.terminate()
+            raise RuntimeError("the DANDI stand-in did not start within 60 s")
+        self.port = receiver.recv()
+        receiver.close()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
+        assert self._process is not None
+        self._process.terminate()
+        self._process.join(timeout=30)
 
-    async def _start(self) -> None:
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api"
+
+    def file_url(self, name: str) -> str:
+        return f"{self.base_url}/files/{name}"
+
+    def _control(self, action: str, **query: object) -> Any:
+        url = f"{self.base_url}/_control/{action}?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as response:
+            return json.loads(response.read())
+
+    @property
+    def traffic(self) -> Traffic:
+        """What the stand-in served since the last :meth:`reset_traffic` (a snapshot)."""
+        return Traffic(**self._control("traffic"))
+
+    def reset_traffic(self) -> None:
+        self._control("reset-traffic")
+
+    def reset(self) -> None:
+        """A clean slate: traffic counters zero, no faults, no hang, no fixed statuses, no extra API keys."""
+        self._control("reset")
+
+    def inject_faults(self, rate: float, seed: int = 0) -> None:
+        """Drop a fraction ``rate`` of Range requests from now on, in an order fixed by ``seed``."""
+        self._control("faults", rate=rate, seed=seed)
+
+    def hang_for(self, seconds: float) -> None:
+        """Make every blob/file request wait ``seconds`` before answering."""
+        self._control("hang", seconds=seconds)
+
+    def answer_status(self, name: str, status: int) -> None:
+        """Make the loose file ``name`` always answer HTTP ``status``."""
+        self._control("file-status", name=name, status=status)
+
+    def accept_token(self, key: str) -> None:
+        """Accept ``key`` as the API key of an account without access to embargoed dandisets."""
+        self._control("accept-token", key=key)
+
+
+def _serve(
+    dandisets: list[StandinDandiset], files: dict[str, Path], token: str | None, ready: Connection
+) -> None:
+    """The child process: run the server until terminated, after sending its port through ``ready``."""
+    loop = asyncio.new_event_loop()
+    server = _StandinServer(dandisets, files, token)
+    ready.send(loop.run_until_complete(server.start()))
+    ready.close()
+    loop.run_forever()
+
+
+class _StandinServer:
+    """The stand-in's state and request handlers (in the child process)."""
+
+    def __init__(self, dandisets: list[StandinDandiset], files: dict[str, Path], token: str | None) -> None:
+        self.dandisets = {d.identifier: d for d in dandisets}
+        self.files = files
+        self.token = token
+        self.port = 0
+        self.traffic = Traffic()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.file_status: dict[str, int] = {}
+        self.other_tokens: set[str] = set()  # valid keys of accounts without access to embargoed dandisets
+        self.fault_rate = 0.0
+        self.hang_s = 0.0
+        self._random = random.Random(0)
+
+    async def start(self) -> int:
+        """Start listening on a free port of 127.0.0.1; returns the port."""
         app = web.Application(middlewares=[self._count])
+        app.router.add_route("POST", "/_control/{action}", self._control)
         app.router.add_route("GET", "/server-info", self._server_info)
         app.router.add_route("GET", "/api/info/", self._server_info)
         app.router.add_route("GET", "/api/auth/token", self._auth_token)
@@ -128,15 +213,12 @@ class DandiStandin:
         app.router.add_route("*", "/api/assets/{aid}/download/", self._download)
         app.router.add_route("*", "/blobs/{blob}", self._blob)
         app.router.add_route("*", "/files/{name}", self._file)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return self.port
 
     @property
     def base_url(self) -> str:
@@ -146,21 +228,34 @@ class DandiStandin:
     def api_url(self) -> str:
         return f"{self.base_url}/api"
 
-    def file_url(self, name: str) -> str:
-        return f"{self.base_url}/files/{name}"
-
-    def reset_traffic(self) -> None:
-        self.traffic = Traffic()
-
-    def inject_faults(self, rate: float, seed: int = 0) -> None:
-        """Drop a fraction ``rate`` of Range requests from now on, in an order fixed by ``seed``."""
-        self.fault_rate = rate
-        self._random = random.Random(seed)
+    async def _control(self, request: web.Request) -> web.Response:
+        action, query = request.match_info["action"], request.query
+        if action == "traffic":
+            return web.json_response(asdict(self.traffic))
+        if action == "reset-traffic":
+            self.traffic = Traffic()
+        elif action == "reset":
+            self.traffic = Traffic()
+            self._reset()
+        elif action == "faults":
+            self.fault_rate = float(query["rate"])
+            self._random = random.Random(int(query["seed"]))
+        elif action == "hang":
+            self.hang_s = float(query["seconds"])
+        elif action == "file-status":
+            self.file_status[query["name"]] = int(query["status"])
+        elif action == "accept-token":
+            self.other_tokens.add(query["key"])
+        else:
+            raise web.HTTPNotFound(text=f"no control action {action!r}")
+        return web.json_response({})
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/_control/"):
+            return await handler(request)
         self.traffic.requests += 1
         self.traffic.log.append(f"{request.method} {request.path_qs}")
         return await handler(request)
@@ -331,7 +426,7 @@ class DandiStandin:
 
     async def _serve(self, request: web.Request, path: Path) -> web.StreamResponse:
         self.traffic.blob_requests += 1
-        if self.hang:
+        if self.hang_s:
             await asyncio.sleep(self.hang_s)
         size = path.stat().st_size
         etag = f'"{path.stat().st_mtime_ns:x}-{size:x}"'

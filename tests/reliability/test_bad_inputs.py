@@ -221,14 +221,14 @@ def _yaml(ws: Workspace, text: str) -> Invocation:
 
 def _http_failure(ws: Workspace, status: int) -> Invocation:
     ws.monkeypatch.setenv("NWB_DYN_HTTP_RETRIES", "1")
-    ws.standin.file_status["session.nwb"] = status
+    ws.standin.answer_status("session.nwb", status)
     return fit_command(ws.standin.file_url("session.nwb"), ws.out)
 
 
 def _hanging_server(ws: Workspace) -> Invocation:
     ws.monkeypatch.setenv("NWB_DYN_HTTP_TIMEOUT_S", "0.3")
     ws.monkeypatch.setenv("NWB_DYN_HTTP_RETRIES", "1")
-    ws.standin.hang, ws.standin.hang_s = True, 2.0
+    ws.standin.hang_for(2.0)
     return ls_command(ws.standin.file_url("session.nwb"))
 
 

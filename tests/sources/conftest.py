@@ -83,11 +83,7 @@ def standin_server(mc_maze_small: Path, standin_files: dict[str, Path]) -> Itera
 @pytest.fixture
 def standin(standin_server: DandiStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DandiStandin:
     """The stand-in, reset, with nwb-dyn's environment pointing at it and a per-test cache directory."""
-    standin_server.reset_traffic()
-    standin_server.inject_faults(0.0)
-    standin_server.hang = False
-    standin_server.file_status.clear()
-    standin_server.other_tokens.clear()
+    standin_server.reset()
     monkeypatch.setenv("NWB_DYN_DANDI_API_URL", standin_server.api_url)
     monkeypatch.setenv("NWB_DYN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("NWB_DYN_HTTP_BACKOFF_S", "0.01")

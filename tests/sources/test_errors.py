@@ -58,7 +58,7 @@ def test_embargoed_without_key_says_to_set_dandi_api_key(standin: DandiStandin) 
 
 
 def test_key_without_access_gets_403(standin: DandiStandin, monkeypatch: pytest.MonkeyPatch) -> None:
-    standin.other_tokens.add("someone-else")
+    standin.accept_token("someone-else")
     monkeypatch.setenv("DANDI_API_KEY", "someone-else")
     message = _ls_error("dandiset:000777")
     assert "HTTP 403" in message and "DANDI_API_KEY was refused" in message
@@ -83,7 +83,7 @@ def test_url_http_failures(
     standin: DandiStandin, monkeypatch: pytest.MonkeyPatch, status: int, message: str
 ) -> None:
     monkeypatch.setenv("NWB_DYN_HTTP_RETRIES", "2")
-    standin.file_status["session.nwb"] = status
+    standin.answer_status("session.nwb", status)
     url = standin.file_url("session.nwb")
     assert message.format(url=url) in _ls_error(url)
     # 4xx fail at once; 5xx are retried
@@ -93,6 +93,6 @@ def test_url_http_failures(
 def test_hanging_server_times_out(standin: DandiStandin, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NWB_DYN_HTTP_TIMEOUT_S", "0.3")
     monkeypatch.setenv("NWB_DYN_HTTP_RETRIES", "1")
-    standin.hang, standin.hang_s = True, 2.0
+    standin.hang_for(2.0)
     url = standin.file_url("session.nwb")
     assert f"{url} did not answer within 0.3 s" in _ls_error(url)

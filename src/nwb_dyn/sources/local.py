@@ -48,17 +48,25 @@ def open_nwb_file(handle_or_path: Path | object, label: str) -> Iterator[NWBFile
     ``label`` names the source in error messages. pynwb's warnings about unrelated oddities in third-party files
     (unknown cached namespaces, external links) are silenced: they are not the user's concern here.
     """
+    handle: h5py.File | None = None
+    io: NWBHDF5IO | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if isinstance(handle_or_path, Path):
                 io = NWBHDF5IO(str(handle_or_path), mode="r", load_namespaces=True)
             else:
-                io = NWBHDF5IO(file=h5py.File(handle_or_path, "r"), mode="r", load_namespaces=True)
+                handle = h5py.File(handle_or_path, "r")
+                io = NWBHDF5IO(file=handle, mode="r", load_namespaces=True)
             nwbfile = io.read()
-    except SourceError:
-        raise
-    except Exception as exc:  # noqa: BLE001 — pynwb/hdmf raise many types for a malformed file
+    except Exception as exc:
+        # Close now: an HDF5 file left to the garbage collector closes at an arbitrary moment, in any thread.
+        if io is not None:
+            io.close()
+        elif handle is not None:
+            handle.close()
+        if isinstance(exc, SourceError):
+            raise
         raise SourceError(
             f"{label} could not be read as NWB ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
             "check that it is a valid NWB 2.x file (nwbinspector can tell what is wrong)"
