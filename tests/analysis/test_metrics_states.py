@@ -7,7 +7,12 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from nwb_dyn.analysis.metrics import across_seed_state_variability, epoch_labels_from_events, match_states
+from nwb_dyn.analysis.metrics import (
+    across_seed_state_variability,
+    epoch_labels_from_events,
+    match_states,
+    switch_lags,
+)
 from nwb_dyn.errors import ConfigError
 
 
@@ -66,3 +71,33 @@ def test_across_seed_variability_is_zero_for_relabelled_copies_and_positive_othe
 def test_match_states_rejects_unlabelled_input() -> None:
     with pytest.raises(ConfigError, match="no labelled bin"):
         match_states(np.full((1, 3), -1), np.zeros((1, 3), dtype=int))
+
+
+def test_switch_lags_measure_late_switches_with_their_labels_matched() -> None:
+    reference = np.zeros((2, 40), dtype=int)
+    reference[:, 20:] = 1
+    late = 1 - np.roll(reference, 5, axis=1)  # swapped labels, switching 5 bins late, plus one stray bin
+    late[:, :5] = 1
+    late[1, 30] = 1
+    timing = switch_lags(reference, late)
+    assert timing.lags_bins.tolist() == [5, 5]
+    assert (timing.mismatched_in_lags, timing.mismatched_bins) == (10, 11)  # the stray bin lies outside both lags
+    exact = switch_lags(reference, 1 - reference)
+    assert exact.lags_bins.tolist() == [0, 0] and exact.mismatched_bins == 0
+    brief = np.zeros((1, 40), dtype=int)
+    brief[0, 10:14] = 1  # two reference switches, 4 bins apart; the estimate switches once, late for both
+    one_late = np.zeros((1, 40), dtype=int)
+    one_late[0, 18:] = 1
+    overlapping = switch_lags(brief, one_late)
+    # the best relabelling swaps the labels; 4 of the 14 mismatched bins lie in the overlapping lag intervals, each
+    # counted once
+    assert overlapping.lags_bins.tolist() == [8, 4]
+    assert (overlapping.mismatched_in_lags, overlapping.mismatched_bins) == (4, 14)
+
+
+def test_switch_lags_ignore_padding_after_a_short_window() -> None:
+    reference = np.array([[0, 0, 1, 1, -1, -1], [0, 0, 0, 1, 1, 1]])
+    estimated = np.array([[0, 0, 0, 1, -1, -1], [0, 0, 0, 0, 1, 1]])  # −1: padding, as FitResult.per_window pads
+    timing = switch_lags(reference, estimated)
+    assert timing.lags_bins.tolist() == [1, 1]
+    assert (timing.mismatched_in_lags, timing.mismatched_bins) == (2, 2)

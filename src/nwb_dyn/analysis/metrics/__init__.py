@@ -1,7 +1,7 @@
 """Evaluation metrics of fitted dynamics models, as pure numpy/scipy functions over (B, T, D) arrays.
 
 Modules, one family each: ``nlb`` (co-bps, fp-bps, PSTH R², NLB's definitions), ``decoding`` (behaviour / velocity
-R², NLB's decoder), ``attractor`` (D_stsp, D_H), ``states`` (discrete-state accuracy after label matching),
+R², NLB's decoder), ``attractor`` (D_stsp, D_H), ``states`` (discrete-state accuracy after label matching, switch timing),
 ``prediction`` (reconstruction and k-step-ahead MSE), ``spike_stats`` (rates, ISIs, pairwise correlations of
 generated spikes), ``summary`` (:func:`evaluate_arrays`, every applicable metric of one fit at once) and
 ``selection`` (ranking a grid of fits by held-out scores only).
@@ -38,9 +38,11 @@ from nwb_dyn.analysis.metrics.spike_stats import (
 )
 from nwb_dyn.analysis.metrics.states import (
     StateMatch,
+    SwitchLags,
     across_seed_state_variability,
     epoch_labels_from_events,
     match_states,
+    switch_lags,
 )
 from nwb_dyn.analysis.metrics.summary import DecoderTraining, evaluate_arrays, trial_attractor_metrics
 
@@ -51,6 +53,7 @@ __all__ = [
     "IsiStatistics",
     "RidgeFit",
     "StateMatch",
+    "SwitchLags",
     "across_seed_state_variability",
     "bits_per_spike",
     "co_bps",
@@ -80,5 +83,6 @@ __all__ = [
     "state_space_divergence",
     "state_space_kl_binned",
     "state_space_kl_gmm",
+    "switch_lags",
     "trial_attractor_metrics",
 ]

@@ -1,4 +1,5 @@
-"""Discrete-state recovery: accuracy and confusion of estimated states against reference labels.
+"""Discrete-state recovery: accuracy and confusion of estimated states against reference labels, and how late
+estimated switches come.
 
 Reference labels come from simulated ground truth or from trial events (the k-th behavioural epoch of a trial is
 state k, see :func:`epoch_labels_from_events`). A switching model's state indices are arbitrary, so the headline
@@ -96,6 +97,58 @@ def match_states(
         balanced_accuracy=float(np.mean(recall_per_state[present])),
         confusion=confusion,
         mapping=mapping,
+    )
+
+
+class SwitchLags(NamedTuple):
+    """When estimated states switch, against the reference's switches (after the Hungarian relabelling).
+
+    lags_bins: (S,) int64, one per reference switch in a trial where the estimate switches at all: the bin of the
+        nearest estimated switch in that trial minus the reference switch's bin (positive: the estimate changes
+        later).
+    mismatched_bins: labelled bins whose relabelled estimate differs from the reference.
+    mismatched_in_lags: how many of those lie between a reference switch and its nearest estimated switch (each bin
+        counted once where such intervals overlap): errors of timing rather than of identity.
+    """
+
+    lags_bins: np.ndarray
+    mismatched_bins: int
+    mismatched_in_lags: int
+
+
+def switch_lags(reference_states: np.ndarray, estimated_states: np.ndarray) -> SwitchLags:
+    """How early or late estimated states switch, and how much of the disagreement that timing explains.
+
+    reference_states (B, T) ints, negative = unlabelled (a switch needs two labelled bins); estimated_states (B, T)
+    ints >= 0. A trial with reference switches but no estimated switch contributes no lag, and its mismatched bins
+    count as outside every lag interval.
+    """
+    reference = require_labels(reference_states, "reference_states", np.shape(reference_states))
+    if reference.ndim != 2:
+        raise ConfigError(f"reference_states must be (B, T) (trials x bins); got shape {reference.shape}")
+    estimated = require_labels(estimated_states, "estimated_states", reference.shape)
+    labelled = reference >= 0
+    mapping = match_states(reference, estimated).mapping
+    # −1 for an estimated state left without a partner; unlabelled bins (padding) never hold a switch
+    relabelled = np.where(labelled, mapping[np.where(labelled, estimated, 0)], -1)
+    lags: list[int] = []
+    in_lag = np.zeros(reference.shape, dtype=bool)
+    for trial, (truth, found, known) in enumerate(zip(reference, relabelled, labelled)):
+        between_labelled = known[1:] & known[:-1]
+        found_switches = np.flatnonzero((found[1:] != found[:-1]) & between_labelled)
+        true_switches = np.flatnonzero((truth[1:] != truth[:-1]) & between_labelled)
+        if found_switches.size == 0:
+            continue
+        for switch in true_switches:
+            nearest = int(found_switches[np.argmin(np.abs(found_switches - switch))])
+            lags.append(nearest - int(switch))
+            low, high = sorted((int(switch), nearest))
+            in_lag[trial, low + 1 : high + 1] = True
+    mismatched = labelled & (relabelled != reference)
+    return SwitchLags(
+        lags_bins=np.asarray(lags, dtype=np.int64),
+        mismatched_bins=int(mismatched.sum()),
+        mismatched_in_lags=int((mismatched & in_lag).sum()),
     )
 
 
