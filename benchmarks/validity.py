@@ -18,8 +18,8 @@ the scores are computed here (``baselines.py``, NLB's definitions), independentl
 (c) Low-rank teacher–student with the shared Pals et al. teachers: Gaussian ``osc_rnn_N20_rank2`` (period of 200
     free-running 500-step samples of the fitted model against 200 of the teacher, burn-in dropped, one estimator
     (``nwb_dyn.simulate.lowrank_teacher.sampled_period_steps``), and the noise-free periods; noise level as the
-    samples' step-to-step roughness; SMC log-likelihood per trial of teacher and student on the fitted and on fresh
-    teacher trials) and Poisson ``osc_rnn_poisson_N40_rank2`` (r of
+    samples' step-to-step roughness, both models' samples in the fit's (z-scored) units; SMC log-likelihood per
+    trial of teacher and student on the fitted and on fresh teacher trials) and Poisson ``osc_rnn_poisson_N40_rank2`` (r of
     inferred with true rates).
 (d) DANDI 000207 (no trials): held-in bits/spike of default fits (all windows, and the fit's validation windows)
     beside a smoothing baseline on the same validation windows; then with 25 % of the units held out (the
@@ -509,14 +509,23 @@ def _switch_timing(true_states: np.ndarray, found_states: np.ndarray, prefix: st
 # ---------------------------------------------------------------------------------------------------- (c) teachers
 
 
+def fit_units(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mean, std), each (D,), with which the fit z-scored the observations (B, T, D) it was given (the
+    extraction's own rule, over every bin)."""
+    from nwb_dyn.extract.extract import _zscore
+
+    _, mean, std = _zscore(observations, np.ones(observations.shape, dtype=bool))
+    return mean, std
+
+
 def teacher_student_log_likelihoods(
     teacher: Any, student: Any, observations: np.ndarray, fresh: np.ndarray, seed: int
 ) -> dict[str, float | None]:
     """SMC log-likelihood per trial (optimal proposal, 512 particles) of teacher and student, on the fitted
     observations (B, T, D) and on fresh teacher trials (B', T, D), in the fit's units.
 
-    The fit saw the series z-scored per channel (the extraction's own rule, ``_zscore``); the teacher is moved into
-    those units (gain, offset and noise divided by each channel's std) so both models score the same numbers. A
+    The fit saw the series z-scored per channel (:func:`fit_units`); the teacher is moved into those units (gain,
+    offset and noise divided by each channel's std) so both models score the same numbers. A
     student above the teacher on the fitted data but below it on fresh data fits as well as the truth does: what it
     still misses (the period, say) the data do not pin down.
     """
@@ -524,11 +533,10 @@ def teacher_student_log_likelihoods(
 
     import torch
 
-    from nwb_dyn.extract.extract import _zscore
     from nwb_dyn.inference.smc import run_smc
 
-    observed = np.ones(observations.shape, dtype=bool)
-    zscored, mean, std = _zscore(observations, observed)
+    mean, std = fit_units(observations)
+    zscored = ((observations - mean) / std).astype(np.float32)
     teacher = copy.deepcopy(teacher)
     with torch.no_grad():
         scale = torch.as_tensor(std, dtype=torch.float32)
@@ -589,12 +597,16 @@ def part_c(args: argparse.Namespace, work: Path) -> None:
         # Teacher and fitted model (rebuilt from the file) each generate PERIOD_SAMPLES long free-running samples
         # whose period is read after a burn-in (sampled_period_steps); the 16 short samples the file stores start
         # from the initial state, too short for a period.
+        # Both in the fit's units (the series z-scored per channel): pooled over channels, the teacher's raw samples
+        # weigh its high-variance channels more, which reads as a smoother signal (roughness 0.29 raw, 0.36 z-scored).
         student = result.model
+        mean, std = fit_units(observations.numpy())
         with torch.no_grad():
             _, reference = teacher.generate(PERIOD_SAMPLES, PERIOD_SAMPLE_STEPS, generator=generator)
             _, student_samples = student.generate(PERIOD_SAMPLES, PERIOD_SAMPLE_STEPS, generator=generator)
-        teacher_period = sampled_period_steps(reference.numpy())
-        student_period = sampled_period_steps(student_samples.numpy())
+        reference, student_samples = (reference.numpy() - mean) / std, student_samples.numpy()
+        teacher_period = sampled_period_steps(reference)
+        student_period = sampled_period_steps(student_samples)
         error = student_period / teacher_period - 1
         with torch.no_grad():  # its own generator: the draws of the Poisson part below stay as they were
             _, fresh = teacher.generate(
@@ -627,10 +639,8 @@ def part_c(args: argparse.Namespace, work: Path) -> None:
                 "teacher_noise_free_period_steps": _finite(teacher_noise_free),
                 "student_noise_free_period_steps": _finite(student_noise_free),
                 "noise_free_period_relative_error": _finite(noise_free_error),
-                "teacher_roughness": _finite(baselines.roughness(reference.numpy()[:, PERIOD_BURN_IN:])),
-                "student_roughness": _finite(
-                    baselines.roughness(student_samples.numpy()[:, PERIOD_BURN_IN:])
-                ),
+                "teacher_roughness": _finite(baselines.roughness(reference[:, PERIOD_BURN_IN:])),
+                "student_roughness": _finite(baselines.roughness(student_samples[:, PERIOD_BURN_IN:])),
                 "log_likelihood_per_trial": log_likelihoods,
                 "fit_wall_s": round(wall_s, 2),
                 "options": options,
