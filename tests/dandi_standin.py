@@ -77,7 +77,21 @@ class Traffic:
     log: list[str] = field(default_factory=list)
 
 
-class DandiStandin:
+class _LocalAddress:
+    """The URLs of a server listening on 127.0.0.1:``port``."""
+
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api"
+
+
+class DandiStandin(_LocalAddress):
     """Serve ``dandisets`` (and loose ``files`` under ``/files/NAME``) on 127.0.0.1:<free port>, from a child process.
 
     Use as a context manager. :meth:`inject_faults` sets the fraction of Range requests dropped, half by resetting
@@ -118,20 +132,13 @@ class DandiStandin:
         self._process.terminate()
         self._process.join(timeout=30)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/api"
-
     def file_url(self, name: str) -> str:
         return f"{self.base_url}/files/{name}"
 
     def _control(self, action: str, **query: object) -> Any:
         url = f"{self.base_url}/_control/{action}?{urllib.parse.urlencode(query)}"
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a configured proxy
+        # never through a configured proxy
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with direct.open(urllib.request.Request(url, method="POST"), timeout=30) as response:
             return json.loads(response.read())
 
@@ -175,7 +182,7 @@ def _serve(
     loop.run_forever()
 
 
-class _StandinServer:
+class _StandinServer(_LocalAddress):
     """The stand-in's state and request handlers (in the child process)."""
 
     def __init__(self, dandisets: list[StandinDandiset], files: dict[str, Path], token: str | None) -> None:
@@ -220,14 +227,6 @@ class _StandinServer:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self.port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/api"
 
     async def _control(self, request: web.Request) -> web.Response:
         action, query = request.match_info["action"], request.query
