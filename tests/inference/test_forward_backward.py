@@ -116,3 +116,29 @@ def test_shape_mismatch_names_the_argument() -> None:
     log_initial, log_transition, log_likelihood = _random_chain(batch=2, time=4, states=3, seed=0)
     with pytest.raises(ValueError, match="log_transition must be"):
         forward_backward(log_initial, log_transition[:, 1:], log_likelihood)
+
+
+def test_label_cross_entropy_gradient_holds_in_float32_with_sharp_likelihoods() -> None:
+    """A Gaussian emission with noise at 1 % of the signal adds ~10⁴ per bin to every state's log-likelihood; the
+    gradient of a cross-entropy on the marginals must still be the float64 one (it came out wrong in size and sign)."""
+    generator = torch.Generator().manual_seed(3)
+    observations = torch.randn(4, 60, generator=generator, dtype=torch.float64)
+    labels = (observations > 0).long()
+    log_transition = torch.log(torch.tensor([[0.9, 0.1], [0.1, 0.9]], dtype=torch.float64)).expand(4, 60, 2, 2)
+    log_initial = torch.log(torch.full((4, 2), 0.5, dtype=torch.float64))
+
+    def cross_entropy_gradient(dtype: torch.dtype) -> torch.Tensor:
+        state_means = torch.tensor([-0.5, 0.5], dtype=dtype, requires_grad=True)
+        shared_mean = torch.tensor(0.3, dtype=dtype, requires_grad=True)
+        y = observations.to(dtype)
+        shared = -0.5 * ((y - shared_mean) / 0.01) ** 2  # the emission term every state shares: ~-10⁴ per bin
+        per_state = -0.5 * (y[..., None] - state_means) ** 2 / 0.3**2
+        _, marginals = hmm_marginals(
+            log_initial.to(dtype), log_transition.to(dtype), per_state + shared[..., None]
+        )
+        loss = -torch.log(marginals.clamp_min(1e-12)).gather(-1, labels[..., None]).sum()
+        return torch.autograd.grad(loss, state_means)[0].double()
+
+    torch.testing.assert_close(
+        cross_entropy_gradient(torch.float32), cross_entropy_gradient(torch.float64), rtol=1e-3, atol=1e-3
+    )
