@@ -87,10 +87,11 @@ def main() -> int:
         timing = switch_lags(result.per_window(true_states), result.per_window(np.asarray(result.states)))
         if timing.lags_bins.size:
             lag_bins = float(np.median(timing.lags_bins))
+            when = "after" if lag_bins >= 0 else "before"
             print(
-                f"state switches: a median {lag_bins:g} bins ({lag_bins * BIN_WIDTH_S:.2f} s) after the trajectory "
-                f"changes lobe; {timing.mismatched_in_lags} of the {timing.mismatched_bins} mismatched bins lie "
-                "between a lobe change and the fit's switch"
+                f"state switches: a median {abs(lag_bins):g} bins ({abs(lag_bins) * BIN_WIDTH_S:.2f} s) {when} the "
+                f"trajectory changes lobe; {timing.mismatched_in_lags} of the {timing.mismatched_bins} mismatched "
+                "bins lie between a lobe change and the fit's switch"
             )
         else:
             print("state switches: none (the fit keeps one state through every trial)")

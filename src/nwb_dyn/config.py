@@ -154,7 +154,7 @@ class SrnnConfig:
     smoothing in time before the components (unset: 0.1 s for spike counts, none for signals).
 
     ``latent_dim`` P defaults to 8, as the paper's widefield fits (its reaching fits used 16). On MC_Maze_Small
-    P = 3 predicted the held-out units below GPFA (co-bps 0.131 against 0.156, 5 splits) and P = 8 above it (0.165);
+    P = 3 predicted the held-out units below GPFA (co-bps 0.131 against 0.156, 5 splits) and P = 8 above it (0.164);
     on the simulated switching systems the two find the states equally well (``benchmarks/validity.py``, README).
     """
 
