@@ -19,8 +19,8 @@ the scores are computed here (``baselines.py``, NLB's definitions), independentl
     free-running 500-step samples of the fitted model against 200 of the teacher, burn-in dropped, one estimator
     (``nwb_dyn.simulate.lowrank_teacher.sampled_period_steps``), and the noise-free periods; noise level as the
     samples' step-to-step roughness, both models' samples in the fit's (z-scored) units; SMC log-likelihood per
-    trial of teacher and student on the fitted and on fresh teacher trials) and Poisson ``osc_rnn_poisson_N40_rank2`` (r of
-    inferred with true rates).
+    trial of teacher and student on the fitted and on fresh teacher trials) and Poisson
+    ``osc_rnn_poisson_N40_rank2`` (r of inferred with true rates).
 (d) DANDI 000207 (no trials): held-in bits/spike of default fits (all windows, and the fit's validation windows)
     beside a smoothing baseline on the same validation windows; then with 25 % of the units held out (the
     ``heldout_fraction`` data option), co-smoothing beside spike smoothing + Poisson GLM.
