@@ -12,7 +12,8 @@ than agreeing with itself. Arrays are trials × bins × channels (B, T, D); rate
   α/2 ‖w‖²); kernel width and α chosen by cross-validation over training trials only.
 - GPFA (Yu et al. 2009, elephant's implementation) with NLB's readout: ridge from latents to held-in spikes
   (rectified), then a Poisson GLM from those rates to the held-out units.
-- A K-state Poisson HMM fitted by EM (Baum–Welch, log-space forward–backward) over trials.
+- K-state HMMs fitted by EM (Baum–Welch, log-space forward–backward) over trials: Poisson counts per channel,
+  or a diagonal Gaussian per state for continuous signals.
 
 Import from tests or scripts with ``sys.path`` pointing at ``benchmarks/``.
 """
@@ -24,7 +25,9 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -541,11 +544,32 @@ def gpfa_baseline(
     )
 
 
-# ---------------------------------------------------------------------------------------------------- Poisson HMM
+# ---------------------------------------------------------------------------------------------------- HMMs
+
+
+class _HMM:
+    """Posterior and most likely states of a fitted HMM; subclasses define ``initial`` (K,), ``transition`` (K, K)
+    and ``log_emissions`` (B, T, D) → (B, T, K)."""
+
+    initial: np.ndarray
+    transition: np.ndarray
+
+    def log_emissions(self, observations: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def posterior(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Forward–backward: state marginals (B, T, K), pair marginals summed over time (B, K, K), log p(y)."""
+        return _forward_backward(
+            self.initial, self.transition, self.log_emissions(np.asarray(observations, float))
+        )
+
+    def most_likely_states(self, observations: np.ndarray) -> np.ndarray:
+        """(B, T) argmax of each bin's posterior state probability."""
+        return self.posterior(observations)[0].argmax(axis=-1)
 
 
 @dataclass(frozen=True)
-class PoissonHMM:
+class PoissonHMM(_HMM):
     """A fitted K-state Poisson HMM: initial (K,), transition (K, K) rows sum to 1, rates (K, D) counts per bin."""
 
     initial: np.ndarray
@@ -560,13 +584,22 @@ class PoissonHMM:
             counts @ log_rates.T - self.rates.sum(axis=1) - gammaln(counts + 1.0).sum(axis=-1, keepdims=True)
         )
 
-    def posterior(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Forward–backward: state marginals (B, T, K), pair marginals summed over time (B, K, K), log p(y)."""
-        return _forward_backward(self.initial, self.transition, self.log_emissions(np.asarray(counts, float)))
 
-    def most_likely_states(self, counts: np.ndarray) -> np.ndarray:
-        """(B, T) argmax of each bin's posterior state probability."""
-        return self.posterior(counts)[0].argmax(axis=-1)
+@dataclass(frozen=True)
+class GaussianHMM(_HMM):
+    """A fitted K-state HMM with diagonal-Gaussian observations: initial (K,), transition (K, K), means and
+    variances (K, D)."""
+
+    initial: np.ndarray
+    transition: np.ndarray
+    means: np.ndarray
+    variances: np.ndarray
+    log_likelihood: float
+
+    def log_emissions(self, values: np.ndarray) -> np.ndarray:
+        """values (B, T, D) → log p(y_t | state k): (B, T, K)."""
+        deviations = values[..., None, :] - self.means  # (B, T, K, D)
+        return -0.5 * (deviations**2 / self.variances + np.log(2 * np.pi * self.variances)).sum(axis=-1)
 
 
 def _forward_backward(
@@ -595,18 +628,70 @@ def _forward_backward(
     return marginals, pairs, float(log_evidence.sum())
 
 
-def _kmeans_rates(
-    counts: np.ndarray, num_states: int, rng: np.random.Generator, iterations: int = 20
+def _kmeans_centres(
+    observations: np.ndarray,
+    num_states: int,
+    rng: np.random.Generator,
+    start_offset: float = 0.0,
+    iterations: int = 20,
 ) -> np.ndarray:
-    """Initial state rates (K, D): k-means (Lloyd) of the bins' counts from a random choice of K bins."""
-    bins = _flat(counts)
-    centres = bins[rng.choice(len(bins), size=num_states, replace=False)] + 0.1
+    """Initial state means (K, D): k-means (Lloyd) of the bins (B, T, D), from a random choice of K bins plus
+    ``start_offset`` (counts: 0.1, so that no start is all zeros)."""
+    bins = _flat(observations)
+    centres = bins[rng.choice(len(bins), size=num_states, replace=False)] + start_offset
     for _ in range(iterations):
         labels = ((bins[:, None, :] - centres[None]) ** 2).sum(-1).argmin(axis=1)
         centres = np.stack(
             [bins[labels == k].mean(axis=0) if np.any(labels == k) else centres[k] for k in range(num_states)]
         )
-    return np.maximum(centres, 1e-3)
+    return centres
+
+
+def _baum_welch(
+    observations: np.ndarray,
+    num_states: int,
+    seed: int,
+    start: Callable[[np.ndarray, np.random.Generator], dict[str, np.ndarray]],
+    build: Callable[..., _HMM],
+    maximise: Callable[[np.ndarray], dict[str, np.ndarray]],
+    restarts: int,
+    max_iterations: int,
+    tolerance: float,
+    stay_probability: float,
+) -> Any:
+    """EM over trials for a K-state HMM; the best final log-likelihood of ``restarts`` starts wins.
+
+    ``start(observations, rng)`` gives a restart's emission parameters, ``maximise(marginals)`` the M step's, and
+    ``build(initial, transition, log_likelihood, **emission)`` the model. Each restart begins with a sticky
+    transition matrix (``stay_probability`` on the diagonal).
+    """
+    rng = np.random.default_rng(seed)
+    best: _HMM | None = None
+    off = (1.0 - stay_probability) / max(num_states - 1, 1)
+    for _ in range(restarts):
+        initial = np.full(num_states, 1.0 / num_states)
+        transition = np.full((num_states, num_states), off) + np.eye(num_states) * (stay_probability - off)
+        model = build(initial, transition, -math.inf, **start(observations, rng))
+        previous = -math.inf
+        for _ in range(max_iterations):
+            marginals, pairs, log_likelihood = model.posterior(observations)
+            transition = pairs.sum(axis=0) + 1e-12
+            transition /= transition.sum(axis=1, keepdims=True)
+            initial = marginals[:, 0].mean(axis=0) + 1e-12
+            model = build(initial / initial.sum(), transition, log_likelihood, **maximise(marginals))
+            if log_likelihood - previous < tolerance * abs(log_likelihood):
+                break
+            previous = log_likelihood
+        if best is None or model.log_likelihood > best.log_likelihood:  # type: ignore[attr-defined]
+            best = model
+    assert best is not None
+    return best
+
+
+def _weighted_means(marginals: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-state means (K, D) of values (B, T, D) under state marginals (B, T, K)."""
+    occupancy = marginals.sum(axis=(0, 1))
+    return np.einsum("btk,btd->kd", marginals, values) / np.maximum(occupancy, 1e-12)[:, None]
 
 
 def fit_poisson_hmm(
@@ -624,28 +709,58 @@ def fit_poisson_hmm(
     Rates are floored at 1e-6 counts per bin so a silent channel in one state stays finite.
     """
     counts = np.asarray(counts, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    best: PoissonHMM | None = None
-    for _ in range(restarts):
-        initial = np.full(num_states, 1.0 / num_states)
-        off = (1.0 - stay_probability) / max(num_states - 1, 1)
-        transition = np.full((num_states, num_states), off) + np.eye(num_states) * (stay_probability - off)
-        model = PoissonHMM(initial, transition, _kmeans_rates(counts, num_states, rng), -math.inf)
-        previous = -math.inf
-        for _ in range(max_iterations):
-            marginals, pairs, log_likelihood = model.posterior(counts)
-            occupancy = marginals.sum(axis=(0, 1))
-            rates = np.maximum(
-                np.einsum("btk,btd->kd", marginals, counts) / np.maximum(occupancy, 1e-12)[:, None], 1e-6
-            )
-            transition = pairs.sum(axis=0) + 1e-12
-            transition /= transition.sum(axis=1, keepdims=True)
-            initial = marginals[:, 0].mean(axis=0) + 1e-12
-            model = PoissonHMM(initial / initial.sum(), transition, rates, log_likelihood)
-            if log_likelihood - previous < tolerance * abs(log_likelihood):
-                break
-            previous = log_likelihood
-        if best is None or model.log_likelihood > best.log_likelihood:
-            best = model
-    assert best is not None
-    return best
+    return _baum_welch(
+        counts,
+        num_states,
+        seed,
+        start=lambda data, rng: {"rates": np.maximum(_kmeans_centres(data, num_states, rng, 0.1), 1e-3)},
+        build=lambda initial, transition, log_likelihood, rates: PoissonHMM(
+            initial, transition, rates, log_likelihood
+        ),
+        maximise=lambda marginals: {"rates": np.maximum(_weighted_means(marginals, counts), 1e-6)},
+        restarts=restarts,
+        max_iterations=max_iterations,
+        tolerance=tolerance,
+        stay_probability=stay_probability,
+    )
+
+
+def fit_gaussian_hmm(
+    values: np.ndarray,
+    num_states: int,
+    seed: int = 0,
+    restarts: int = 3,
+    max_iterations: int = 200,
+    tolerance: float = 1e-6,
+    stay_probability: float = 0.9,
+) -> GaussianHMM:
+    """Baum–Welch EM for a K-state HMM with a diagonal Gaussian per state; values (B, T, D) (continuous signals).
+
+    Restarts start from k-means means and the pooled variance; variances are floored at 1e-4 of each channel's.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    floor = 1e-4 * _flat(values).var(axis=0)
+
+    def maximise(marginals: np.ndarray) -> dict[str, np.ndarray]:
+        means = _weighted_means(marginals, values)
+        squared = np.einsum("btk,btkd->kd", marginals, (values[..., None, :] - means) ** 2)
+        variances = squared / np.maximum(marginals.sum(axis=(0, 1)), 1e-12)[:, None]
+        return {"means": means, "variances": np.maximum(variances, floor)}
+
+    return _baum_welch(
+        values,
+        num_states,
+        seed,
+        start=lambda data, rng: {
+            "means": _kmeans_centres(data, num_states, rng),
+            "variances": np.tile(np.maximum(_flat(data).var(axis=0), floor), (num_states, 1)),
+        },
+        build=lambda initial, transition, log_likelihood, means, variances: GaussianHMM(
+            initial, transition, means, variances, log_likelihood
+        ),
+        maximise=maximise,
+        restarts=restarts,
+        max_iterations=max_iterations,
+        tolerance=tolerance,
+        stay_probability=stay_probability,
+    )

@@ -12,9 +12,10 @@ the scores are computed here (``baselines.py``, NLB's definitions), independentl
     low-rank, SRNN (K = 3), spike smoothing + Poisson GLM (CV on training trials) and GPFA (elephant, NLB's
     readout). SRNN and a 3-state Poisson HMM on the held-in counts: state occupancy and the fraction of trials
     with a switch within ±100 ms of move onset against chance (a random time per trial).
-(b) SRNN on simulated switching systems (Poisson spikes): the switching Lorenz of ``nwb_dyn.simulate`` (2 states)
-    and its Markov-switching linear system (2 and 3 states), read out by Poisson units of realistic rates, seeds no
-    test uses; state accuracy after Hungarian label matching, beside a Poisson HMM fitted to the same counts.
+(b) SRNN on simulated switching systems: the switching Lorenz of ``nwb_dyn.simulate`` (2 states) and its
+    Markov-switching linear system (2 and 3 states), read out by Poisson units of realistic rates, and the switching
+    Lorenz observed directly with little Gaussian noise (the switching-model paper's demo setting), seeds no test
+    uses; state accuracy after Hungarian label matching, beside an HMM (Poisson or Gaussian) fitted to the same data.
 (c) Low-rank teacher–student with the shared Pals et al. teachers: Gaussian ``osc_rnn_N20_rank2`` (period of 200
     free-running 500-step samples of the fitted model against 200 of the teacher, burn-in dropped, one estimator
     (``nwb_dyn.simulate.lowrank_teacher.sampled_period_steps``), and the noise-free periods; noise level as the
@@ -74,7 +75,9 @@ SWITCH_TOLERANCE_S = 0.1
 #: Split and simulation seeds start here, far from the seeds tests use (0–100).
 SPLIT_SEED_BASE = 19_000
 SIMULATION_SEED_BASE = 19_500
-SYSTEMS = ("lorenz2", "slds2", "slds3")
+SYSTEMS = ("lorenz2", "slds2", "slds3", "lorenz2_gaussian")
+#: Noise std of the directly observed Lorenz (its coordinates have std ≈ 0.5 after the simulator's scaling).
+GAUSSIAN_LORENZ_NOISE_STD = 0.01
 TEACHER_STEP_S = 0.01  # the teachers' dt (α = dt/τ = 10 ms / 100 ms)
 
 
@@ -431,27 +434,54 @@ def issue_targets(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def part_b(args: argparse.Namespace, work: Path) -> None:
-    from nwb_dyn.simulate import simulate_switching_linear, simulate_switching_lorenz, write_spiking_session
+    from nwb_dyn.simulate import (
+        simulate_switching_linear,
+        simulate_switching_lorenz,
+        write_signal_session,
+        write_spiking_session,
+    )
     from nwb_dyn.simulate.nwb_session import poisson_spikes_from_latents
 
-    systems = ["lorenz2", "slds3"] if args.quick else list(SYSTEMS)
+    if args.systems:
+        systems = args.systems.split(",")
+        unknown = sorted(set(systems) - set(SYSTEMS))
+        if unknown:
+            raise SystemExit(f"--systems: unknown {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+    else:
+        systems = ["lorenz2", "slds3"] if args.quick else list(SYSTEMS)
     accuracies: dict[str, list[float]] = {}
     for system in systems:
         for repeat in range(args.seeds):
             seed = SIMULATION_SEED_BASE + 10 * repeat + SYSTEMS.index(system)
-            if system == "lorenz2":
+            folder = work / f"b_{system}_{seed}"
+            options: dict[str, Any] = {"bin_width": BIN_WIDTH_S}
+            if system.startswith("lorenz2"):
                 truth = simulate_switching_lorenz(num_trials=16, num_steps=200, seed=seed)
-                latents, states, num_states, units, rate_hz = truth.latents, truth.states, 2, 30, 50.0
+                latents, states, num_states = truth.latents, truth.states, 2
+                units: int | None = 30
+                rate_hz = 50.0
             else:
                 num_states = int(system[-1])
                 latents, states = simulate_switching_linear(num_states, 16, 200, seed)
                 units, rate_hz = 40, 30.0
-            counts, _ = poisson_spikes_from_latents(latents, units, BIN_WIDTH_S, rate_hz, seed)
-            folder = work / f"b_{system}_{seed}"
-            source = write_spiking_session(
-                folder / f"sub-sim_ses-{system}_ecephys.nwb", counts, BIN_WIDTH_S, latents, states, seed=seed
-            )
-            options = {"bin_width": BIN_WIDTH_S, "states": num_states}
+            if system == "lorenz2_gaussian":
+                # the switching-model paper's own demo: the trajectory itself, with little noise
+                noise = np.random.default_rng(seed).standard_normal(latents.shape)
+                observations = (latents + GAUSSIAN_LORENZ_NOISE_STD * noise).astype(np.float32)
+                source = write_signal_session(
+                    folder / "sub-sim_ses-lorenz_misc.nwb", observations, BIN_WIDTH_S, "xyz"
+                )
+                options["series"] = "acquisition/xyz"
+                hmm = baselines.fit_gaussian_hmm(observations, num_states, seed=seed)
+                hmm_name, hmm_states, units = "gaussian_hmm", hmm.most_likely_states(observations), None
+            else:
+                counts, _ = poisson_spikes_from_latents(latents, units, BIN_WIDTH_S, rate_hz, seed)
+                source = write_spiking_session(
+                    folder / f"sub-sim_ses-{system}_ecephys.nwb", counts, BIN_WIDTH_S, latents, states, seed
+                )
+                hmm = baselines.fit_poisson_hmm(counts, num_states, seed=seed)
+                hmm_name, hmm_states = "poisson_hmm", hmm.most_likely_states(counts)
+            options["states"] = num_states
             log(f"(b) {system} seed {seed}: nwb_dyn.fit srnn {options}")
             result, summary, wall_s = default_fit(source, "srnn", folder / "fit", **options)
             found = result.per_window(result.states)[np.argsort(result.windows.trial)]
@@ -460,11 +490,9 @@ def part_b(args: argparse.Namespace, work: Path) -> None:
                     f"{result.path}: states {found.shape} do not line up with the truth {states.shape}"
                 )
             accuracy = baselines.matched_state_accuracy(states, found)
-            hmm = baselines.fit_poisson_hmm(counts, num_states, seed=seed)
-            hmm_states = hmm.most_likely_states(counts)
             hmm_accuracy = baselines.matched_state_accuracy(states, hmm_states)
             accuracies.setdefault(system, []).append(accuracy)
-            accuracies.setdefault(f"{system}_poisson_hmm", []).append(hmm_accuracy)
+            accuracies.setdefault(f"{system}_{hmm_name}", []).append(hmm_accuracy)
             emit(
                 {
                     "part": "b",
@@ -475,10 +503,10 @@ def part_b(args: argparse.Namespace, work: Path) -> None:
                     "steps": 200,
                     "units": units,
                     "state_accuracy": _finite(accuracy),
-                    "poisson_hmm_state_accuracy": _finite(hmm_accuracy),
+                    f"{hmm_name}_state_accuracy": _finite(hmm_accuracy),
                     "occupancy": [round(float(v), 4) for v in baselines.state_occupancy(found, num_states)],
                     **_switch_timing(states, found, ""),
-                    **_switch_timing(states, hmm_states, "poisson_hmm_"),
+                    **_switch_timing(states, hmm_states, f"{hmm_name}_"),
                     "fit_wall_s": round(wall_s, 2),
                     "options": options,
                     **_training_facts(summary),
@@ -816,6 +844,9 @@ def main() -> int:
     )
     parser.add_argument("--parts", default="abcd", help="which parts to run, e.g. 'a' or 'bc' (default abcd)")
     parser.add_argument("--quick", action="store_true", help="1 split, 1 seed, fewer systems and trials")
+    parser.add_argument(
+        "--systems", help=f"(b)'s systems, comma-separated, of {', '.join(SYSTEMS)} (default all; --quick 2)"
+    )
     parser.add_argument("--splits", type=int, help="MC_Maze_Small random splits (default 5; --quick 1)")
     parser.add_argument(
         "--seeds", type=int, help="simulation seeds per system in (b) and (c) (default 3; --quick 1)"
