@@ -115,6 +115,16 @@ def test_poisson_hmm_recovers_planted_states():
     )
 
 
+def test_gaussian_hmm_recovers_planted_states_that_differ_in_mean_and_spread():
+    _, states = _planted_hmm(6)
+    rng = np.random.default_rng(6)
+    means, spreads = rng.normal(0.0, 1.0, size=(3, 4)), np.array([[0.3], [0.6], [1.2]])
+    values = means[states] + spreads[states] * rng.standard_normal((*states.shape, 4))
+    hmm = baselines.fit_gaussian_hmm(values, 3, seed=0)
+    assert baselines.matched_state_accuracy(states, hmm.most_likely_states(values)) > 0.9
+    np.testing.assert_allclose(np.sort(np.sqrt(hmm.variances).mean(axis=1)), [0.3, 0.6, 1.2], rtol=0.2)
+
+
 def test_forward_backward_marginals_match_enumeration():
     rng = np.random.default_rng(5)
     initial = np.array([0.6, 0.4])
