@@ -30,8 +30,9 @@ One JSON object per configuration (per split / seed / method), then one ``"summa
 spread (mean, std, min, max) over splits or seeds; progress goes to stderr.
 
     python benchmarks/validity.py --quick     # 1 split, 1 seed: about 40 min on one thread of a busy 2-core machine
-    python benchmarks/validity.py             # 5 splits, 3 seeds: about 2.5 h there
+    python benchmarks/validity.py             # 5 splits, 3 seeds: about 2.7 h there
     python benchmarks/validity.py --parts a --splits 5 --families lowrank
+    python benchmarks/validity.py --parts b --systems lorenz2_gaussian
 
 Needs the benchmark extra for GPFA: ``pip install -e .[bench]``. Runs with one torch thread unless --threads.
 """
