@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -113,7 +113,8 @@ def switch_lags(true_states: np.ndarray, found_states: np.ndarray) -> tuple[np.n
     found_states = np.asarray(found_states)
     relabelled = _relabelled(true_states, found_states)
     lags: list[int] = []
-    in_lag = np.zeros(true_states.shape, dtype=bool)  # bins between a true switch and its nearest found switch
+    # bins between a true switch and its nearest found switch
+    in_lag = np.zeros(true_states.shape, dtype=bool)
     for trial, (truth, found) in enumerate(zip(true_states, relabelled)):
         found_switches = np.flatnonzero(np.diff(found) != 0)
         for switch in np.flatnonzero(np.diff(truth) != 0):
@@ -548,11 +549,12 @@ def gpfa_baseline(
 
 
 class _HMM:
-    """Posterior and most likely states of a fitted HMM; subclasses define ``initial`` (K,), ``transition`` (K, K)
-    and ``log_emissions`` (B, T, D) → (B, T, K)."""
+    """Posterior and most likely states of a fitted HMM; subclasses define ``initial`` (K,), ``transition`` (K, K),
+    ``log_likelihood`` (of the data it was fitted to) and ``log_emissions`` (B, T, D) → (B, T, K)."""
 
     initial: np.ndarray
     transition: np.ndarray
+    log_likelihood: float
 
     def log_emissions(self, observations: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -647,42 +649,54 @@ def _kmeans_centres(
     return centres
 
 
+@dataclass(frozen=True)
+class EmSettings:
+    """Baum–Welch settings: ``restarts`` starts (the best final log-likelihood wins), at most ``max_iterations`` EM
+    steps each until the log-likelihood gains less than ``tolerance`` of itself, and a sticky start transition
+    matrix with ``stay_probability`` on the diagonal."""
+
+    restarts: int = 3
+    max_iterations: int = 200
+    tolerance: float = 1e-6
+    stay_probability: float = 0.9
+
+
+Model = TypeVar("Model", bound=_HMM)
+
+
 def _baum_welch(
     observations: np.ndarray,
     num_states: int,
     seed: int,
-    start: Callable[[np.ndarray, np.random.Generator], dict[str, np.ndarray]],
-    build: Callable[..., _HMM],
+    settings: EmSettings,
+    start: Callable[[np.random.Generator], dict[str, np.ndarray]],
+    build: Callable[..., Model],
     maximise: Callable[[np.ndarray], dict[str, np.ndarray]],
-    restarts: int,
-    max_iterations: int,
-    tolerance: float,
-    stay_probability: float,
-) -> Any:
-    """EM over trials for a K-state HMM; the best final log-likelihood of ``restarts`` starts wins.
+) -> Model:
+    """EM over trials for a K-state HMM fitted to observations (B, T, D).
 
-    ``start(observations, rng)`` gives a restart's emission parameters, ``maximise(marginals)`` the M step's, and
-    ``build(initial, transition, log_likelihood, **emission)`` the model. Each restart begins with a sticky
-    transition matrix (``stay_probability`` on the diagonal).
+    ``start(rng)`` gives a restart's emission parameters, ``maximise(marginals)`` the M step's, and
+    ``build(initial, transition, log_likelihood, **emission)`` the model.
     """
     rng = np.random.default_rng(seed)
-    best: _HMM | None = None
-    off = (1.0 - stay_probability) / max(num_states - 1, 1)
-    for _ in range(restarts):
+    best: Model | None = None
+    stay = settings.stay_probability
+    off = (1.0 - stay) / max(num_states - 1, 1)
+    for _ in range(settings.restarts):
         initial = np.full(num_states, 1.0 / num_states)
-        transition = np.full((num_states, num_states), off) + np.eye(num_states) * (stay_probability - off)
-        model = build(initial, transition, -math.inf, **start(observations, rng))
+        transition = np.full((num_states, num_states), off) + np.eye(num_states) * (stay - off)
+        model = build(initial, transition, -math.inf, **start(rng))
         previous = -math.inf
-        for _ in range(max_iterations):
+        for _ in range(settings.max_iterations):
             marginals, pairs, log_likelihood = model.posterior(observations)
             transition = pairs.sum(axis=0) + 1e-12
             transition /= transition.sum(axis=1, keepdims=True)
             initial = marginals[:, 0].mean(axis=0) + 1e-12
             model = build(initial / initial.sum(), transition, log_likelihood, **maximise(marginals))
-            if log_likelihood - previous < tolerance * abs(log_likelihood):
+            if log_likelihood - previous < settings.tolerance * abs(log_likelihood):
                 break
             previous = log_likelihood
-        if best is None or model.log_likelihood > best.log_likelihood:  # type: ignore[attr-defined]
+        if best is None or model.log_likelihood > best.log_likelihood:
             best = model
     assert best is not None
     return best
@@ -695,51 +709,39 @@ def _weighted_means(marginals: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def fit_poisson_hmm(
-    counts: np.ndarray,
-    num_states: int,
-    seed: int = 0,
-    restarts: int = 3,
-    max_iterations: int = 200,
-    tolerance: float = 1e-6,
-    stay_probability: float = 0.9,
+    counts: np.ndarray, num_states: int, seed: int = 0, settings: EmSettings = EmSettings()
 ) -> PoissonHMM:
     """Baum–Welch EM for a K-state HMM with independent Poisson counts per channel; counts (B, T, D).
 
-    Each restart starts from k-means rates and a sticky transition matrix; the best final log-likelihood wins.
-    Rates are floored at 1e-6 counts per bin so a silent channel in one state stays finite.
+    Restarts start from k-means rates; rates are floored at 1e-6 counts per bin so a silent channel in one state
+    stays finite.
     """
     counts = np.asarray(counts, dtype=np.float64)
     return _baum_welch(
         counts,
         num_states,
         seed,
-        start=lambda data, rng: {"rates": np.maximum(_kmeans_centres(data, num_states, rng, 0.1), 1e-3)},
+        settings,
+        start=lambda rng: {
+            "rates": np.maximum(_kmeans_centres(counts, num_states, rng, start_offset=0.1), 1e-3)
+        },
         build=lambda initial, transition, log_likelihood, rates: PoissonHMM(
             initial, transition, rates, log_likelihood
         ),
         maximise=lambda marginals: {"rates": np.maximum(_weighted_means(marginals, counts), 1e-6)},
-        restarts=restarts,
-        max_iterations=max_iterations,
-        tolerance=tolerance,
-        stay_probability=stay_probability,
     )
 
 
 def fit_gaussian_hmm(
-    values: np.ndarray,
-    num_states: int,
-    seed: int = 0,
-    restarts: int = 3,
-    max_iterations: int = 200,
-    tolerance: float = 1e-6,
-    stay_probability: float = 0.9,
+    values: np.ndarray, num_states: int, seed: int = 0, settings: EmSettings = EmSettings()
 ) -> GaussianHMM:
     """Baum–Welch EM for a K-state HMM with a diagonal Gaussian per state; values (B, T, D) (continuous signals).
 
     Restarts start from k-means means and the pooled variance; variances are floored at 1e-4 of each channel's.
     """
     values = np.asarray(values, dtype=np.float64)
-    floor = 1e-4 * _flat(values).var(axis=0)
+    variance = _flat(values).var(axis=0)
+    floor = 1e-4 * variance
 
     def maximise(marginals: np.ndarray) -> dict[str, np.ndarray]:
         means = _weighted_means(marginals, values)
@@ -751,16 +753,13 @@ def fit_gaussian_hmm(
         values,
         num_states,
         seed,
-        start=lambda data, rng: {
-            "means": _kmeans_centres(data, num_states, rng),
-            "variances": np.tile(np.maximum(_flat(data).var(axis=0), floor), (num_states, 1)),
+        settings,
+        start=lambda rng: {
+            "means": _kmeans_centres(values, num_states, rng),
+            "variances": np.tile(np.maximum(variance, floor), (num_states, 1)),
         },
         build=lambda initial, transition, log_likelihood, means, variances: GaussianHMM(
             initial, transition, means, variances, log_likelihood
         ),
         maximise=maximise,
-        restarts=restarts,
-        max_iterations=max_iterations,
-        tolerance=tolerance,
-        stay_probability=stay_probability,
     )

@@ -1,9 +1,9 @@
 """Evaluation metrics of fitted dynamics models, as pure numpy/scipy functions over (B, T, D) arrays.
 
 Modules, one family each: ``nlb`` (co-bps, fp-bps, PSTH R², NLB's definitions), ``decoding`` (behaviour / velocity
-R², NLB's decoder), ``attractor`` (D_stsp, D_H), ``states`` (discrete-state accuracy after label matching, switch timing),
-``prediction`` (reconstruction and k-step-ahead MSE), ``spike_stats`` (rates, ISIs, pairwise correlations of
-generated spikes), ``summary`` (:func:`evaluate_arrays`, every applicable metric of one fit at once) and
+R², NLB's decoder), ``attractor`` (D_stsp, D_H), ``states`` (discrete-state accuracy after label matching, switch
+timing), ``prediction`` (reconstruction and k-step-ahead MSE), ``spike_stats`` (rates, ISIs, pairwise correlations
+of generated spikes), ``summary`` (:func:`evaluate_arrays`, every applicable metric of one fit at once) and
 ``selection`` (ranking a grid of fits by held-out scores only).
 Nothing here imports torch or writes files.
 """
