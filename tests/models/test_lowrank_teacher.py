@@ -36,3 +36,14 @@ def test_noise_and_a_fixed_point_have_no_period() -> None:
 def test_samples_shorter_than_the_burn_in_are_refused() -> None:
     with pytest.raises(ValueError, match="burn-in"):
         sampled_period_steps(np.zeros((4, 100, 2)))
+
+
+def test_the_period_of_many_samples_pools_every_chunk_equally() -> None:
+    samples = _noisy_oscillations(40.0, samples=1100)  # three FFT chunks, the last a short one
+    signal = samples[:, 100:] - samples[:, 100:].mean(axis=1, keepdims=True)
+    lags = np.arange(250)
+    direct = np.array([(signal[:, : 400 - lag] * signal[:, lag:]).sum(axis=1).mean() for lag in lags])
+    negative = int(np.flatnonzero(direct < 0)[0])
+    peak = negative + int(np.argmax(direct[negative:]))  # the first peak after the autocorrelation turns negative
+    before, at, after = direct[peak - 1 : peak + 2]
+    assert sampled_period_steps(samples) == pytest.approx(peak + 0.5 * (before - after) / (before - 2 * at + after))

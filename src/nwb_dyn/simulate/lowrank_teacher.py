@@ -95,8 +95,12 @@ def oscillation_frequency(model: LowRankRNN, steps: int = 2000, burn_in: int = 5
     return float(frequencies[1:][np.argmax(power[1:])])
 
 
-#: Free-running samples for :func:`generated_period_steps`: count, length in steps, and the start dropped.
-PERIOD_SAMPLES, PERIOD_SAMPLE_STEPS, PERIOD_BURN_IN = 200, 500, 100
+#: Free-running samples for :func:`generated_period_steps`: count, length in steps, and the start dropped. The count
+#: sets the estimator's precision: on the Gaussian teacher (period ≈ 64 steps) 200 samples scatter by 1.9 % (sd over
+#: 12 draws), as much as the 5 % test it serves allows; 4000 scatter by 0.6 %.
+PERIOD_SAMPLES, PERIOD_SAMPLE_STEPS, PERIOD_BURN_IN = 4000, 500, 100
+#: Samples per FFT in :func:`sampled_period_steps`, bounding its memory (≈ 130 MB for 20 channels of 400 steps).
+_AUTOCORRELATION_CHUNK = 500
 
 
 def sampled_period_steps(samples: np.ndarray, burn_in: int = PERIOD_BURN_IN, max_lag: int = 250) -> float:
@@ -108,14 +112,17 @@ def sampled_period_steps(samples: np.ndarray, burn_in: int = PERIOD_BURN_IN, max
     Samples need ``burn_in`` + a few periods of steps: the period of a 75-step sample that starts from the initial
     state mixes the transient with the oscillation.
     """
-    signal = np.asarray(samples, dtype=np.float64)[:, burn_in:]
-    if signal.shape[1] < 8:
+    if samples.shape[1] - burn_in < 8:
         raise ValueError(f"samples of {samples.shape[1]} steps leave fewer than 8 after a burn-in of {burn_in}")
-    signal = signal - signal.mean(axis=1, keepdims=True)
-    steps = signal.shape[1]
+    steps = samples.shape[1] - burn_in
     max_lag = min(max_lag, steps)
-    spectrum = np.abs(np.fft.rfft(signal, n=2 * steps, axis=1)) ** 2
-    autocorrelation = np.fft.irfft(spectrum, axis=1)[:, :max_lag].mean(axis=(0, 2))
+    total = np.zeros(max_lag)
+    for start in range(0, len(samples), _AUTOCORRELATION_CHUNK):
+        signal = np.asarray(samples[start : start + _AUTOCORRELATION_CHUNK, burn_in:], dtype=np.float64)
+        signal = signal - signal.mean(axis=1, keepdims=True)
+        spectrum = np.abs(np.fft.rfft(signal, n=2 * steps, axis=1)) ** 2
+        total += np.fft.irfft(spectrum, axis=1)[:, :max_lag].sum(axis=(0, 2))
+    autocorrelation = total / (len(samples) * samples.shape[2])
     negative = np.flatnonzero(autocorrelation < 0)
     if not len(negative):
         return math.inf
