@@ -52,6 +52,15 @@ def test_mean_rates_off_advise_training_longer_only_when_training_did_not_conver
     assert "NOT converged (stopped by max_steps)" in capped.line()
 
 
+def test_a_diverged_fit_is_called_so_and_told_to_lower_the_learning_rate_not_to_train_longer() -> None:
+    data, rates = _data_with_unit_rates()
+    shuffled = rates[:, ::-1].copy()
+    diverged = assess_fit(data, _products(data, shuffled), "diverged")
+    assert any(problem.startswith("TRAINING DIVERGED") and "--learning-rate" in problem for problem in diverged.problems)
+    assert "DIVERGED" in diverged.line() and "converged" not in diverged.line().replace("DIVERGED", "")
+    assert "train longer" not in diverged.line()
+
+
 def test_a_state_used_in_under_five_percent_of_bins_is_named_with_the_number_of_states_to_try() -> None:
     data, rates = _data_with_unit_rates()
     states = np.zeros(data.values.shape[:2], dtype=np.int64)

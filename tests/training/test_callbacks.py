@@ -56,6 +56,19 @@ def test_convergence_schedule_ignores_improvements_below_the_threshold_and_warms
     assert trace[-1][0] == 60
 
 
+def test_a_fit_that_stops_improving_and_ends_worse_than_it_began_has_diverged_not_converged() -> None:
+    settings = TrainerConfig(learning_rate=1e-2, lr_warmup_steps=0, patience_steps=50)
+    trainer = SimpleNamespace(global_step=1000, should_stop=False)
+    settled, _ = _run_schedule([10.0, 8.0, 7.0, 7.5, 7.2, 7.4, 7.3, 7.6], settings)
+    assert settled.converged and not settled.diverged and settled.stop_reason(trainer) == "converged"
+    # the best comes at the second check; then the objective climbs far above its start (loss 2e4 → 4e12 seen in
+    # a Gaussian SRNN fit with a wrong gradient)
+    blew_up, trace = _run_schedule([2e4, 1.9e4, 3e5, 4e7, 4e9, 4e12, 4e12], settings)
+    assert trace[-1][2] and blew_up.converged  # stopped by the patience rule ...
+    assert blew_up.diverged and blew_up.stop_reason(trainer) == "diverged"  # ... but not called converged
+    assert blew_up.best == pytest.approx(1.9e4) and blew_up.first == pytest.approx(2e4)
+
+
 class _DivergesAtStep(pl.LightningModule):
     """A linear regression whose loss is multiplied by inf from step ``bad_step`` on."""
 

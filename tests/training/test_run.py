@@ -73,3 +73,5 @@ def test_summary_screen_lists_epochs_best_metric_wall_time_and_output() -> None:
     assert "epochs       7" in text and "best val_loss 1.2346" in text
     assert "steps        21  (NOT converged: max_steps cap)" in text
     assert "wall time    3.2 s" in text and "output       out/x.nwb" in text
+    diverged = "\n".join(summary_lines({"global_steps": 21, "stop_reason": "diverged"}, Path("out/x.nwb")))
+    assert "steps        21  (DIVERGED: the objective ended worse than it began)" in diverged

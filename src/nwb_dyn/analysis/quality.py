@@ -67,8 +67,12 @@ class FitQuality:
             used = sum(share >= MIN_STATE_OCCUPANCY for share in self.state_occupancy)
             shares = "/".join(f"{100 * share:.0f}" for share in self.state_occupancy)
             parts.append(f"states used {used} of {len(self.state_occupancy)} ({shares} % of bins)")
-        if self.stop_reason is not None:
-            parts.append("converged" if self.stop_reason == "converged" else f"NOT converged (stopped by {self.stop_reason})")
+        if self.stop_reason == "converged":
+            parts.append("converged")
+        elif self.stop_reason == "diverged":
+            parts.append("DIVERGED")
+        elif self.stop_reason is not None:
+            parts.append(f"NOT converged (stopped by {self.stop_reason})")
         verdict = "; ".join(self.problems) if self.problems else "no problems found"
         caveats = "".join(f". Note: {caveat}" for caveat in self.caveats)
         return "nwb-dyn: fit quality: " + ", ".join(parts) + ". " + verdict + caveats
@@ -150,6 +154,8 @@ def _problems(quality: FitQuality, data: NeuralData) -> list[str]:
                 f"{loose}, although training converged: look at each unit's rates (`nwb-dyn report`); on few "
                 "validation windows part of this is sampling noise, else try a larger --rank / --latent-dim"
             )
+        elif quality.stop_reason == "diverged":
+            problems.append(loose)
         else:
             problems.append(f"{loose}; the readout offsets have not settled: train longer (--max-steps)")
     if quality.state_occupancy is not None:
@@ -160,7 +166,12 @@ def _problems(quality: FitQuality, data: NeuralData) -> list[str]:
                 f"support fewer states; try --states {len(quality.state_occupancy) - len(empty)}, or compare K with "
                 "`nwb-dyn select`"
             )
-    if quality.stop_reason not in (None, "converged"):
+    if quality.stop_reason == "diverged":
+        problems.append(
+            "TRAINING DIVERGED: its objective ended worse than at the first check, so the steps made it worse; "
+            "refit with a lower --learning-rate (the rate halves on plateaus, but it started too high for these data)"
+        )
+    elif quality.stop_reason not in (None, "converged"):
         problems.append(
             f"training stopped at its {quality.stop_reason} cap before converging; raise it (--max-steps, "
             "trainer.max_time_s) or resume the run to continue"

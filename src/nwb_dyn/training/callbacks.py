@@ -79,7 +79,8 @@ class ConvergenceSchedule(Callback):
     ``lr_min_factor`` × the initial rate); after ``trainer.patience_steps`` without improvement the fit has
     converged and stops. ``max_epochs`` and ``max_time_s`` are caps the Trainer enforces, ``max_steps`` one this
     callback enforces (:meth:`_stop_at_step_cap`); when one of them ends the fit first, :attr:`stop_reason` says so
-    and the summary and stdout report "not converged".
+    and the summary and stdout report "not converged". A fit whose objective ends worse than at its first check has
+    diverged, not converged, although it stopped by the same rule.
 
     The learning rate during the first ``lr_warmup_steps`` steps rises linearly to its value. All state is saved in
     checkpoints, so a resumed fit continues the same schedule.
@@ -91,6 +92,8 @@ class ConvergenceSchedule(Callback):
         self.monitor_validation = monitor_validation
         self.best = math.inf
         self.best_step = 0
+        self.first = math.inf
+        self.last = math.inf
         self.last_decay_step = 0
         self.rate_factor = 1.0
         self.converged = False
@@ -101,6 +104,8 @@ class ConvergenceSchedule(Callback):
         return {
             "best": self.best,
             "best_step": self.best_step,
+            "first": self.first,
+            "last": self.last,
             "last_decay_step": self.last_decay_step,
             "rate_factor": self.rate_factor,
             "converged": self.converged,
@@ -171,6 +176,9 @@ class ConvergenceSchedule(Callback):
         settings = self.settings
         if not math.isfinite(objective):
             return  # the NaN guard reports it
+        if not math.isfinite(self.first):
+            self.first = objective
+        self.last = objective
         threshold = (
             self.best - settings.min_improvement * abs(self.best) if math.isfinite(self.best) else math.inf
         )
@@ -184,10 +192,16 @@ class ConvergenceSchedule(Callback):
             self.converged = True
             trainer.should_stop = True
 
+    @property
+    def diverged(self) -> bool:
+        """Whether the objective's last check came out worse than its first (training became unstable)."""
+        return math.isfinite(self.first) and self.last > self.first
+
     def stop_reason(self, trainer: pl.Trainer) -> str:
-        """Why training ended: ``converged``, or the cap that ended it (``max_steps``, ``max_epochs``, ``max_time_s``)."""
+        """Why training ended: ``converged``, ``diverged`` (it stopped improving and ended worse than it began), or
+        the cap that ended it (``max_steps``, ``max_epochs``, ``max_time_s``)."""
         if self.converged:
-            return "converged"
+            return "diverged" if self.diverged else "converged"
         settings = self.settings
         if trainer.global_step >= settings.max_steps:
             return "max_steps"
@@ -283,7 +297,9 @@ class RunSummaryWriter(Callback):
             "best_checkpoint": self.checkpoint.best_model_path or None,
             "last_checkpoint": str(self.last_checkpoint) if self.last_checkpoint.is_file() else None,
             "stop_reason": self.schedule.stop_reason(trainer),
-            "converged": self.schedule.converged,
+            "converged": self.schedule.converged and not self.schedule.diverged,
+            "first_objective": _finite_or_none(self.schedule.first),
+            "last_objective": _finite_or_none(self.schedule.last),
             "final_learning_rate": self.schedule.learning_rate(trainer.global_step),
             "final_metrics": {
                 name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1
@@ -291,3 +307,7 @@ class RunSummaryWriter(Callback):
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(self.path, json.dumps(summary, indent=2))
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None

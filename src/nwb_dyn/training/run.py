@@ -131,6 +131,17 @@ def read_summary(run: RunDirectory) -> dict[str, Any]:
     return json.loads(run.summary_path.read_text())
 
 
+def _stop_note(reason: str | None) -> str:
+    """What the steps line says about why training ended (see :meth:`ConvergenceSchedule.stop_reason`)."""
+    if reason is None:
+        return ""
+    if reason == "converged":
+        return "  (converged)"
+    if reason == "diverged":
+        return "  (DIVERGED: the objective ended worse than it began)"
+    return f"  (NOT converged: {reason} cap)"
+
+
 def summary_lines(summary: dict[str, Any], output: Path) -> list[str]:
     """The end-of-run screen: epochs, steps, best validation metric, wall time, output and run directory."""
     best = summary.get("best_metric")
@@ -140,7 +151,7 @@ def summary_lines(summary: dict[str, Any], output: Path) -> list[str]:
         f"  epochs       {summary.get('epochs', '?')}"
         + (f"  (resumed after epoch {summary['resumed_after_epochs']})" if summary.get("resumed_after_epochs") else ""),
         f"  steps        {summary.get('global_steps', '?')}"
-        + ("" if reason is None else "  (converged)" if reason == "converged" else f"  (NOT converged: {reason} cap)"),
+        + _stop_note(reason),
         f"  {'best ' + monitor:<12} {'n/a' if best is None else f'{best:.4f}'}",
         f"  wall time    {summary.get('wall_time_s', 0.0):.1f} s",
         f"  output       {output}",
