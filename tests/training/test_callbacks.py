@@ -67,6 +67,9 @@ def test_a_fit_that_stops_improving_and_ends_worse_than_it_began_has_diverged_no
     assert trace[-1][2] and blew_up.converged  # stopped by the patience rule ...
     assert blew_up.diverged and blew_up.stop_reason(trainer) == "diverged"  # ... but not called converged
     assert blew_up.best == pytest.approx(1.9e4) and blew_up.first == pytest.approx(2e4)
+    # a flat objective whose best was its first check, ending a little above it by noise, has converged
+    flat, _ = _run_schedule([5.0, 5.02, 4.999, 5.03, 5.01, 5.04, 5.02], settings)
+    assert flat.converged and not flat.diverged
 
 
 class _DivergesAtStep(pl.LightningModule):

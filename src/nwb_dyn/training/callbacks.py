@@ -68,6 +68,11 @@ class NonFiniteGuard(Callback):
                 )
 
 
+#: How far (relative to the best objective) the last check must lie above the best for a fit that ends worse than
+#: it began to count as diverged: far above the noise of a converged validation or epoch-mean training loss.
+DIVERGENCE_RISE = 0.1
+
+
 class ConvergenceSchedule(Callback):
     """Trains until the objective stops improving: learning-rate warm-up, halving on plateaus, and the stop rule.
 
@@ -194,8 +199,11 @@ class ConvergenceSchedule(Callback):
 
     @property
     def diverged(self) -> bool:
-        """Whether the objective's last check came out worse than its first (training became unstable)."""
-        return math.isfinite(self.first) and self.last > self.first
+        """Whether training became unstable: the objective's last check came out worse than its first, and more than
+        :data:`DIVERGENCE_RISE` above its best (so that noise about a flat objective is not called divergence)."""
+        if not math.isfinite(self.first):
+            return False
+        return self.last > self.first and self.last - self.best > DIVERGENCE_RISE * abs(self.best)
 
     def stop_reason(self, trainer: pl.Trainer) -> str:
         """Why training ended: ``converged``, ``diverged`` (it stopped improving and ended worse than it began), or
