@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -192,11 +193,13 @@ def evaluate_result(
         family=result.stored_model.family,
         latents=_in_data_order(result.per_window(result.latents), order),
         latent_estimate=result.latent_estimate,
-        rates=_in_data_order(result.per_window(result.rates), order),
+        rates=data.in_model_units(_in_data_order(result.per_window(result.rates), order)),  # the file: source units
         weights={},
         hyperparameters=result.stored_model.hyperparameters,
         states=None if result.states is None else _in_data_order(result.per_window(result.states), order),
-        samples=result.samples,
+        samples=None
+        if result.samples is None
+        else replace(result.samples, observations=data.in_model_units(result.samples.observations)),
     )
     reference = None if labels is None else reference_labels(labels, data, result, order)
     return fit_metrics(data, products, reference_states=reference, forecasts=result_forecasts(result, data))

@@ -90,6 +90,26 @@ class NeuralData:
         """
         return self.mask & ~self.held_out[None, None, :]
 
+    @property
+    def source_unit(self) -> str | None:
+        """The unit of the source series (``"volts"``, ``"a.u."``...); None for spike counts."""
+        return self.settings.get("unit")
+
+    def in_source_units(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (..., D) in the units the model sees mapped to the source series' units: for a z-scored series
+        ``values · std + mean`` per channel (``settings["zscore_mean"]``, ``["zscore_std"]``); else unchanged."""
+        if "zscore_mean" not in self.settings:
+            return values
+        mean, std = np.asarray(self.settings["zscore_mean"]), np.asarray(self.settings["zscore_std"])
+        return (values * std + mean).astype(values.dtype)
+
+    def in_model_units(self, values: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`in_source_units`: source-unit ``values`` (..., D) in the units the model sees."""
+        if "zscore_mean" not in self.settings:
+            return values
+        mean, std = np.asarray(self.settings["zscore_mean"]), np.asarray(self.settings["zscore_std"])
+        return ((values - mean) / std).astype(values.dtype)
+
     def split_indices(self, name: str) -> np.ndarray:
         """Row indices of the windows in split ``name`` (``"train"`` or ``"val"``)."""
         return np.flatnonzero(self.split == name)

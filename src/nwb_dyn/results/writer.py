@@ -69,7 +69,7 @@ def build_result_nwbfile(data: NeuralData, products: ModelProducts, record: FitR
         # nwbinspector rejects an empty table: "none found" is the model's num_fixed_points metric instead
         module.add(containers.fixed_point_table(products.fixed_points, products.family))
     if products.samples is not None:
-        for series in containers.generated_series(products.samples, data.bin_width_s):
+        for series in containers.generated_series(products.samples, data):
             module.add(series)
     module.add(containers.fit_windows(data, time))
     module.add(containers.dynamics_model(products, record.training_summary))
