@@ -77,8 +77,10 @@ def main() -> int:
     completed = subprocess.run(command, check=False, stdout=subprocess.PIPE, text=True)
     if completed.returncode != 0:
         return completed.returncode
-    output = Path(completed.stdout.strip().splitlines()[-1])
+    lines = completed.stdout.strip().splitlines()
+    output = Path(lines[-1])
     result = read(output)
+    print(*(line for line in lines[:-1] if line.startswith("nwb-dyn: fit quality")), sep="\n")  # the fit's own verdict
     print(f"output: {output}")
     if result.states is not None:
         true_states = truth_at(source, "true_states", result.timestamps)

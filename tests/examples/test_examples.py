@@ -79,6 +79,7 @@ def test_demo_runs_end_to_end_and_prints_its_scores(tmp_path: Path) -> None:
     assert result.latents.shape[0] == 4 * 40 and result.num_states == 2
     assert "discrete-state accuracy (after optimal label matching, chance 0.5)" in printed
     assert "state switches" in printed
+    assert "NOT converged (stopped by max_steps)" in printed["nwb-dyn"]  # the fit's quality line, shown by the demo
     assert "latent recovery (affine R² against the true Lorenz state)" in printed
 
 
