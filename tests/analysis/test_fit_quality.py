@@ -52,6 +52,31 @@ def test_mean_rates_off_advise_training_longer_only_when_training_did_not_conver
     assert "NOT converged (stopped by max_steps)" in capped.line()
 
 
+def test_units_firing_alike_do_not_flag_the_true_rates_but_shuffled_distinct_rates_still_are() -> None:
+    # 30 units at one mean rate (≈ 1 spike per bin, like the demo's): their observed means differ by Poisson noise
+    # alone, so even the true rates correlate with them only loosely
+    data, _ = _data_with_unit_rates()
+    rng = np.random.default_rng(3)
+    data.values = np.zeros((3, 200, 30), dtype=np.float32)
+    data.mask = np.ones(data.values.shape, dtype=bool)
+    data.held_out = np.zeros(30, dtype=bool)
+    data.channel_ids = np.arange(30)
+    data.split = np.array(["val"] * 3)
+    modulation = 1 + 0.3 * np.sin(2 * np.pi * np.arange(200)[:, None] / 40 + np.linspace(0, 6, 30))
+    true_rates = np.broadcast_to(modulation, data.values.shape)
+    data.values = rng.poisson(true_rates).astype(np.float32)
+    truth = assess_fit(data, _products(data, modulation), "converged")
+    assert truth.mean_rate_r is not None and truth.mean_rate_r < MIN_MEAN_RATE_R  # what the old rule flagged
+    assert truth.mean_rate_r_ceiling is not None and truth.mean_rate_r_ceiling < 0.95
+    assert not any("only loosely" in problem for problem in truth.problems), (truth.mean_rate_r, truth.mean_rate_r_ceiling, truth.problems)
+    assert "(the true rates: ≈" in truth.line()
+
+    distinct, rates = _data_with_unit_rates()  # means 0.2 … 3 spikes per bin: the ceiling is ≈ 1
+    shuffled = assess_fit(distinct, _products(distinct, rates[:, ::-1].copy()), "converged")
+    assert shuffled.mean_rate_r_ceiling is not None and shuffled.mean_rate_r_ceiling > 0.99
+    assert any("only loosely" in problem for problem in shuffled.problems)
+
+
 def test_a_diverged_fit_is_called_so_and_told_to_lower_the_learning_rate_not_to_train_longer() -> None:
     data, rates = _data_with_unit_rates()
     shuffled = rates[:, ::-1].copy()

@@ -26,8 +26,11 @@ IN_SAMPLE_CAVEAT = (
     "held-in scores are in-sample (the posterior has read the bins it predicts, so a model can score them without "
     "finding shared structure); for an out-of-sample check hold out units with --heldout-fraction 0.25 (co-bps)"
 )
-#: Below this correlation over channels of predicted and observed mean activity the line flags the fit's mean rates.
+#: Below this fraction of its noise ceiling (:func:`mean_rate_noise_ceiling`), the correlation over channels of
+#: predicted and observed mean activity flags the fit's mean rates.
 MIN_MEAN_RATE_R = 0.9
+#: Below this noise ceiling the units' mean rates are too alike for their correlation to judge a fit: not flagged.
+MIN_INFORMATIVE_CEILING = 0.5
 
 
 @dataclass
@@ -37,7 +40,9 @@ class FitQuality:
     split: "validation" or "training" (the windows scored); heldin_bps: bits per spike of the held-in units over a
     constant rate per unit (counts; > 0 beats it); heldin_r2: variance of held-in channels explained (signals);
     co_bps: bits per spike of held-out units (None when none are held out); mean_rate_r: correlation over channels
-    of predicted and observed mean activity; state_occupancy: fraction of bins in each state (switching models);
+    of predicted and observed mean activity, and mean_rate_r_ceiling the correlation the true rates would reach
+    given the counts' Poisson noise (near 1 when units' mean rates differ, low when they are all alike);
+    state_occupancy: fraction of bins in each state (switching models);
     stop_reason: why training ended; problems: plain-language findings with what to try; caveats: what the
     numbers cannot show, with how to check it.
     """
@@ -47,6 +52,7 @@ class FitQuality:
     heldin_r2: float | None = None
     co_bps: float | None = None
     mean_rate_r: float | None = None
+    mean_rate_r_ceiling: float | None = None
     state_occupancy: list[float] | None = None
     stop_reason: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -62,7 +68,11 @@ class FitQuality:
         if self.co_bps is not None:
             parts.append(f"co-bps {self.co_bps:+.3f}")
         if self.mean_rate_r is not None:
-            parts.append(f"mean-rate r {self.mean_rate_r:.3f}")
+            ceiling = self.mean_rate_r_ceiling
+            parts.append(
+                f"mean-rate r {self.mean_rate_r:.3f}"
+                + (f" (the true rates: ≈ {ceiling:.2f} here)" if ceiling is not None and ceiling < 0.95 else "")
+            )
         if self.state_occupancy is not None:
             used = sum(share >= MIN_STATE_OCCUPANCY for share in self.state_occupancy)
             shares = "/".join(f"{100 * share:.0f}" for share in self.state_occupancy)
@@ -98,6 +108,7 @@ def assess_fit(data: NeuralData, products: ModelProducts, stop_reason: str | Non
         if data.held_out.any():
             quality.co_bps = _finite_or_none(bits_per_spike(values[..., data.held_out], rates[..., data.held_out]))
         quality.mean_rate_r = _mean_rate_correlation(values, rates)
+        quality.mean_rate_r_ceiling = mean_rate_noise_ceiling(values)
     else:
         residual = np.nanmean((values[..., held_in] - rates[..., held_in]) ** 2)
         spread = np.nanmean((values[..., held_in] - np.nanmean(values[..., held_in], axis=(0, 1))) ** 2)
@@ -122,6 +133,26 @@ def _mean_rate_correlation(values: np.ndarray, rates: np.ndarray) -> float | Non
     return float(np.corrcoef(observed_means[usable], predicted_means[usable])[0, 1])
 
 
+def mean_rate_noise_ceiling(counts: np.ndarray) -> float | None:
+    """The correlation over units that observed mean counts (B, T, D; NaN where unobserved) would reach with the true
+    mean rates, given Poisson noise alone: sqrt(1 − noise variance / variance of the observed means over units).
+
+    Each unit's mean over its n observed bins has sampling variance mean / n (Poisson); when every unit fires at
+    about the same rate, those few-percent differences are noise and no model, the true one included, correlates
+    well with them. None when it cannot be computed (fewer than 3 units, or all means equal).
+    """
+    observed_bins = np.isfinite(counts).sum(axis=(0, 1))
+    means = np.nanmean(counts, axis=(0, 1))
+    usable = (observed_bins > 0) & np.isfinite(means)
+    if usable.sum() < 3:
+        return None
+    spread = float(np.var(means[usable]))
+    if spread <= 0:
+        return None
+    noise = float(np.mean(means[usable] / observed_bins[usable]))
+    return float(np.sqrt(max(0.0, 1.0 - noise / spread)))
+
+
 def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
@@ -144,7 +175,12 @@ def _problems(quality: FitQuality, data: NeuralData) -> list[str]:
             "held-out units are predicted no better than a constant rate (co-bps <= 0): the latents do not carry "
             "what the held-in units share with them; try a larger --rank / --latent-dim"
         )
-    if quality.mean_rate_r is not None and quality.mean_rate_r < MIN_MEAN_RATE_R:
+    ceiling = 1.0 if quality.mean_rate_r_ceiling is None else quality.mean_rate_r_ceiling
+    if (
+        quality.mean_rate_r is not None
+        and ceiling >= MIN_INFORMATIVE_CEILING
+        and quality.mean_rate_r < MIN_MEAN_RATE_R * ceiling
+    ):
         loose = (
             "predicted mean activity matches the observed only loosely across channels "
             f"(r = {quality.mean_rate_r:.2f})"
