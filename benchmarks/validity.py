@@ -16,8 +16,8 @@ the scores are computed here (``baselines.py``, NLB's definitions), independentl
     Markov-switching linear system (2 and 3 states), read out by Poisson units of realistic rates, and the switching
     Lorenz observed directly with little Gaussian noise (the switching-model paper's demo setting), seeds no test
     uses; state accuracy after Hungarian label matching, beside an HMM (Poisson or Gaussian) fitted to the same data.
-(c) Low-rank teacher–student with the shared Pals et al. teachers: Gaussian ``osc_rnn_N20_rank2`` (period of 200
-    free-running 500-step samples of the fitted model against 200 of the teacher, burn-in dropped, one estimator
+(c) Low-rank teacher–student with the shared Pals et al. teachers: Gaussian ``osc_rnn_N20_rank2`` (period of 4000
+    free-running 500-step samples of the fitted model against 4000 of the teacher, burn-in dropped, one estimator
     (``nwb_dyn.simulate.lowrank_teacher.sampled_period_steps``), and the noise-free periods; noise level as the
     samples' step-to-step roughness, both models' samples in the fit's (z-scored) units; SMC log-likelihood per
     trial of teacher and student on the fitted and on fresh teacher trials) and Poisson

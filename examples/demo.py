@@ -80,7 +80,9 @@ def main() -> int:
     lines = completed.stdout.strip().splitlines()
     output = Path(lines[-1])
     result = read(output)
-    print(*(line for line in lines[:-1] if line.startswith("nwb-dyn: fit quality")), sep="\n")  # the fit's own verdict
+    for line in lines[:-1]:
+        if line.startswith("nwb-dyn: fit quality"):  # the fit's own verdict
+            print(line)
     print(f"output: {output}")
     if result.states is not None:
         true_states = truth_at(source, "true_states", result.timestamps)

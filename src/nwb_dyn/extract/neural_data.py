@@ -91,24 +91,26 @@ class NeuralData:
         return self.mask & ~self.held_out[None, None, :]
 
     @property
-    def source_unit(self) -> str | None:
-        """The unit of the source series (``"volts"``, ``"a.u."``...); None for spike counts."""
-        return self.settings.get("unit")
+    def observation_unit(self) -> str:
+        """The unit of the observations in the source: ``"spikes/bin"`` for counts, else the series' own unit."""
+        return "spikes/bin" if self.observation == "counts" else str(self.settings.get("unit") or "a.u.")
 
     def in_source_units(self, values: np.ndarray) -> np.ndarray:
         """``values`` (..., D) in the units the model sees mapped to the source series' units: for a z-scored series
         ``values · std + mean`` per channel (``settings["zscore_mean"]``, ``["zscore_std"]``); else unchanged."""
-        if "zscore_mean" not in self.settings:
-            return values
-        mean, std = np.asarray(self.settings["zscore_mean"]), np.asarray(self.settings["zscore_std"])
-        return (values * std + mean).astype(values.dtype)
+        stats = self._zscore_stats()
+        return values if stats is None else (values * stats[1] + stats[0]).astype(values.dtype)
 
     def in_model_units(self, values: np.ndarray) -> np.ndarray:
         """The inverse of :meth:`in_source_units`: source-unit ``values`` (..., D) in the units the model sees."""
+        stats = self._zscore_stats()
+        return values if stats is None else ((values - stats[0]) / stats[1]).astype(values.dtype)
+
+    def _zscore_stats(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-channel (mean, std), each (D,), the extraction z-scored the series with; None when it did not."""
         if "zscore_mean" not in self.settings:
-            return values
-        mean, std = np.asarray(self.settings["zscore_mean"]), np.asarray(self.settings["zscore_std"])
-        return ((values - mean) / std).astype(values.dtype)
+            return None
+        return np.asarray(self.settings["zscore_mean"]), np.asarray(self.settings["zscore_std"])
 
     def split_indices(self, name: str) -> np.ndarray:
         """Row indices of the windows in split ``name`` (``"train"`` or ``"val"``)."""

@@ -297,6 +297,7 @@ class RunSummaryWriter(Callback):
         if not trainer.is_global_zero:
             return
         best = self.checkpoint.best_model_score
+        stop_reason = self.schedule.stop_reason(trainer)
         summary = {
             "epochs": int(trainer.current_epoch),
             "global_steps": int(trainer.global_step),
@@ -304,8 +305,8 @@ class RunSummaryWriter(Callback):
             "best_metric": None if best is None else float(best),
             "best_checkpoint": self.checkpoint.best_model_path or None,
             "last_checkpoint": str(self.last_checkpoint) if self.last_checkpoint.is_file() else None,
-            "stop_reason": self.schedule.stop_reason(trainer),
-            "converged": self.schedule.converged and not self.schedule.diverged,
+            "stop_reason": stop_reason,
+            "converged": stop_reason == "converged",
             "first_objective": _finite_or_none(self.schedule.first),
             "last_objective": _finite_or_none(self.schedule.last),
             "final_learning_rate": self.schedule.learning_rate(trainer.global_step),
